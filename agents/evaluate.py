@@ -1,0 +1,95 @@
+"""Run a policy over seeds and summarise grader scores (pure Python, no Django)."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from agents.policies import Policy
+from envcore.catalog import Catalog
+from envcore.env import PolypharmacyEnv
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    seed: int
+    patient_id: str
+    grader_score: float
+    total_raw_reward: float
+    steps: int
+    baseline_risk: float
+    final_risk: float
+    invalid_actions: int
+    truncated: bool
+
+    @property
+    def risk_reduction(self) -> float:
+        return self.baseline_risk - self.final_risk
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    task_id: str
+    catalog: str
+    episodes: list[EpisodeResult] = field(default_factory=list)
+
+    @property
+    def scores(self) -> list[float]:
+        return [e.grader_score for e in self.episodes]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.scores) if self.episodes else 0.0
+
+    @property
+    def std(self) -> float:
+        # Population std: the seeds are the whole evaluation set, not a sample of it.
+        return statistics.pstdev(self.scores) if len(self.episodes) > 1 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        n = max(len(self.episodes), 1)
+        return {
+            "task_id": self.task_id,
+            "catalog": self.catalog,
+            "episodes": len(self.episodes),
+            "mean_score": self.mean,
+            "std_score": self.std,
+            "mean_risk_reduction": sum(e.risk_reduction for e in self.episodes) / n,
+            "mean_steps": sum(e.steps for e in self.episodes) / n,
+            "invalid_actions": sum(e.invalid_actions for e in self.episodes),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.summary(), "per_episode": [asdict(e) for e in self.episodes]}
+
+
+def run_episode(env: PolypharmacyEnv, policy: Policy, *, task_id: str, seed: int) -> EpisodeResult:
+    """One episode with the patient picked by ``seed``; the policy's RNG is seeded with it too."""
+    rng = random.Random(seed)
+    obs = env.reset(seed=seed, task_id=task_id, episode_id=f"eval-{task_id}-{seed}")
+    total, invalid = 0.0, 0
+    while not obs.done:
+        obs = env.step(policy(obs.to_dict(), catalog=env.catalog, rng=rng))
+        total += obs.raw_reward
+        invalid += obs.last_action_error is not None
+    assert obs.grader_score is not None
+    return EpisodeResult(
+        seed=seed,
+        patient_id=obs.patient_id,
+        grader_score=obs.grader_score,
+        total_raw_reward=total,
+        steps=obs.step_index,
+        baseline_risk=obs.baseline_risk,
+        final_risk=obs.current_risk,
+        invalid_actions=invalid,
+        truncated=obs.truncated,
+    )
+
+
+def evaluate(policy: Policy, task: str, seeds: Iterable[int], catalog: Catalog | str = "curated") -> Evaluation:
+    """Per-episode results and mean ± std grader score of ``policy`` on ``task`` over ``seeds``."""
+    env = PolypharmacyEnv(catalog)
+    episodes = [run_episode(env, policy, task_id=task, seed=s) for s in seeds]
+    return Evaluation(task_id=task, catalog=env.catalog.name, episodes=episodes)
