@@ -165,7 +165,7 @@ class PolypharmacyGymEnv(gym.Env):
             obs.step_index / task.max_steps,
             obs.current_risk,
             obs.baseline_risk,
-            obs.current_risk / obs.baseline_risk if obs.baseline_risk > 0 else 0.0,
+            min(obs.current_risk / obs.baseline_risk, 2.0) / 2.0 if obs.baseline_risk > 0 else 0.0,
             len(obs.current_medications) / MAX_SLOTS,
             min(max((patient.age - 60) / 40.0, 0.0), 1.0),
         )
@@ -175,7 +175,7 @@ class PolypharmacyGymEnv(gym.Env):
         glob[offset + EGFR.index(patient.eGFR_category)] = 1.0
         offset += len(EGFR)
         glob[offset + LIVER.index(patient.liver_function_category)] = 1.0
-        return np.concatenate([slots.ravel(), self._pair_state.ravel(), glob])
+        return np.clip(np.concatenate([slots.ravel(), self._pair_state.ravel(), glob]), 0.0, 1.0)
 
     def action_mask(self) -> np.ndarray:
         env = self.env
