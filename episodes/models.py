@@ -1,0 +1,99 @@
+"""Episodes and their steps (DESIGN §5).
+
+An Episode row holds everything needed to continue the episode in any process: the envcore
+snapshot after its last step, plus the few fields the API and the pages filter on. Each accepted
+step appends one Step row; the unique (episode, index) constraint is what makes two concurrent
+steps on one episode serialize instead of both landing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import TASK_IDS, CatalogSource
+
+
+def new_episode_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Episode(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        TERMINATED = "terminated"  # the review ended (finish_review)
+        TRUNCATED = "truncated"  # the step limit ended it
+
+    class Durability(models.TextChoices):
+        # full: every step is committed durably. fast: training episodes may trade the last few
+        # steps on a crash for throughput (e.g. synchronous_commit=off); review sessions stay full.
+        FULL = "full"
+        FAST = "fast"
+
+    episode_id = models.CharField(max_length=255, unique=True, default=new_episode_id)
+    catalog = models.ForeignKey(CatalogSource, on_delete=models.PROTECT, related_name="episodes")
+    catalog_fingerprint = models.CharField(max_length=64, blank=True)
+    task_id = models.CharField(max_length=32, choices=[(t, t) for t in TASK_IDS])
+    patient_id = models.CharField(max_length=64)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="episodes"
+    )
+    anon_key = models.CharField(max_length=64, blank=True, help_text="The anonymous caller's session key.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    durability = models.CharField(max_length=8, choices=Durability.choices, default=Durability.FULL)
+    step_count = models.PositiveIntegerField(default=0)
+    snapshot = models.JSONField(default=dict, blank=True)
+    baseline_risk = models.FloatField(default=0.0)
+    current_risk = models.FloatField(default=0.0)
+    grader_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)  # raw UPDATEs must set it themselves
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [
+            # "the caller's most recent open episode" (DESIGN §4), for users and anonymous callers
+            models.Index(fields=["owner", "status", "-updated_at"], name="episode_owner_recent"),
+            models.Index(fields=["anon_key", "status", "-updated_at"], name="episode_anon_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(step_count__gte=0), name="episode_step_count_non_negative"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "terminated", "truncated"]), name="episode_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(durability__in=["full", "fast"]), name="episode_durability_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.episode_id
+
+
+class Step(models.Model):
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="steps")
+    index = models.PositiveIntegerField(help_text="1 for the first step after reset.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=160, blank=True, help_text='e.g. "anonymous", "api:alice".')
+    action = models.JSONField()
+    observation = models.JSONField()
+    reward = models.FloatField()
+    raw_reward = models.FloatField()
+    done = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["episode", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["episode", "index"], name="step_unique_index_per_episode"),
+            models.CheckConstraint(condition=Q(index__gte=1), name="step_index_from_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.episode_id}#{self.index}"

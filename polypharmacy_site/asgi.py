@@ -1,0 +1,23 @@
+"""ASGI entry point served by daphne: HTTP through Django, WebSockets through Channels."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "polypharmacy_site.settings")
+
+# Build the Django app first: it sets up the app registry, which consumers' model imports need
+# (the channels sample project's order).
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+websocket_urlpatterns: list = []  # the episodes consumer's route joins here
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+    }
+)

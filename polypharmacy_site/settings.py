@@ -1,0 +1,253 @@
+"""Settings for the PolypharmacyEnv site: one module, read from environment variables.
+
+Every knob has a default that works on a laptop with nothing installed (SQLite under ``var/``,
+an in-memory channel layer, a filesystem Celery broker). Pointing ``DATABASE_URL`` at
+PostgreSQL and ``REDIS_URL`` at Redis moves the same code to its scaled-out shape
+(DESIGN §2). ``POLYPHARMACY_PRODUCTION=1`` is the one switch for production: it turns DEBUG
+off by default and refuses the development secret key and an empty ``ALLOWED_HOSTS``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def envstr(name: str, default: str = "") -> str:
+    """The variable's value, or ``default`` when it is unset."""
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool) -> bool:
+    """A boolean variable: 1/true/yes/on or 0/false/no/off (any case); anything else fails."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: use one of 1, 0, true, false, yes, no, on, off")
+
+
+def envint(name: str, default: int) -> int:
+    """An integer variable; a value that is not an integer fails."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected an integer") from None
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list; blanks around items are ignored, empty items dropped."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DEV_SECRET_KEY = "django-insecure-polypharmacy-development-key-do-not-use-in-production"
+
+
+def check_production(*, secret_key: str, allowed_hosts: list[str]) -> None:
+    """Refuse to run production with the development secret key or no allowed hosts."""
+    if not secret_key or secret_key == DEV_SECRET_KEY:
+        raise ImproperlyConfigured(
+            "SECRET_KEY: production mode (POLYPHARMACY_PRODUCTION=1) needs a real secret key; "
+            "set SECRET_KEY to a long random string."
+        )
+    if not allowed_hosts:
+        raise ImproperlyConfigured(
+            "ALLOWED_HOSTS: production mode (POLYPHARMACY_PRODUCTION=1) needs the host names "
+            "this site answers to, e.g. ALLOWED_HOSTS=polypharmacy.example.org"
+        )
+
+
+PRODUCTION = envbool("POLYPHARMACY_PRODUCTION", False)
+DEBUG = envbool("DEBUG", not PRODUCTION)
+SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY)
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+if PRODUCTION:
+    check_production(secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS)
+    SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
+
+VAR_DIR = Path(envstr("POLYPHARMACY_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "daphne",  # first: its runserver serves ASGI (HTTP and WebSockets) in development
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "django_celery_results",
+    "simple_history",
+    "catalog",
+    "episodes",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Records request.user as the editor of every history row written during the request.
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+ROOT_URLCONF = "polypharmacy_site.urls"
+WSGI_APPLICATION = "polypharmacy_site.wsgi.application"
+ASGI_APPLICATION = "polypharmacy_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ── database ────────────────────────────────────────────────────────────────
+DATABASE_URL = envstr("DATABASE_URL", "")
+if DATABASE_URL:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    if _db["ENGINE"] == "django.db.backends.postgresql" and envbool("DATABASE_POOL", True):
+        # Django's psycopg pool: a connection per request costs more than the query itself
+        # under ASGI (DESIGN §5: 60 → 211 req/s). The pool needs CONN_MAX_AGE=0.
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": envint("DATABASE_POOL_MIN", 2),
+            "max_size": envint("DATABASE_POOL_MAX", 16),
+            "timeout": envint("DATABASE_POOL_TIMEOUT", 10),
+        }
+    DATABASES = {"default": _db}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web process read while the worker writes; IMMEDIATE takes the
+                # write lock at BEGIN so two writers queue on the busy timeout instead of
+                # failing with "database is locked" half-way through a transaction.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": envint("SQLITE_TIMEOUT", 20),
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Under DEBUG the app directories are served directly. Otherwise Django serves STATIC_ROOT
+# (after collectstatic) itself: the admin is the only static-heavy page and its users are few,
+# so a CDN or whitenoise would be a dependency without a need. Turn off behind a proxy that serves it.
+SERVE_STATIC = envbool("SERVE_STATIC", True)
+
+# ── channels ────────────────────────────────────────────────────────────────
+REDIS_URL = envstr("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    # One process only: fine for a laptop; run several daphne processes only with Redis.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# ── celery ──────────────────────────────────────────────────────────────────
+CELERY_FS_DIR = VAR_DIR / "celery"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}
+else:
+    # kombu's filesystem transport needs no server and works with a real worker (~0.5 s pickup).
+    CELERY_BROKER_URL = "filesystem://localhost//"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # The web process writes and the worker reads the same folder.
+        "data_folder_in": str(CELERY_FS_DIR / "queue"),
+        "data_folder_out": str(CELERY_FS_DIR / "queue"),
+        "processed_folder": str(CELERY_FS_DIR / "processed"),
+        "store_processed": False,
+    }
+    for _sub in ("queue", "processed"):
+        (CELERY_FS_DIR / _sub).mkdir(parents=True, exist_ok=True)
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A task survives a worker crash: it is acknowledged only when it finishes, and re-queued
+# when its worker dies. Tasks are written to be idempotent for that reason (DESIGN §7).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 4 * 3600)
+CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 4 * 3600 - 60)
+CELERY_TASK_ROUTES = {"agents.tasks.train_*": {"queue": "training"}}
+CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# ── REST API ────────────────────────────────────────────────────────────────
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PolypharmacyEnv",
+    "DESCRIPTION": "A research simulator for elderly polypharmacy medication review (not clinical advice).",
+    "VERSION": "0.1.0",
+}
+
+# ── history ─────────────────────────────────────────────────────────────────
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,37 @@
+"""Test helpers shared by every app: markers for tests that need PostgreSQL or Redis.
+
+Mark a test ``@requires_postgres`` or ``@requires_redis``. Without the service's URL in the
+environment it is skipped with a reason saying how to run it; under ``CI_REQUIRE_SERVICES=1``
+(set by ``.ci/run``) it fails instead, so CI can never go green by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+SERVICES = {
+    "postgres": ("DATABASE_URL", ("postgres://", "postgresql://"), "needs PostgreSQL: set DATABASE_URL=postgres://… (CI does)"),
+    "redis": ("REDIS_URL", ("redis://", "rediss://"), "needs Redis: set REDIS_URL=redis://… (CI does)"),
+}
+
+requires_postgres = pytest.mark.requires_service("postgres")
+requires_redis = pytest.mark.requires_service("redis")
+
+
+def service_missing(name: str) -> str | None:
+    """Why service ``name`` is unavailable to this run, or None when it is configured."""
+    variable, prefixes, reason = SERVICES[name]
+    return None if os.environ.get(variable, "").startswith(prefixes) else reason
+
+
+def check_required_services(item: pytest.Item) -> None:
+    """Skip (or, in CI, fail) a test whose ``requires_service`` marks name a missing service."""
+    for mark in item.iter_markers(name="requires_service"):
+        reason = service_missing(mark.args[0])
+        if reason is None:
+            continue
+        if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
+            pytest.fail(f"CI_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
+        pytest.skip(reason)
