@@ -97,7 +97,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_celery_results",
     "simple_history",
@@ -106,6 +108,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "episodes.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -235,12 +238,40 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # ── REST API ────────────────────────────────────────────────────────────────
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "episodes.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PolypharmacyEnv",
     "DESCRIPTION": "A research simulator for elderly polypharmacy medication review (not clinical advice).",
     "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # self-hosted: the docs page works with no internet access
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["episodes.openapi.add_env_schemas"],
 }
+
+# ── the environment API (DESIGN §4) ─────────────────────────────────────────
+# "anonymous": episodes are addressed by unguessable ids (local use); "required": token or
+# session authentication, and every episode belongs to its creator.
+POLYPHARMACY_API_AUTH = envstr("POLYPHARMACY_API_AUTH", "anonymous")
+if POLYPHARMACY_API_AUTH not in ("anonymous", "required"):
+    raise ImproperlyConfigured("POLYPHARMACY_API_AUTH: use 'anonymous' or 'required'")
+# Default durability of API episodes: "full" commits every step durably; "fast" commits with
+# synchronous_commit=off on PostgreSQL (a web-process crash loses nothing). Review sessions are full.
+POLYPHARMACY_API_DURABILITY = envstr("POLYPHARMACY_API_DURABILITY", "full")
+if POLYPHARMACY_API_DURABILITY not in ("full", "fast"):
+    raise ImproperlyConfigured("POLYPHARMACY_API_DURABILITY: use 'full' or 'fast'")
+POLYPHARMACY_WS_MAX_SESSIONS = envint("POLYPHARMACY_WS_MAX_SESSIONS", 256)
+POLYPHARMACY_WS_IDLE_TIMEOUT = envint("POLYPHARMACY_WS_IDLE_TIMEOUT", 600)
+POLYPHARMACY_WS_DB_POOL_MAX = envint("POLYPHARMACY_WS_DB_POOL_MAX", 8)
+# Bodies over 1 MB are refused with 413 (episodes.middleware); Django's own limit agrees.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # ── history ─────────────────────────────────────────────────────────────────
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from django.views.static import serve
 
 from polypharmacy_site.health import health
@@ -14,6 +14,7 @@ admin.site.site_title = "PolypharmacyEnv"
 urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
+    path("", include("episodes.urls")),
 ]
 
 # daphne serves no static files of its own (settings.SERVE_STATIC says why Django does).

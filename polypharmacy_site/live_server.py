@@ -1,0 +1,127 @@
+"""A real server process for tests and benchmarks: daphne on a free port, with a database of
+its own (a fresh SQLite file, or a fresh PostgreSQL database when DATABASE_URL names one),
+migrated and loaded with both catalogs. It can be killed and restarted on the same database.
+
+    with LiveServer() as server:
+        requests.post(server.url + "/reset", json={})
+        server.kill(); server.start()          # a crash and a restart, same data
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlsplit, urlunsplit
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, *, extra_env: dict[str, str] | None = None, server: str = "daphne") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = server
+        self.tmp = tempfile.TemporaryDirectory(prefix="ppenv-live-")
+        self.env = {**os.environ, "POLYPHARMACY_VAR_DIR": self.tmp.name, "PYTHONUNBUFFERED": "1"}
+        self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.env.update(extra_env or {})
+        self.pg_admin_url: str | None = None
+        self.db_name: str | None = None
+        base = os.environ.get("DATABASE_URL", "")
+        if base.startswith(("postgres://", "postgresql://")):
+            # A database of its own: the test run's database lives inside a transaction the
+            # server process could not see.
+            parts = urlsplit(base)
+            self.db_name = f"ppenv_live_{uuid.uuid4().hex[:10]}"
+            self.pg_admin_url = urlunsplit(parts._replace(path="/postgres"))
+            self.env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{self.db_name}"))
+        else:
+            self.env["DATABASE_URL"] = ""
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(self.tmp.name) / "server.log"
+
+    # ── lifecycle ──────────────────────────────────────────────────────────
+    def setup_database(self) -> None:
+        if self.db_name:
+            import psycopg
+
+            with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        for args in (["migrate", "--noinput", "-v", "0"], ["load_catalog", "--all"]):
+            subprocess.run(
+                [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True
+            )
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.server == "uvicorn":
+            cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "warning", "polypharmacy_site.asgi:application"]
+        else:
+            cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                   "polypharmacy_site.asgi:application"]
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urlopen(self.url + "/health", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (URLError, OSError):
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy in {timeout} s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no clean shutdown."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def close(self) -> None:
+        self.stop()
+        if self.db_name:
+            import psycopg
+
+            with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        self.tmp.cleanup()
+
+    def __enter__(self) -> "LiveServer":
+        try:
+            self.setup_database()
+            self.start()
+        except Exception:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
