@@ -20,7 +20,7 @@ from django.conf import settings
 from envcore.actions import parse_action
 from envcore.errors import EnvError, ValidationError
 from envcore.observation import Observation
-from episodes import async_store, mcp, services, store
+from episodes import async_store, live, mcp, services, store
 from episodes.errors import ws_error
 from episodes.requests import parse_reset
 
@@ -150,8 +150,12 @@ class EnvConsumer(AsyncWebsocketConsumer):
         written = await async_store.write_step(values, fast=self.row["durability"] == "fast")
         if written:
             self.row["step_count"] = obs.step_index
+            if self.row["live"]:
+                await live.publish_step_async(live.step_message(
+                    self.row["episode_id"], obs.step_index, self.caller.label, act.to_dict(), services.wire_payload(obs)))
         else:
-            # Someone else stepped this episode: redo the step on the stored state.
+            # Someone else stepped this episode: redo the step on the stored state (the
+            # services publish it when the episode is live).
             self.env = None
             self.row, obs, self.env = await database_sync_to_async(self._step_sync)(act)
         await self._send(self._observation_frame(obs))

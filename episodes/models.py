@@ -46,6 +46,9 @@ class Episode(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     durability = models.CharField(max_length=8, choices=Durability.choices, default=Durability.FULL)
     step_count = models.PositiveIntegerField(default=0)
+    # Live episodes push every step to their channel group (review pages watch them); others
+    # skip the broadcast, which would cost a Redis round trip per step for nobody.
+    live = models.BooleanField(default=False)
     snapshot = models.JSONField(default=dict, blank=True)
     baseline_risk = models.FloatField(default=0.0)
     current_risk = models.FloatField(default=0.0)

@@ -26,7 +26,7 @@ from envcore.catalog import CATALOG_NAMES
 from envcore.env import PolypharmacyEnv
 from envcore.errors import EnvError, EpisodeFinishedError, SnapshotError, ValidationError
 from envcore.observation import Observation
-from episodes import store
+from episodes import live, store
 from episodes.models import Episode
 
 MAX_CONFLICT_RETRIES = 8
@@ -99,7 +99,9 @@ env_cache = EnvCache()
 
 
 # ── look-ups ───────────────────────────────────────────────────────────────
-_ROW_FIELDS = ("pk", "episode_id", "status", "step_count", "owner_id", "anon_key", "catalog__name", "durability")
+_ROW_FIELDS = (
+    "pk", "episode_id", "status", "step_count", "owner_id", "anon_key", "catalog__name", "durability", "live",
+)
 
 
 def _visible(caller: Caller, owner_id: int | None) -> bool:
@@ -165,6 +167,7 @@ def episode_reset(
     patient_id: Any = None,
     catalog: Any = None,
     durability: Any = None,
+    live: bool = False,
 ) -> tuple[Observation, bool]:
     """Start an episode, or resume the caller's open episode named by ``episode_id``.
 
@@ -205,6 +208,7 @@ def episode_reset(
             owner_id=caller.user_id,
             anon_key=caller.anon_key if caller.user_id is None else "",
             durability=durability,
+            live=live,
             snapshot=env.snapshot(),
             baseline_risk=obs.baseline_risk,
             current_risk=obs.current_risk,
@@ -233,6 +237,8 @@ def episode_step(
         obs, env = advance(row, act, caller)
         if obs is not None:
             env_cache.put(row["pk"], row["step_count"] + 1, env)
+            if row["live"]:
+                live.publish_step(live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs)))
             return row, obs
         episode_id = row["episode_id"]  # lost a race: re-read the row and try again
     raise EpisodeConflict("The episode is being stepped concurrently; retry.")
