@@ -65,34 +65,33 @@ class Caller:
 
 # ── in-process environment cache ───────────────────────────────────────────
 class EnvCache:
-    """Recently used environments by episode pk, each with the step count it is at.
+    """Recently used environments by episode id, each with the row fields it was loaded with
+    (owner, status, step count...).
 
-    An entry is only trusted when its step count equals the database's, so a step taken by
-    another process simply makes the entry stale (it is then restored from the snapshot).
-    Entries are taken out while in use, so a failed write can never leave a half-stepped env."""
+    An entry is a guess, never trusted blindly: a step writes only ``WHERE step_count = <the
+    entry's>``, so when another process stepped the episode meanwhile the write is refused and the
+    step is redone from the stored snapshot. Entries are taken out while in use, so a failed
+    write can never leave a half-stepped environment behind."""
 
     def __init__(self, size: int = 2048) -> None:
-        self._envs: OrderedDict[int, tuple[int, PolypharmacyEnv]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[dict[str, Any], PolypharmacyEnv]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def take(self, pk: int, step_count: int) -> PolypharmacyEnv | None:
+    def take(self, episode_id: str) -> tuple[dict[str, Any], PolypharmacyEnv] | None:
         with self._lock:
-            entry = self._envs.pop(pk, None)
-        if entry is not None and entry[0] == step_count:
-            return entry[1]
-        return None
+            return self._entries.pop(episode_id, None)
 
-    def put(self, pk: int, step_count: int, env: PolypharmacyEnv) -> None:
+    def put(self, row: dict[str, Any], env: PolypharmacyEnv) -> None:
         with self._lock:
-            self._envs[pk] = (step_count, env)
-            self._envs.move_to_end(pk)
-            while len(self._envs) > self._size:
-                self._envs.popitem(last=False)
+            self._entries[row["episode_id"]] = (row, env)
+            self._entries.move_to_end(row["episode_id"])
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
-            self._envs.clear()
+            self._entries.clear()
 
 
 env_cache = EnvCache()
@@ -152,9 +151,12 @@ def _restore(row: Mapping[str, Any]) -> PolypharmacyEnv:
 
 
 def environment_for(row: Mapping[str, Any]) -> PolypharmacyEnv:
-    """The episode's environment at its stored step (cached or restored); the caller owns it
+    """The episode's environment at the row's step (cached or restored); the caller owns it
     until it calls ``env_cache.put`` again."""
-    return env_cache.take(row["pk"], row["step_count"]) or _restore(row)
+    entry = env_cache.take(row["episode_id"])
+    if entry is not None and entry[0]["step_count"] == row["step_count"]:
+        return entry[1]
+    return _restore(row)
 
 
 # ── services ───────────────────────────────────────────────────────────────
@@ -191,7 +193,7 @@ def episode_reset(
                     field="episode_id",
                 )
             env = environment_for(existing)
-            env_cache.put(existing["pk"], existing["step_count"], env)
+            env_cache.put(existing, env)
             assert env.observation is not None
             return env.observation, True
 
@@ -215,7 +217,13 @@ def episode_reset(
         )
     except IntegrityError as exc:  # two resets raced for the same new episode_id
         raise EpisodeConflict(f"episode_id {obs.episode_id!r} is already in use.", field="episode_id") from exc
-    env_cache.put(episode.pk, 0, env)
+    row = {
+        "pk": episode.pk, "episode_id": episode.episode_id, "status": episode.status, "step_count": 0,
+        "owner_id": episode.owner_id, "anon_key": episode.anon_key, "catalog__name": catalog_name,
+        "durability": episode.durability, "live": episode.live,
+    }
+    assert set(row) == set(_ROW_FIELDS)
+    env_cache.put(row, env)
     return obs, False
 
 
@@ -224,8 +232,20 @@ def episode_step(
 ) -> tuple[dict[str, Any], Observation]:
     """Take one step on the caller's episode (named, or their most recent open one).
 
-    The action is validated before anything is looked up. Returns (episode row, observation)."""
+    The action is validated before anything is looked up. Returns (episode row, observation).
+    With ``episode_id`` and the episode's environment cached here, a step is one round trip to
+    the database: the conditional write itself checks that nobody else stepped it."""
     act = parse_action(action)
+    if isinstance(episode_id, str):
+        cached = env_cache.take(episode_id)
+        if cached is not None:
+            row, env = cached
+            if _visible(caller, row["owner_id"]) and row["status"] == Episode.Status.OPEN and not env.done:
+                obs = _advance(row, env, act, caller)
+                if obs is not None:
+                    return _stepped(row, env, obs, act, caller)
+            elif not _visible(caller, row["owner_id"]):
+                env_cache.put(row, env)  # not this caller's: leave it for its owner
     for _attempt in range(MAX_CONFLICT_RETRIES):
         row = _episode_row(caller, episode_id, open_only=True)
         if row is None:
@@ -234,20 +254,17 @@ def episode_step(
             )
         if row["status"] != Episode.Status.OPEN:
             raise EpisodeConflict(f"Episode {row['episode_id']!r} has finished; reset to start another.")
-        obs, env = advance(row, act, caller)
+        env = environment_for(row)
+        obs = _advance(row, env, act, caller)
         if obs is not None:
-            env_cache.put(row["pk"], row["step_count"] + 1, env)
-            if row["live"]:
-                live.publish_step(live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs)))
-            return row, obs
+            return _stepped(row, env, obs, act, caller)
         episode_id = row["episode_id"]  # lost a race: re-read the row and try again
     raise EpisodeConflict("The episode is being stepped concurrently; retry.")
 
 
-def advance(row: Mapping[str, Any], act: Action, caller: Caller) -> tuple[Observation | None, PolypharmacyEnv]:
-    """Step the episode's environment and write the step. Returns (None, env) when another
-    writer got there first (nothing written; the env must then be discarded)."""
-    env = environment_for(row)
+def _advance(row: Mapping[str, Any], env: PolypharmacyEnv, act: Action, caller: Caller) -> Observation | None:
+    """Step the environment and write the step. None when another writer got there first
+    (nothing written; the environment is then stale and must be discarded)."""
     started = time.perf_counter()
     try:
         obs = env.step(act)
@@ -257,7 +274,19 @@ def advance(row: Mapping[str, Any], act: Action, caller: Caller) -> tuple[Observ
         store.step_values(row, env, obs, act, caller, (time.perf_counter() - started) * 1000.0),
         fast=row["durability"] == Episode.Durability.FAST,
     )
-    return (obs if written else None), env
+    return obs if written else None
+
+
+def _stepped(
+    row: Mapping[str, Any], env: PolypharmacyEnv, obs: Observation, act: Action, caller: Caller
+) -> tuple[dict[str, Any], Observation]:
+    """After a committed step: cache the environment at its new step, tell live watchers."""
+    status = Episode.Status.TRUNCATED if obs.truncated else Episode.Status.TERMINATED if obs.terminated else Episode.Status.OPEN
+    row = {**row, "step_count": obs.step_index, "status": status}
+    env_cache.put(row, env)
+    if row["live"]:
+        live.publish_step(live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs)))
+    return row, obs
 
 
 def episode_handle(caller: Caller, episode_id: str) -> dict[str, Any]:
@@ -274,7 +303,7 @@ def episode_state(caller: Caller, *, episode_id: Any = None) -> dict[str, Any]:
     if row is None:
         return {"episode_id": None, "step_count": 0}
     env = environment_for(row)
-    env_cache.put(row["pk"], row["step_count"], env)
+    env_cache.put(row, env)
     return env.state.to_dict()
 
 
@@ -283,7 +312,7 @@ def episode_observation(caller: Caller, *, episode_id: str) -> Observation:
     row = _episode_row(caller, episode_id, open_only=False)
     assert row is not None
     env = environment_for(row)
-    env_cache.put(row["pk"], row["step_count"], env)
+    env_cache.put(row, env)
     assert env.observation is not None
     return env.observation
 
