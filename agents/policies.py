@@ -59,6 +59,31 @@ def _drug_concern(med: dict[str, Any]) -> float:
     return (1.0 if med["is_high_risk_elderly"] else 0.0) + beers + 0.25 * min(med.get("anticholinergic_score", 0), 3)
 
 
+def _pair_concern(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Prior suspicion of a pair: the drugs' own concern, plus half a point when both act on the
+    same anatomical-therapeutic group (ATC level 2, e.g. two C09 drugs: additive effects)."""
+    same_group = a["atc_class"][:3] == b["atc_class"][:3]
+    return _drug_concern(a) + _drug_concern(b) + (0.5 if same_group else 0.0)
+
+
+def _substitution_rechecks(
+    observation: dict[str, Any], meds: dict[str, dict[str, Any]], queried: set[tuple[str, str]]
+) -> tuple[str, str] | None:
+    """The first unqueried pair (substitute, former partner) for substitutions made because of
+    a known interaction."""
+    for record in observation["interventions"]:
+        new = record["proposed_new_drug_id"]
+        if record["action_type"] != "substitute" or new not in meds:
+            continue
+        for q in observation["interaction_queries"]:
+            if q["severity"] not in ("severe", "moderate") or record["target_drug_id"] not in (q["drug_id_1"], q["drug_id_2"]):
+                continue
+            partner = q["drug_id_2"] if q["drug_id_1"] == record["target_drug_id"] else q["drug_id_1"]
+            if partner in meds and pair_key(new, partner) not in queried:
+                return new, partner
+    return None
+
+
 def _own_terms(flags: list[str] | tuple[str, ...], high_risk: bool) -> float:
     return sum(_flag_weight(f) for f in flags) + (HIGH_RISK_WEIGHT if high_risk else 0.0)
 
@@ -147,11 +172,17 @@ def heuristic_policy(observation: dict[str, Any], *, catalog: Catalog, rng: rand
         if q["severity"] == "severe" and q["drug_id_1"] in meds and q["drug_id_2"] in meds
     }
     can_query = observation["remaining_query_budget"] > 0 and steps_left > budget_i + 1
+    queried = {pair_key(q["drug_id_1"], q["drug_id_2"]) for q in queries}
+    if can_query:
+        # A substitute may interact like the drug it replaced (class effects): check it against
+        # the partners of the interactions that motivated the switch before anything else.
+        recheck = _substitution_rechecks(observation, meds, queried)
+        if recheck is not None:
+            return {"action_type": "query_ddi", "drug_id_1": recheck[0], "drug_id_2": recheck[1]}
     if can_query and len(severe_known) < budget_i:
-        queried = {pair_key(q["drug_id_1"], q["drug_id_2"]) for q in queries}
         ranked = sorted(
             (pair for pair in combinations(sorted(meds), 2) if pair_key(*pair) not in queried),
-            key=lambda p: (-(_drug_concern(meds[p[0]]) + _drug_concern(meds[p[1]])), p),
+            key=lambda p: (-_pair_concern(meds[p[0]], meds[p[1]]), p),
         )
         if ranked:
             a, b = ranked[0]
