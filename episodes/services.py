@@ -324,3 +324,40 @@ def wire_payload(obs: Observation, *, reset: bool = False) -> dict[str, Any]:
         "reward": None if reset else obs.shaped_reward,
         "done": obs.done,
     }
+
+
+async def episode_step_cached(caller: Caller, *, action: Any, episode_id: str) -> tuple[dict[str, Any], Observation] | None:
+    """The step fast path, on the event loop: the episode's environment is cached in this
+    process and the write is one statement over the async pool (``async_store``).
+
+    Returns None — having written nothing — whenever the fast path cannot decide alone (not
+    cached, someone else's or finished, a malformed action, or another writer got there
+    first); the caller then takes the full path (``episode_step``), which answers every case
+    with the one set of rules."""
+    from episodes import async_store
+
+    cached = env_cache.take(episode_id)
+    if cached is None:
+        return None
+    row, env = cached
+    if not _visible(caller, row["owner_id"]) or row["status"] != Episode.Status.OPEN or env.done:
+        env_cache.put(row, env)
+        return None
+    try:
+        act = parse_action(action)
+    except ValidationError:
+        env_cache.put(row, env)
+        return None
+    started = time.perf_counter()
+    obs = env.step(act)
+    values = store.step_values(row, env, obs, act, caller, (time.perf_counter() - started) * 1000.0)
+    if not await async_store.write_step(values, fast=row["durability"] == Episode.Durability.FAST):
+        return None  # stale: the environment is dropped, the full path restores from the database
+    status = Episode.Status.TRUNCATED if obs.truncated else Episode.Status.TERMINATED if obs.terminated else Episode.Status.OPEN
+    row = {**row, "step_count": obs.step_index, "status": status}
+    env_cache.put(row, env)
+    if row["live"]:
+        await live.publish_step_async(
+            live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs))
+        )
+    return row, obs
