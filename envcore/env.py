@@ -246,23 +246,75 @@ class PolypharmacyEnv:
             return None
         return self._safest_substitute(slot)
 
-    # ── actions ────────────────────────────────────────────────────────────
+    # ── helpers ────────────────────────────────────────────────────────────
     def _slot_of(self, drug_id: str | None) -> int | None:
         for i, med in enumerate(self._meds):
             if med is not None and med.drug_id == drug_id:
                 return i
         return None
 
-    def _query(self, act: Action) -> tuple[float, str | None, InteractionQuery | None]:
+    # ── refusals ───────────────────────────────────────────────────────────
+    # A well-formed action the environment refuses is a penalised step on the wire, but the
+    # review pages must refuse it at the form without stepping. Both use these checks, so the
+    # page's field errors and the step's ``last_action_error`` can never disagree.
+    def refusal(self, action: Action | Mapping[str, Any]) -> tuple[str, str] | None:
+        """Why the environment would refuse ``action`` now, as (field, message), or None.
+
+        Pure: nothing changes. ``field`` is the action field at fault (``drug_id_1``,
+        ``drug_id_2``, ``target_drug_id``, ``intervention_type``, ``proposed_new_drug_id``), or
+        ``action_type`` for an exhausted budget. The message is the step's ``last_action_error``.
+        Raises ``ValidationError`` for a malformed action and ``NoEpisodeError`` before reset."""
+        if self._patient is None:
+            raise NoEpisodeError("No episode: call reset() first.")
+        act = parse_action(action)
+        if act.action_type == "query_ddi":
+            return self._query_refusal(act)
+        if act.action_type == "propose_intervention":
+            return self._intervention_check(act)[0]
+        return None
+
+    def _query_refusal(self, act: Action) -> tuple[str, str] | None:
         a, b = act.drug_id_1, act.drug_id_2
-        assert a is not None and b is not None
         if a == b:
-            return 0.0, "query_ddi needs two different drugs (drug_id_1 equals drug_id_2).", None
+            return "drug_id_2", "query_ddi needs two different drugs (drug_id_1 equals drug_id_2)."
         for name, drug_id in (("drug_id_1", a), ("drug_id_2", b)):
             if self._slot_of(drug_id) is None:
-                return 0.0, f"{name} {drug_id!r} is not in the current regimen.", None
+                return name, f"{name} {drug_id!r} is not in the current regimen."
         if self._remaining_queries <= 0:
-            return 0.0, "Query budget exhausted.", None
+            return "action_type", "Query budget exhausted."
+        return None
+
+    def _intervention_check(self, act: Action) -> tuple[tuple[str, str] | None, int, str | None]:
+        """(refusal, slot of the target, the substitute that would be put in place)."""
+        target, kind = act.target_drug_id, act.intervention_type
+        if self._remaining_interventions <= 0:
+            return ("action_type", "Intervention budget exhausted."), -1, None
+        slot = self._slot_of(target)
+        if slot is None:
+            return ("target_drug_id", f"target_drug_id {target!r} is not in the current regimen."), -1, None
+        med = self._meds[slot]
+        assert med is not None
+        drug = self.catalog.drugs[med.drug_id]
+        if kind == "dose_reduce" and med.dose_mg <= drug.min_dose_mg:
+            return ("intervention_type", f"{target} is already at its minimum dose ({drug.min_dose_mg:g} mg)."), slot, None
+        if kind == "add_monitoring" and med.monitored:
+            return ("intervention_type", f"{target} is already monitored."), slot, None
+        if kind == "substitute":
+            new_drug_id, error = self._resolve_substitute(slot, act.proposed_new_drug_id)
+            if error is not None:
+                # No named drug: the environment found no candidate, a fault of the target.
+                field = "proposed_new_drug_id" if act.proposed_new_drug_id else "target_drug_id"
+                return (field, error), slot, None
+            return None, slot, new_drug_id
+        return None, slot, None
+
+    # ── actions ────────────────────────────────────────────────────────────
+    def _query(self, act: Action) -> tuple[float, str | None, InteractionQuery | None]:
+        refused = self._query_refusal(act)
+        if refused is not None:
+            return 0.0, refused[1], None
+        a, b = act.drug_id_1, act.drug_id_2
+        assert a is not None and b is not None
         self._remaining_queries -= 1
         key = pair_key(a, b)
         rule = self.catalog.rules.get(key)
@@ -285,25 +337,14 @@ class PolypharmacyEnv:
         return rewards.query_reward(new_severity), None, record
 
     def _intervene(self, act: Action) -> tuple[float, str | None]:
+        refused, slot, new_drug_id = self._intervention_check(act)
+        if refused is not None:
+            # Includes a substitution that finds no candidate: no budget used, not recorded.
+            return 0.0, refused[1]
         target, kind = act.target_drug_id, act.intervention_type
-        if self._remaining_interventions <= 0:
-            return 0.0, "Intervention budget exhausted."
-        slot = self._slot_of(target)
-        if slot is None:
-            return 0.0, f"target_drug_id {target!r} is not in the current regimen."
         med = self._meds[slot]
         assert med is not None
         drug = self.catalog.drugs[med.drug_id]
-        new_drug_id: str | None = None
-        if kind == "dose_reduce" and med.dose_mg <= drug.min_dose_mg:
-            return 0.0, f"{target} is already at its minimum dose ({drug.min_dose_mg:g} mg)."
-        if kind == "add_monitoring" and med.monitored:
-            return 0.0, f"{target} is already monitored."
-        if kind == "substitute":
-            new_drug_id, error = self._resolve_substitute(slot, act.proposed_new_drug_id)
-            if error is not None:
-                # A substitution that finds no candidate is invalid: no budget used, not recorded.
-                return 0.0, error
 
         previous_risk = self._risk
         if kind == "stop":

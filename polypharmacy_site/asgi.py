@@ -15,10 +15,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from episodes.routing import websocket_urlpatterns  # noqa: E402
 from episodes.ws_auth import TokenAuthMiddleware  # noqa: E402
+from reviews.routing import websocket_urlpatterns as review_websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns + review_websocket_urlpatterns))),
     }
 )

@@ -105,10 +105,12 @@ INSTALLED_APPS = [
     "simple_history",
     "catalog",
     "episodes",
+    "reviews",
 ]
 
 MIDDLEWARE = [
     "episodes.middleware.BodySizeLimitMiddleware",
+    "episodes.fastpath.StepFastPathMiddleware",  # anonymous cached steps, on the event loop
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -142,7 +144,7 @@ TEMPLATES = [
 # ── database ────────────────────────────────────────────────────────────────
 DATABASE_URL = envstr("DATABASE_URL", "")
 if DATABASE_URL:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0))
     if _db["ENGINE"] == "django.db.backends.postgresql" and envbool("DATABASE_POOL", True):
         # Django's psycopg pool: a connection per request costs more than the query itself
         # under ASGI (DESIGN §5: 60 → 211 req/s). The pool needs CONN_MAX_AGE=0.
@@ -169,6 +171,11 @@ else:
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The review pages (reviews/) sign people in with Django's session authentication.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "reviews:home"
+LOGOUT_REDIRECT_URL = "login"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -267,6 +274,9 @@ if POLYPHARMACY_API_AUTH not in ("anonymous", "required"):
 POLYPHARMACY_API_DURABILITY = envstr("POLYPHARMACY_API_DURABILITY", "full")
 if POLYPHARMACY_API_DURABILITY not in ("full", "fast"):
     raise ImproperlyConfigured("POLYPHARMACY_API_DURABILITY: use 'full' or 'fast'")
+# Answer anonymous steps on cached episodes on the event loop (episodes/fastpath.py); 0 sends
+# every step through the DRF view (same answers, more thread hops).
+POLYPHARMACY_STEP_FAST_PATH = envbool("POLYPHARMACY_STEP_FAST_PATH", True)
 POLYPHARMACY_WS_MAX_SESSIONS = envint("POLYPHARMACY_WS_MAX_SESSIONS", 256)
 POLYPHARMACY_WS_IDLE_TIMEOUT = envint("POLYPHARMACY_WS_IDLE_TIMEOUT", 600)
 POLYPHARMACY_WS_DB_POOL_MAX = envint("POLYPHARMACY_WS_DB_POOL_MAX", 8)

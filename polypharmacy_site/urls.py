@@ -7,6 +7,7 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 
 from polypharmacy_site.health import health
+from reviews.urls import account_urlpatterns
 
 admin.site.site_header = "PolypharmacyEnv curation"
 admin.site.site_title = "PolypharmacyEnv"
@@ -15,6 +16,10 @@ urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("", include("episodes.urls")),
+    # The review pages live under /patients/, /reviews/, /audit/, /research/ and /accounts/
+    # (plus the bare /), clear of the OpenEnv paths above.
+    path("", include("reviews.urls")),
+    *account_urlpatterns,
 ]
 
 # daphne serves no static files of its own (settings.SERVE_STATIC says why Django does).

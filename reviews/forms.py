@@ -1,0 +1,109 @@
+"""Forms of the review pages. Field names are the action's field names, so an environment
+refusal ``(field, message)`` lands at the field it concerns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from catalog.models import TASK_IDS
+from envcore.actions import INTERVENTION_TYPES, MAX_ID_LENGTH, MAX_RATIONALE_LENGTH
+from envcore.catalog import CATALOG_NAMES
+from reviews.models import AuditRecord
+
+TASK_CHOICES = [(t, t.replace("_", " ")) for t in TASK_IDS]
+
+
+class PatientFilterForm(forms.Form):
+    catalog = forms.ChoiceField(choices=[(c, c) for c in CATALOG_NAMES], initial="curated", required=False)
+    q = forms.CharField(label="Search", max_length=64, required=False)
+    task = forms.ChoiceField(choices=[("", "any task"), *TASK_CHOICES], required=False)
+    condition = forms.ChoiceField(choices=[("", "any condition")], required=False)
+    min_drugs = forms.IntegerField(label="drugs ≥", min_value=0, max_value=50, required=False)
+    max_drugs = forms.IntegerField(label="drugs ≤", min_value=0, max_value=50, required=False)
+    min_risk = forms.FloatField(label="risk ≥", min_value=0, max_value=1, required=False)
+    max_risk = forms.FloatField(label="risk ≤", min_value=0, max_value=1, required=False)
+
+    def __init__(self, *args: Any, conditions: list[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["condition"].choices = [("", "any condition"), *[(c, c) for c in conditions]]
+
+
+class StartSessionForm(forms.Form):
+    catalog = forms.ChoiceField(choices=[(c, c) for c in CATALOG_NAMES])
+    patient_id = forms.CharField(max_length=64)
+    task_id = forms.ChoiceField(choices=TASK_CHOICES)
+
+
+def _drug_select(choices: list[tuple[str, str]]) -> forms.Select:
+    return forms.Select(choices=[("", "—"), *choices])
+
+
+class QueryForm(forms.Form):
+    # Plain text fields behind a select: whether a drug is in the regimen is the environment's
+    # call (``refusal``), so the message is the same one an API client would get.
+    drug_id_1 = forms.CharField(label="Drug 1", max_length=MAX_ID_LENGTH)
+    drug_id_2 = forms.CharField(label="Drug 2", max_length=MAX_ID_LENGTH)
+
+    def __init__(self, *args: Any, regimen: list[tuple[str, str]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("drug_id_1", "drug_id_2"):
+            self.fields[name].widget = _drug_select(list(regimen))
+
+    def action(self) -> dict[str, Any]:
+        return {"action_type": "query_ddi", **self.cleaned_data}
+
+
+class InterventionForm(forms.Form):
+    target_drug_id = forms.CharField(label="Drug", max_length=MAX_ID_LENGTH)
+    intervention_type = forms.ChoiceField(label="Intervention", choices=[(t, t.replace("_", " ")) for t in INTERVENTION_TYPES])
+    proposed_new_drug_id = forms.CharField(label="Substitute", max_length=MAX_ID_LENGTH, required=False)
+    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=MAX_RATIONALE_LENGTH, required=False)
+
+    def __init__(self, *args: Any, regimen: list[tuple[str, str]] = (),
+                 substitutes: list[tuple[str, list[tuple[str, str]]]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["target_drug_id"].widget = _drug_select(list(regimen))
+        # Options grouped by the drug they may replace (the page's script hides the others).
+        self.fields["proposed_new_drug_id"].widget = forms.Select(
+            choices=[("", "the safest of the class (environment's choice)"), *substitutes],
+            attrs={"data-substitutes": "1"},
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("proposed_new_drug_id") and data.get("intervention_type") != "substitute":
+            self.add_error("proposed_new_drug_id", "A substitute only goes with the intervention 'substitute'.")
+        return data
+
+    def action(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        action = {
+            "action_type": "propose_intervention",
+            "target_drug_id": data["target_drug_id"],
+            "intervention_type": data["intervention_type"],
+        }
+        if data.get("proposed_new_drug_id"):
+            action["proposed_new_drug_id"] = data["proposed_new_drug_id"]
+        if data.get("rationale"):
+            action["rationale"] = data["rationale"]
+        return action
+
+
+class SuggestionAnswerForm(forms.Form):
+    suggestion_id = forms.IntegerField(min_value=1)
+    decision = forms.ChoiceField(choices=[("accept", "accept"), ("ignore", "ignore")])
+
+
+class SignOffForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "approve"), ("return", "return")], widget=forms.RadioSelect)
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000, required=False)
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(max_length=150, required=False)
+    action = forms.ChoiceField(choices=[("", "any action"), *AuditRecord.Action.choices], required=False)
+    session = forms.IntegerField(min_value=1, required=False)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

@@ -1,0 +1,41 @@
+"""``manage.py create_user <username> --role pharmacist|supervisor|researcher|curator [--password …]``"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from reviews.roles import CURATOR, ROLES
+
+
+class Command(BaseCommand):
+    help = "Create a user with a role (or add the role to an existing user). Curators also get admin access."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--role", choices=ROLES, required=True)
+        parser.add_argument("--password", help="default: a random password, printed once")
+        parser.add_argument("--email", default="")
+
+    def handle(self, *args, username: str, role: str, password: str | None, email: str, **options) -> None:
+        User = get_user_model()
+        group = Group.objects.filter(name=role).first()
+        if group is None:
+            raise CommandError(f"The {role!r} group is missing: run `manage.py migrate` first.")
+        with transaction.atomic():
+            user, created = User.objects.get_or_create(username=username, defaults={"email": email})
+            if created or password:
+                shown = password or secrets.token_urlsafe(12)
+                user.set_password(shown)
+            if role == CURATOR:
+                user.is_staff = True  # curators work in the admin
+            user.save()
+            user.groups.add(group)
+        verb = "created" if created else "updated"
+        self.stdout.write(f"{verb} {username} ({role})")
+        if created and not password:
+            self.stdout.write(f"password: {shown}")

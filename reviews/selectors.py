@@ -1,0 +1,224 @@
+"""Reads for the review pages.
+
+Patients and their baseline risk come from the envcore ``Catalog`` that ``catalog_get`` builds
+from ``catalog.models.Patient`` and caches until the catalog's next edit. Baseline risk is
+computed by envcore itself (a reset on the patient: the number the episode will start from) and
+cached per catalog object, so a curator's edit, which builds a new catalog, can never leave a
+stale stored risk behind, and nothing needs migrating when the risk formula changes. Filtering
+1,000 patients in Python costs about a millisecond; the page makes no query per patient.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+from django.core.exceptions import PermissionDenied
+
+from envcore.catalog import Catalog
+from envcore.env import PolypharmacyEnv
+from episodes.models import Episode, Step
+from reviews import roles
+from reviews.models import AuditRecord, ReviewSession
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    patient_id: str
+    task_id: str
+    age: int
+    sex: str
+    conditions: tuple[str, ...]
+    num_drugs: int
+    baseline_risk: float
+
+
+_ROWS: "weakref.WeakKeyDictionary[Catalog, tuple[PatientRow, ...]]" = weakref.WeakKeyDictionary()
+
+
+def patient_rows(catalog: Catalog) -> tuple[PatientRow, ...]:
+    """Every patient of the catalog with its baseline risk, computed once per catalog."""
+    rows = _ROWS.get(catalog)
+    if rows is None:
+        env = PolypharmacyEnv(catalog)
+        built = []
+        for patient in catalog.patients.values():
+            obs = env.reset(patient_id=patient.patient_id, task_id=patient.task_id)
+            built.append(PatientRow(
+                patient.patient_id, patient.task_id, patient.age, patient.sex, tuple(patient.conditions),
+                len(patient.medication_ids), obs.baseline_risk,
+            ))
+        rows = _ROWS[catalog] = tuple(built)
+    return rows
+
+
+def patient_list(
+    *, catalog: Catalog, task_id: str = "", condition: str = "", min_drugs: int | None = None,
+    max_drugs: int | None = None, min_risk: float | None = None, max_risk: float | None = None, search: str = "",
+) -> list[PatientRow]:
+    """The catalog's patients matching every given filter, in the catalog's order."""
+    search = search.strip().lower()
+    out = []
+    for row in patient_rows(catalog):
+        if task_id and row.task_id != task_id:
+            continue
+        if condition and condition not in row.conditions:
+            continue
+        if min_drugs is not None and row.num_drugs < min_drugs:
+            continue
+        if max_drugs is not None and row.num_drugs > max_drugs:
+            continue
+        if min_risk is not None and row.baseline_risk < min_risk:
+            continue
+        if max_risk is not None and row.baseline_risk > max_risk:
+            continue
+        if search and search not in row.patient_id.lower() and not any(search in c.lower() for c in row.conditions):
+            continue
+        out.append(row)
+    return out
+
+
+def catalog_conditions(catalog: Catalog) -> list[str]:
+    return sorted({c for row in patient_rows(catalog) for c in row.conditions})
+
+
+# ── sessions ───────────────────────────────────────────────────────────────
+def sessions_visible_to(user: Any) -> QuerySet[ReviewSession]:
+    """A supervisor sees every session; a pharmacist their own; anyone else none."""
+    qs = ReviewSession.objects.select_related("episode", "pharmacist", "signed_off_by")
+    user_roles = roles.user_roles(user)
+    if roles.SUPERVISOR in user_roles:
+        return qs
+    if roles.PHARMACIST in user_roles:
+        return qs.filter(pharmacist=user)
+    return qs.none()
+
+
+def session_for(user: Any, pk: int) -> ReviewSession:
+    """The session if the user may see it. Users without a review role get 403; a pharmacist
+    asking for a colleague's session gets 404 (its existence is not theirs to know)."""
+    if not roles.user_roles(user) & {roles.PHARMACIST, roles.SUPERVISOR}:
+        raise PermissionDenied("Review sessions are for pharmacists and supervisors.")
+    session = ReviewSession.objects.select_related("episode", "pharmacist", "signed_off_by").filter(pk=pk).first()
+    if session is None or not roles.can_view_session(user, session):
+        raise Http404("No such review session.")
+    return session
+
+
+# ── the review page ────────────────────────────────────────────────────────
+def action_summary(action: dict[str, Any]) -> str:
+    kind = action.get("action_type")
+    if kind == "query_ddi":
+        return f"query {action.get('drug_id_1')} + {action.get('drug_id_2')}"
+    if kind == "propose_intervention":
+        text = f"{action.get('intervention_type')} {action.get('target_drug_id')}"
+        if action.get("proposed_new_drug_id"):
+            text += f" → {action['proposed_new_drug_id']}"
+        return text
+    return "finish review"
+
+
+def step_history(episode: Episode) -> list[dict[str, Any]]:
+    """The episode's steps, oldest first, with what each one did (one query)."""
+    rows = Step.objects.filter(episode=episode).order_by("index").values(
+        "index", "actor_label", "action", "reward", "created_at",
+        "observation__last_action_error", "observation__last_query_result", "observation__current_risk",
+        "observation__grader_score", "observation__interventions",
+    )
+    history = []
+    for row in rows:
+        error = row["observation__last_action_error"]
+        action = row["action"]
+        if error:
+            result = f"refused: {error}"
+        elif action.get("action_type") == "query_ddi":
+            q = row["observation__last_query_result"] or {}
+            result = f"{q.get('severity', '?')} ({q.get('recommendation', '')})"
+        elif action.get("action_type") == "propose_intervention":
+            last = (row["observation__interventions"] or [{}])[-1]
+            result = f"risk Δ {-last.get('risk_delta', 0.0):+.3f}"
+            if last.get("proposed_new_drug_id"):
+                result = f"now {last['proposed_new_drug_id']}; {result}"
+        else:
+            result = f"score {row['observation__grader_score']:.3f}" if row["observation__grader_score"] is not None else "finished"
+        history.append({
+            "index": row["index"], "actor": row["actor_label"], "summary": action_summary(action),
+            "result": result, "reward": row["reward"], "risk": row["observation__current_risk"],
+            "created_at": row["created_at"],
+        })
+    return history
+
+
+def substitute_choices(catalog: Catalog, regimen: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """For each drug of the regimen, the same-class drugs not already taken: the only valid
+    substitutes (the environment rejects any other)."""
+    taken = set(regimen)
+    groups = []
+    for drug_id in regimen:
+        options = [
+            (cand, f"{catalog.drugs[cand].generic_name} ({cand})")
+            for cand in sorted(catalog.same_class(drug_id)) if cand not in taken
+        ]
+        if options:
+            groups.append((drug_id, options))
+    return groups
+
+
+def what_changed(catalog: Catalog, patient_id: str, current: list[str]) -> dict[str, list[str]]:
+    start = list(catalog.patients[patient_id].medication_ids)
+    return {
+        "stopped_or_replaced": [d for d in start if d not in current],
+        "added": [d for d in current if d not in start],
+    }
+
+
+# ── audit ──────────────────────────────────────────────────────────────────
+def audit_for_session(session: ReviewSession) -> QuerySet[AuditRecord]:
+    return AuditRecord.objects.filter(session=session).order_by("pk")
+
+
+def audit_list(*, actor: str = "", action: str = "", session_id: int | None = None,
+               since: Any = None, until: Any = None) -> QuerySet[AuditRecord]:
+    qs = AuditRecord.objects.order_by("-pk")
+    if actor:
+        qs = qs.filter(actor_label=actor)
+    if action:
+        qs = qs.filter(action=action)
+    if session_id is not None:
+        qs = qs.filter(session_id=session_id)
+    if since is not None:
+        qs = qs.filter(created_at__date__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__date__lte=until)
+    return qs
+
+
+# ── research ───────────────────────────────────────────────────────────────
+def research_code(session_pk: int) -> str:
+    """A stable pseudonym for a session that cannot be turned back into its id or URL."""
+    key = settings.SECRET_KEY.encode("utf-8")
+    return hmac.new(key, f"review-session:{session_pk}".encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def research_rows() -> list[dict[str, Any]]:
+    """Finished review episodes, anonymised: no user, patient id, demographics or timestamps;
+    only the catalog, the task, the outcome and the sign-off decision."""
+    done = (ReviewSession.Status.FINISHED, ReviewSession.Status.APPROVED, ReviewSession.Status.RETURNED)
+    rows = ReviewSession.objects.filter(status__in=done).order_by("pk").values(
+        "pk", "catalog_name", "status", "episode__task_id", "episode__step_count", "episode__baseline_risk",
+        "episode__current_risk", "episode__grader_score",
+    )
+    out = [{
+        "code": research_code(r["pk"]), "catalog": r["catalog_name"], "task_id": r["episode__task_id"],
+        "steps": r["episode__step_count"], "baseline_risk": r["episode__baseline_risk"],
+        "final_risk": r["episode__current_risk"], "grader_score": r["episode__grader_score"],
+        "sign_off": r["status"] if r["status"] != ReviewSession.Status.FINISHED else "pending",
+    } for r in rows]
+    # Sorted by pseudonym, not by id: row order must not reveal which session came first.
+    return sorted(out, key=lambda r: r["code"])

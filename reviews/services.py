@@ -1,0 +1,237 @@
+"""Review-session services: every write the review pages make, each with its audit record.
+
+Steps go through ``episodes.services.episode_step``, the path the API takes, so the Step rows
+and the live broadcasts are the same whoever acts. Unlike the API, a well-formed action the
+environment would refuse is *not* stepped here: ``PolypharmacyEnv.refusal`` (the step's own
+checks) answers first, and only the rejection is recorded, in the audit trail.
+
+Each service runs in one transaction with its audit record: a step is never stored without the
+record that says who took it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents.policies import heuristic_policy
+from catalog.selectors import catalog_get
+from envcore.actions import FINISH, parse_action
+from envcore.env import PolypharmacyEnv
+from envcore.errors import EnvError, ValidationError
+from envcore.observation import Observation
+from episodes import services as episodes
+from episodes.models import Episode
+from reviews import roles
+from reviews.audit import RequestMeta, audit_append, audit_verify  # noqa: F401  (re-exported)
+from reviews.models import AuditRecord, ReviewSession
+
+Action = AuditRecord.Action
+
+
+class ReviewError(Exception):
+    """A request the review pages refuse, with the form field it concerns (None: the form)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    observation: Observation | None
+    refusal: tuple[str, str] | None  # (field, message) when the environment refused the action
+
+
+def _caller(user: Any) -> episodes.Caller:
+    return episodes.Caller.for_user(user, channel="review")
+
+
+def _require_pharmacist_of(session: ReviewSession, user: Any) -> None:
+    if not roles.can_act_on_session(user, session):
+        raise ReviewError("Only the session's pharmacist can act on it.")
+    if session.status != ReviewSession.Status.IN_PROGRESS:
+        raise ReviewError(f"This review is {session.get_status_display()}; it takes no more actions.")
+
+
+# ── start ──────────────────────────────────────────────────────────────────
+def review_start(*, meta: RequestMeta, patient_id: str, task_id: str, catalog_name: str) -> ReviewSession:
+    """Start a review of a patient on a task: a live, fully durable episode owned by the pharmacist."""
+    user = meta.user
+    if not roles.has_role(user, roles.PHARMACIST):
+        raise ReviewError("Only pharmacists start review sessions.")
+    with transaction.atomic():
+        try:
+            obs, _resumed = episodes.episode_reset(
+                _caller(user), patient_id=patient_id, task_id=task_id, catalog=catalog_name,
+                durability=Episode.Durability.FULL, live=True,
+            )
+        except ValidationError as exc:
+            raise ReviewError(exc.message, field=(exc.field or "").removeprefix("action.") or None) from exc
+        episode = Episode.objects.only("pk").get(episode_id=obs.episode_id)
+        session = ReviewSession.objects.create(episode=episode, pharmacist=user, catalog_name=catalog_name)
+        audit_append(meta=meta, action=Action.SESSION_STARTED, session=session, payload={
+            "episode_id": obs.episode_id, "catalog": catalog_name, "task_id": obs.task_id,
+            "patient_id": obs.patient_id, "baseline_risk": obs.baseline_risk,
+        })
+    return session
+
+
+# ── steps ──────────────────────────────────────────────────────────────────
+def review_step(session: ReviewSession, *, meta: RequestMeta, action: Any, source: str = "form") -> StepOutcome:
+    """Take one action, or refuse it at the form (recording only the rejection).
+
+    Raises ``ReviewError`` when the user may not act or the action is malformed."""
+    _require_pharmacist_of(session, meta.user)
+    try:
+        act = parse_action(action)
+    except ValidationError as exc:
+        raise ReviewError(exc.message, field=(exc.field or "").removeprefix("action.") or None) from exc
+    caller = _caller(meta.user)
+    episode_id = session.episode.episode_id
+    with transaction.atomic():
+        # Lock the episode so no API client steps it between the check and the step: the
+        # check must judge the state the step will run on. The check runs on an environment
+        # restored from the locked row's snapshot (no dependence on the step path's cache).
+        row = Episode.objects.select_for_update().filter(pk=session.episode_id).values("snapshot", "status").first()
+        if row is None or row["status"] != Episode.Status.OPEN:
+            refusal: tuple[str, str] | None = ("action_type", "The review has ended; it takes no more actions.")
+        else:
+            env = PolypharmacyEnv(catalog_get(session.catalog_name))
+            env.restore(row["snapshot"], strict=False)
+            refusal = env.refusal(act)
+        if refusal is not None:
+            audit_append(meta=meta, action=Action.STEP_REJECTED, session=session, payload={
+                "action": act.to_dict(), "field": refusal[0], "message": refusal[1], "source": source,
+            })
+            return StepOutcome(None, refusal)
+        try:
+            _row, obs = episodes.episode_step(caller, action=act, episode_id=episode_id)
+        except EnvError as exc:
+            raise ReviewError(exc.message) from exc
+        audit_append(meta=meta, action=Action.STEP_TAKEN, session=session, payload={
+            "index": obs.step_index, "action": act.to_dict(), "source": source, "reward": obs.shaped_reward,
+            "raw_reward": obs.raw_reward, "error": obs.last_action_error, "current_risk": obs.current_risk,
+        })
+        if obs.done:
+            _mark_finished(session, meta, obs)
+    return StepOutcome(obs, None)
+
+
+def _mark_finished(session: ReviewSession, meta: RequestMeta, obs: Observation) -> None:
+    ReviewSession.objects.filter(pk=session.pk, status=ReviewSession.Status.IN_PROGRESS).update(
+        status=ReviewSession.Status.FINISHED, updated_at=timezone.now()
+    )
+    session.status = ReviewSession.Status.FINISHED
+    audit_append(meta=meta, action=Action.SESSION_FINISHED, session=session, payload={
+        "grader_score": obs.grader_score, "baseline_risk": obs.baseline_risk, "final_risk": obs.current_risk,
+        "truncated": obs.truncated, "steps": obs.step_index,
+    })
+
+
+def review_finish(session: ReviewSession, *, meta: RequestMeta) -> StepOutcome:
+    return review_step(session, meta=meta, action=FINISH)
+
+
+def review_sync_finished(session: ReviewSession, *, meta: RequestMeta) -> None:
+    """Mark the session finished when its episode ended by another way in (an API client's
+    finish, or the step limit) so that it can be signed off."""
+    if session.status != ReviewSession.Status.IN_PROGRESS or session.episode.status == Episode.Status.OPEN:
+        return
+    obs = episodes.episode_observation(_caller(session.pharmacist), episode_id=session.episode.episode_id)
+    with transaction.atomic():
+        _mark_finished(session, meta, obs)
+
+
+# ── suggestions ────────────────────────────────────────────────────────────
+def review_suggest(session: ReviewSession, *, meta: RequestMeta) -> AuditRecord:
+    """Ask the suggester for the next action; the suggestion shown is recorded.
+
+    The rule-based suggester (``agents.policies.heuristic_policy``) answers; an LLM suggester
+    can replace it here once one exists (DESIGN §2 ``LLM_*``)."""
+    _require_pharmacist_of(session, meta.user)
+    obs = episodes.episode_observation(_caller(meta.user), episode_id=session.episode.episode_id)
+    catalog = catalog_get(session.catalog_name)
+    # The heuristic is deterministic; the rng is only part of the policy signature.
+    action = heuristic_policy(obs.to_dict(), catalog=catalog, rng=random.Random(0))
+    return audit_append(meta=meta, action=Action.SUGGESTION_SHOWN, session=session, payload={
+        "action": action, "suggester": "rule-based", "step_index": obs.step_index,
+    })
+
+
+def _pending_suggestion(session: ReviewSession, suggestion_id: Any) -> AuditRecord:
+    try:
+        pk = int(suggestion_id)
+    except (TypeError, ValueError):
+        raise ReviewError("Unknown suggestion.", field="suggestion_id") from None
+    record = AuditRecord.objects.filter(pk=pk, session=session, action=Action.SUGGESTION_SHOWN).first()
+    if record is None:
+        raise ReviewError("Unknown suggestion.", field="suggestion_id")
+    answered = AuditRecord.objects.filter(
+        session=session, action__in=(Action.SUGGESTION_ACCEPTED, Action.SUGGESTION_IGNORED),
+        payload__suggestion_id=pk,
+    ).exists()
+    if answered:
+        raise ReviewError("This suggestion was already answered.", field="suggestion_id")
+    return record
+
+
+def review_accept_suggestion(session: ReviewSession, *, meta: RequestMeta, suggestion_id: Any) -> StepOutcome:
+    """Take the suggested action (as recorded, not as the browser sends it back)."""
+    _require_pharmacist_of(session, meta.user)
+    with transaction.atomic():
+        record = _pending_suggestion(session, suggestion_id)
+        if record.payload.get("step_index") != session.episode.step_count:
+            raise ReviewError("The review moved on since this suggestion; ask for a new one.", field="suggestion_id")
+        audit_append(meta=meta, action=Action.SUGGESTION_ACCEPTED, session=session, payload={
+            "suggestion_id": record.pk, "action": record.payload["action"],
+        })
+        return review_step(session, meta=meta, action=record.payload["action"], source="suggestion")
+
+
+def review_ignore_suggestion(session: ReviewSession, *, meta: RequestMeta, suggestion_id: Any) -> None:
+    _require_pharmacist_of(session, meta.user)
+    with transaction.atomic():
+        record = _pending_suggestion(session, suggestion_id)
+        audit_append(meta=meta, action=Action.SUGGESTION_IGNORED, session=session, payload={
+            "suggestion_id": record.pk, "action": record.payload["action"],
+        })
+
+
+# ── sign-off and views ─────────────────────────────────────────────────────
+def review_sign_off(session: ReviewSession, *, meta: RequestMeta, approve: bool, comment: str) -> ReviewSession:
+    """A supervisor approves or returns a finished review. After this the session is immutable
+    (the services refuse, and a database trigger refuses any UPDATE or DELETE of the row)."""
+    user = meta.user
+    if not roles.can_sign_off(user, session):
+        raise ReviewError("Only a supervisor other than the session's pharmacist can sign it off.")
+    comment = (comment or "").strip()
+    if not approve and not comment:
+        raise ReviewError("Say why the review is returned.", field="comment")
+    review_sync_finished(session, meta=meta)
+    status = ReviewSession.Status.APPROVED if approve else ReviewSession.Status.RETURNED
+    now = timezone.now()
+    with transaction.atomic():
+        # Conditional update: two supervisors signing at once cannot both succeed.
+        signed = ReviewSession.objects.filter(pk=session.pk, status=ReviewSession.Status.FINISHED).update(
+            status=status, signed_off_by=user, signed_off_at=now, sign_off_comment=comment, updated_at=now,
+        )
+        if signed != 1:
+            raise ReviewError("Only a finished review that is not yet signed off can be signed off.")
+        session.status, session.signed_off_by, session.signed_off_at, session.sign_off_comment = status, user, now, comment
+        audit_append(
+            meta=meta, action=Action.SESSION_APPROVED if approve else Action.SESSION_RETURNED, session=session,
+            payload={"comment": comment, "grader_score": session.episode.grader_score},
+        )
+    return session
+
+
+def review_record_view(session: ReviewSession, *, meta: RequestMeta, page: str) -> None:
+    """Views of another user's session are audited (a supervisor's, say); one's own are not."""
+    if session.pharmacist_id != getattr(meta.user, "pk", None):
+        audit_append(meta=meta, action=Action.SESSION_VIEWED, session=session, payload={"page": page})

@@ -1,0 +1,153 @@
+"""End to end in a real browser (Debian's Chromium driven by Playwright) against a real daphne
+process: a pharmacist reviews a patient while a supervisor watches the steps arrive live
+(including one taken by an API client), then signs off; outsiders are refused.
+
+Screenshots of the review and audit pages go to ``ci-artifacts/screenshots/``. Skipped, with
+the reason, where Chromium or Playwright is missing, unless CI_REQUIRE_SERVICES=1 (CI), where a
+missing browser fails instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.request import Request, urlopen
+
+import pytest
+
+from polypharmacy_site.live_server import ROOT, LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "ci-artifacts" / "screenshots"
+PASSWORD = "browser-test-password-1"
+PATIENT, SEVERE_PAIR, SUBSTITUTION = "CUR_E_0001", ("DRUG_SOTALOL", "DRUG_VERAPAMIL"), ("DRUG_SOTALOL", "DRUG_PROPRANOLOL")
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium; CI does)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "needs the playwright package (pip install -r requirements-dev.txt)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
+            pytest.fail(f"CI_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        # Never a downloaded browser: the distribution's Chromium, headless, no network chatter.
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run",
+        ])
+        yield browser
+        browser.close()
+
+
+def manage(server: LiveServer, *args: str) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=server.env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LiveServer() as server:
+        for username, role in (("phil", "pharmacist"), ("pia", "pharmacist"), ("sue", "supervisor"), ("rex", "researcher")):
+            manage(server, "create_user", username, "--role", role, "--password", PASSWORD)
+        yield server
+
+
+def log_in(browser, server, username):
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/(reviews|research)/$"))
+    return page
+
+
+def api_step(server, token, episode_id, action):
+    body = json.dumps({"action": action, "episode_id": episode_id}).encode()
+    request = Request(server.url + "/step", data=body, method="POST",
+                      headers={"Content-Type": "application/json", "Authorization": f"Token {token}"})
+    with urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, server):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pharmacist = log_in(browser, server, "phil")
+    pharmacist.goto(f"/patients/?catalog=curated&task=easy_screening&q={PATIENT}")
+    pharmacist.click(f'tr[data-patient="{PATIENT}"] button[type=submit]')
+    pharmacist.wait_for_url(re.compile(r".*/reviews/\d+/$"))
+    review_url = pharmacist.url
+    episode_id = pharmacist.get_attribute("#review", "data-episode")
+
+    supervisor = log_in(browser, server, "sue")
+    supervisor.goto(review_url)
+    supervisor.wait_for_selector("#live-state.on")
+    pharmacist.wait_for_selector("#live-state.on")
+
+    # 1. The pharmacist queries the severe pair; the supervisor sees it without reloading.
+    pharmacist.select_option("#id_drug_id_1", SEVERE_PAIR[0])
+    pharmacist.select_option("#id_drug_id_2", SEVERE_PAIR[1])
+    pharmacist.click("#query-form button[type=submit]")
+    pharmacist.wait_for_selector('#history tr[data-index="1"]')
+    row = supervisor.wait_for_selector('#history tr[data-index="1"]', timeout=10_000)
+    assert "severe" in row.inner_text()
+
+    # 2. An API client (the pharmacist's token) steps the same episode: it shows up too.
+    token = manage(server, "drf_create_token", "phil").split()[2]
+    api_step(server, token, episode_id, {"action_type": "query_ddi", "drug_id_1": "DRUG_AMITRIPTYLINE", "drug_id_2": "DRUG_GABAPENTIN"})
+    assert "api:phil" in supervisor.wait_for_selector('#history tr[data-index="2"]', timeout=10_000).inner_text()
+    pharmacist.wait_for_selector('#history tr[data-index="2"]', timeout=10_000)
+
+    # 3. A substitution restricted to the drug's class, then finish: the score is shown.
+    pharmacist.select_option("#id_target_drug_id", SUBSTITUTION[0])
+    pharmacist.select_option("#id_intervention_type", "substitute")
+    pharmacist.select_option("#id_proposed_new_drug_id", SUBSTITUTION[1])
+    pharmacist.fill("#id_rationale", "Sotalol with verapamil: bradycardia and AV block.")
+    pharmacist.click("#intervention-form button[type=submit]")
+    assert SUBSTITUTION[1] in supervisor.wait_for_selector('#history tr[data-index="3"]', timeout=10_000).inner_text()
+    pharmacist.click("#finish-form button[type=submit]")
+    score = pharmacist.wait_for_selector("#final-score").inner_text()
+    assert 0 < float(score) < 1
+    supervisor.wait_for_selector('#history tr[data-index="4"]', timeout=10_000)
+    pharmacist.screenshot(path=str(SCREENSHOTS / "review-page.png"), full_page=True)
+
+    # 4. The supervisor signs off; the audit page shows the whole trail.
+    supervisor.reload()
+    supervisor.check('#sign-off-form input[value="approve"]')
+    supervisor.fill("#id_comment", "Substitution appropriate.")
+    supervisor.click("#sign-off-form button[type=submit]")
+    assert "approved" in supervisor.wait_for_selector("#sign-off-result").inner_text().lower()
+    supervisor.goto(review_url + "audit")
+    actions = supervisor.locator("#audit tbody tr").evaluate_all("rows => rows.map(r => r.dataset.action)")
+    assert actions[0] == "session.started" and "session.approved" in actions and actions.count("step.taken") == 3
+    supervisor.screenshot(path=str(SCREENSHOTS / "audit-page.png"), full_page=True)
+
+    # 5. Outsiders: a researcher is refused (403), a colleague does not even see it (404).
+    researcher = log_in(browser, server, "rex")
+    assert researcher.goto(review_url).status == 403
+    colleague = log_in(browser, server, "pia")
+    assert colleague.goto(review_url).status == 404
+
+    # The audit chain of this real run verifies.
+    assert re.fullmatch(r"\d+ records verified\n", manage(server, "verify_audit"))

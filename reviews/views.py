@@ -1,0 +1,253 @@
+"""The review pages: thin function views over ``reviews.services`` and ``reviews.selectors``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from catalog.selectors import DEFAULT_CATALOG, catalog_get
+from episodes.services import Caller, episode_observation
+from reviews import roles, selectors, services
+from reviews.audit import RequestMeta
+from reviews.forms import InterventionForm, PatientFilterForm, QueryForm, SignOffForm, StartSessionForm, SuggestionAnswerForm
+from reviews.models import AuditRecord, ReviewSession
+
+PAGE_SIZE = 50
+
+
+def _require_role(request: HttpRequest, *allowed: str) -> None:
+    if not roles.user_roles(request.user) & set(allowed):
+        raise PermissionDenied(f"This page is for: {', '.join(allowed)}.")
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    user_roles = roles.user_roles(request.user)
+    if user_roles & {roles.PHARMACIST, roles.SUPERVISOR}:
+        return redirect("reviews:sessions")
+    if roles.RESEARCHER in user_roles:
+        return redirect("reviews:research")
+    if roles.CURATOR in user_roles:
+        return redirect("admin:index")
+    raise PermissionDenied("Your account has no role yet; ask an administrator.")
+
+
+# ── patients and starting a review ─────────────────────────────────────────
+@login_required
+@require_GET
+def patients(request: HttpRequest) -> HttpResponse:
+    _require_role(request, roles.PHARMACIST, roles.SUPERVISOR)
+    catalog_name = request.GET.get("catalog") or DEFAULT_CATALOG
+    if catalog_name not in ("classic", "curated"):
+        catalog_name = DEFAULT_CATALOG
+    catalog = catalog_get(catalog_name)  # one stamp query; the rows are cached with the catalog
+    form = PatientFilterForm(request.GET or None, conditions=selectors.catalog_conditions(catalog))
+    filters: dict[str, Any] = {}
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        filters = {
+            "task_id": data["task"], "condition": data["condition"], "search": data["q"],
+            "min_drugs": data["min_drugs"], "max_drugs": data["max_drugs"],
+            "min_risk": data["min_risk"], "max_risk": data["max_risk"],
+        }
+    rows = selectors.patient_list(catalog=catalog, **filters) if not form.errors else []
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "reviews/patients.html", {
+        "form": form, "page": page, "catalog_name": catalog_name, "total": len(rows),
+        "query": query.urlencode(), "can_start": roles.has_role(request.user, roles.PHARMACIST),
+    })
+
+
+@login_required
+@require_POST
+def session_start(request: HttpRequest) -> HttpResponse:
+    _require_role(request, roles.PHARMACIST)
+    form = StartSessionForm(request.POST)
+    if form.is_valid():
+        try:
+            session = services.review_start(
+                meta=RequestMeta.from_request(request), patient_id=form.cleaned_data["patient_id"],
+                task_id=form.cleaned_data["task_id"], catalog_name=form.cleaned_data["catalog"],
+            )
+        except services.ReviewError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            return redirect("reviews:review", pk=session.pk)
+    return render(request, "reviews/start_failed.html", {"form": form}, status=400)
+
+
+@login_required
+@require_GET
+def sessions(request: HttpRequest) -> HttpResponse:
+    _require_role(request, roles.PHARMACIST, roles.SUPERVISOR)
+    qs = selectors.sessions_visible_to(request.user)
+    status = request.GET.get("status", "")
+    if status in ReviewSession.Status.values:
+        qs = qs.filter(status=status)
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "reviews/sessions.html", {
+        "page": page, "status": status, "statuses": ReviewSession.Status.choices,
+        "is_supervisor": roles.has_role(request.user, roles.SUPERVISOR),
+    })
+
+
+# ── the review page ────────────────────────────────────────────────────────
+def _review_context(request: HttpRequest, session: ReviewSession, **forms: Any) -> dict[str, Any]:
+    episode = session.episode
+    # Who may see the session was decided by ``session_for``; read the episode as its owner.
+    obs = episode_observation(Caller(user_id=session.pharmacist_id), episode_id=episode.episode_id)
+    catalog = catalog_get(session.catalog_name)
+    regimen_ids = [m.drug_id for m in obs.current_medications]
+    regimen = [(m.drug_id, f"{m.generic_name} ({m.drug_id})") for m in obs.current_medications]
+    substitutes = selectors.substitute_choices(catalog, regimen_ids)
+    can_act = roles.can_act_on_session(request.user, session) and session.status == ReviewSession.Status.IN_PROGRESS and not obs.done
+    suggestion = None
+    if can_act and request.GET.get("suggestion", "").isdigit():
+        suggestion = AuditRecord.objects.filter(
+            pk=int(request.GET["suggestion"]), session=session, action=AuditRecord.Action.SUGGESTION_SHOWN,
+        ).first()
+    return {
+        "session": session, "episode": episode, "obs": obs, "history": selectors.step_history(episode),
+        "can_act": can_act, "can_sign_off": roles.can_sign_off(request.user, session) and obs.done and not session.is_signed_off,
+        "query_form": forms.get("query_form") or QueryForm(regimen=regimen),
+        "intervention_form": forms.get("intervention_form") or InterventionForm(regimen=regimen, substitutes=substitutes),
+        "sign_off_form": forms.get("sign_off_form") or SignOffForm(),
+        "suggestion": suggestion, "suggestion_text": selectors.action_summary(suggestion.payload["action"]) if suggestion else "",
+        "changed": selectors.what_changed(catalog, obs.patient_id, regimen_ids) if obs.done else None,
+        "regimen": regimen, "substitutes": substitutes, "error": forms.get("error"),
+        "acb_total": sum(m.anticholinergic_score for m in obs.current_medications),
+        "is_owner": session.pharmacist_id == request.user.pk,
+        "ws_path": f"/ws/reviews/{session.pk}/",
+    }
+
+
+@login_required
+@require_GET
+def review(request: HttpRequest, pk: int) -> HttpResponse:
+    session = selectors.session_for(request.user, pk)
+    services.review_record_view(session, meta=RequestMeta.from_request(request), page="review")
+    return render(request, "reviews/review.html", _review_context(request, session))
+
+
+def _rerender(request: HttpRequest, session: ReviewSession, status: int = 400, **forms: Any) -> HttpResponse:
+    session.episode.refresh_from_db()
+    return render(request, "reviews/review.html", _review_context(request, session, **forms), status=status)
+
+
+def _apply_refusal(form: Any, field: str | None, message: str) -> None:
+    form.add_error(field if field in form.fields else None, message)
+
+
+def _choices(session: ReviewSession) -> tuple[list[tuple[str, str]], list[Any]]:
+    """The regimen (value, label) pairs and the valid substitutes, for the forms' selects."""
+    obs = episode_observation(Caller(user_id=session.pharmacist_id), episode_id=session.episode.episode_id)
+    regimen = [(m.drug_id, f"{m.generic_name} ({m.drug_id})") for m in obs.current_medications]
+    return regimen, selectors.substitute_choices(catalog_get(session.catalog_name), [r[0] for r in regimen])
+
+
+def _step_view(request: HttpRequest, pk: int, form_class: type, form_key: str) -> HttpResponse:
+    session = selectors.session_for(request.user, pk)
+    regimen, substitutes = _choices(session)
+    kwargs: dict[str, Any] = {"regimen": regimen}
+    if form_class is InterventionForm:
+        kwargs["substitutes"] = substitutes
+    form = form_class(request.POST, **kwargs)
+    if form.is_valid():
+        try:
+            outcome = services.review_step(session, meta=RequestMeta.from_request(request), action=form.action())
+        except services.ReviewError as exc:
+            _apply_refusal(form, exc.field, exc.message)
+        else:
+            if outcome.refusal is None:
+                return redirect("reviews:review", pk=pk)
+            _apply_refusal(form, *outcome.refusal)
+    return _rerender(request, session, **{form_key: form})
+
+
+@login_required
+@require_POST
+def review_query(request: HttpRequest, pk: int) -> HttpResponse:
+    return _step_view(request, pk, QueryForm, "query_form")
+
+
+@login_required
+@require_POST
+def review_intervene(request: HttpRequest, pk: int) -> HttpResponse:
+    return _step_view(request, pk, InterventionForm, "intervention_form")
+
+
+@login_required
+@require_POST
+def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
+    session = selectors.session_for(request.user, pk)
+    try:
+        outcome = services.review_finish(session, meta=RequestMeta.from_request(request))
+    except services.ReviewError as exc:
+        return _rerender(request, session, error=exc.message)
+    if outcome.refusal is not None:
+        return _rerender(request, session, error=outcome.refusal[1])
+    return redirect("reviews:review", pk=pk)
+
+
+@login_required
+@require_POST
+def review_suggest(request: HttpRequest, pk: int) -> HttpResponse:
+    session = selectors.session_for(request.user, pk)
+    try:
+        record = services.review_suggest(session, meta=RequestMeta.from_request(request))
+    except services.ReviewError as exc:
+        return _rerender(request, session, error=exc.message)
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse({
+            "id": record.pk, "action": record.payload["action"],
+            "text": selectors.action_summary(record.payload["action"]), "suggester": record.payload["suggester"],
+        })
+    return redirect(reverse("reviews:review", kwargs={"pk": pk}) + f"?suggestion={record.pk}#suggestion")
+
+
+@login_required
+@require_POST
+def review_answer_suggestion(request: HttpRequest, pk: int) -> HttpResponse:
+    session = selectors.session_for(request.user, pk)
+    meta = RequestMeta.from_request(request)
+    form = SuggestionAnswerForm(request.POST)
+    if not form.is_valid():
+        return _rerender(request, session, error="Answer a suggestion with accept or ignore.")
+    try:
+        if form.cleaned_data["decision"] == "accept":
+            outcome = services.review_accept_suggestion(session, meta=meta, suggestion_id=form.cleaned_data["suggestion_id"])
+            if outcome.refusal is not None:
+                return _rerender(request, session, error=f"The suggestion was refused: {outcome.refusal[1]}")
+        else:
+            services.review_ignore_suggestion(session, meta=meta, suggestion_id=form.cleaned_data["suggestion_id"])
+    except services.ReviewError as exc:
+        return _rerender(request, session, error=exc.message)
+    return redirect("reviews:review", pk=pk)
+
+
+@login_required
+@require_POST
+def review_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
+    session = selectors.session_for(request.user, pk)
+    form = SignOffForm(request.POST)
+    if form.is_valid():
+        try:
+            services.review_sign_off(
+                session, meta=RequestMeta.from_request(request),
+                approve=form.cleaned_data["decision"] == "approve", comment=form.cleaned_data["comment"],
+            )
+        except services.ReviewError as exc:
+            _apply_refusal(form, exc.field, exc.message)
+        else:
+            return redirect("reviews:review", pk=pk)
+    return _rerender(request, session, sign_off_form=form)
