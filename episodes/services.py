@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
 from catalog.models import CatalogSource
 from catalog.selectors import DEFAULT_CATALOG, CatalogNotLoaded, catalog_get
@@ -285,7 +285,10 @@ def _stepped(
     row = {**row, "step_count": obs.step_index, "status": status}
     env_cache.put(row, env)
     if row["live"]:
-        live.publish_step(live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs)))
+        message = live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs))
+        # After commit: a caller's enclosing transaction (the review pages') must land first,
+        # so a watcher never sees a step that could still roll back. Outside one, at once.
+        transaction.on_commit(lambda: live.publish_step(message))
     return row, obs
 
 
