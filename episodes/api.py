@@ -19,9 +19,9 @@ from rest_framework.response import Response
 from envcore.errors import EnvError
 from envcore.schema import ACTION_SCHEMA, OBSERVATION_SCHEMA, STATE_SCHEMA
 from episodes import openapi
-from episodes.errors import error_response
+from episodes.errors import AUTH_REQUIRED_MESSAGE, error_response
 from episodes.metadata import environment_metadata
-from episodes.requests import parse_json_object, parse_reset, parse_step
+from episodes.requests import parse_json_object, parse_reset, parse_state, parse_step
 from episodes.services import Caller, episode_reset, episode_state, episode_step, wire_payload
 
 ANON_COOKIE = "polypharmacy_anon"
@@ -30,24 +30,26 @@ ANON_COOKIE = "polypharmacy_anon"
 class EnvAPIPermission(permissions.BasePermission):
     """Anonymous use by default; ``POLYPHARMACY_API_AUTH=required`` demands a user."""
 
-    message = "Authentication required: send 'Authorization: Token <key>' or log in."
+    message = AUTH_REQUIRED_MESSAGE
 
     def has_permission(self, request: Any, view: Any) -> bool:
         return settings.POLYPHARMACY_API_AUTH != "required" or bool(request.user and request.user.is_authenticated)
 
 
-def _caller(request: Request) -> tuple[Caller, str | None]:
-    """The caller, and a new anonymous key to set as a cookie (None: keep the current one)."""
+def request_caller(request: Request, *, channel: str = "api") -> tuple[Caller, str | None]:
+    """The caller, and the anonymous key to set as a cookie when the request brought none (the
+    caller then already carries that new key, so what it starts is found by its next request)."""
     user = request.user
     if user is not None and user.is_authenticated:
-        return Caller.for_user(user, channel="api"), None
+        return Caller.for_user(user, channel=channel), None
     key = request.COOKIES.get(ANON_COOKIE, "")
     if len(key) != 32 or not key.isalnum():
-        return Caller(anon_key=""), secrets.token_hex(16)
+        new_key = secrets.token_hex(16)
+        return Caller(anon_key=new_key), new_key
     return Caller(anon_key=key), None
 
 
-def _with_cookie(response: Response, new_key: str | None) -> Response:
+def with_anon_cookie(response: Response, new_key: str | None) -> Response:
     if new_key:
         response.set_cookie(ANON_COOKIE, new_key, httponly=True, samesite="Lax", max_age=30 * 24 * 3600)
     return response
@@ -62,14 +64,14 @@ def _with_cookie(response: Response, new_key: str | None) -> Response:
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
 def reset(request: Request) -> Response:
-    caller, new_key = _caller(request)
-    if new_key:
-        caller = Caller(anon_key=new_key)
+    caller, new_key = request_caller(request)
+    data = None
     try:
-        obs, _resumed = episode_reset(caller, **parse_reset(parse_json_object(request.body)))
+        data = parse_json_object(request.body)
+        obs, _resumed = episode_reset(caller, **parse_reset(data))
     except EnvError as exc:
-        return error_response(exc)
-    return _with_cookie(Response(wire_payload(obs, reset=True)), new_key)
+        return error_response(exc, data)
+    return with_anon_cookie(Response(wire_payload(obs, reset=True)), new_key)
 
 
 @extend_schema(
@@ -81,12 +83,14 @@ def reset(request: Request) -> Response:
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
 def step(request: Request) -> Response:
-    caller, _ = _caller(request)
+    caller, _ = request_caller(request)
+    data = None
     try:
-        action, episode_id = parse_step(parse_json_object(request.body))
+        data = parse_json_object(request.body)
+        action, episode_id = parse_step(data)
         _row, obs = episode_step(caller, action=action, episode_id=episode_id)
     except EnvError as exc:
-        return error_response(exc)
+        return error_response(exc, data)
     return Response(wire_payload(obs))
 
 
@@ -99,11 +103,11 @@ def step(request: Request) -> Response:
 @api_view(["GET"])
 @permission_classes([EnvAPIPermission])
 def state(request: Request) -> Response:
-    caller, _ = _caller(request)
+    caller, _ = request_caller(request)
     try:
-        return Response(episode_state(caller, episode_id=request.query_params.get("episode_id")))
+        return Response(episode_state(caller, episode_id=parse_state(request.query_params)))
     except EnvError as exc:
-        return error_response(exc)
+        return error_response(exc, {"episode_id": request.query_params.get("episode_id")})
 
 
 @extend_schema(operation_id="schema", responses={200: openapi.SCHEMAS})

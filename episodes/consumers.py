@@ -22,9 +22,15 @@ from envcore.errors import EnvError, ValidationError
 from envcore.observation import Observation
 from episodes import async_store, live, mcp, services, store
 from episodes.errors import ws_error
-from episodes.requests import parse_reset
+from episodes.requests import parse_reset, reject_nul
 
 FRAME_KEYS = {"type", "data"}
+# Close codes: 4000 + the HTTP status that means the same. Not 1013/1001: daphne (autobahn) sends
+# only 1000 and 3000-4999, and any other code fails the close itself (the client saw 1011, or an
+# idle session was never closed).
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_IDLE = 4408
+CLOSE_AT_CAPACITY = 4503
 
 
 class _Capacity:
@@ -59,17 +65,27 @@ class EnvConsumer(AsyncWebsocketConsumer):
                 "message": f"Server at capacity ({settings.POLYPHARMACY_WS_MAX_SESSIONS} sessions); retry later.",
                 "code": "CAPACITY_REACHED",
             }})
-            await self.close(code=1013)
+            await self.close(code=CLOSE_AT_CAPACITY)
             return
         self.holds_slot = True
         user = self.scope.get("user")
         if settings.POLYPHARMACY_API_AUTH == "required" and not (user and user.is_authenticated):
             await self._send({"type": "error", "data": {
                 "message": "Authentication required: pass ?token=<key> or log in.", "code": "SESSION_ERROR"}})
-            await self.close(code=4401)
+            await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.caller = services.Caller.for_user(user, channel="ws")
         self.idle_task = asyncio.ensure_future(self._close_when_idle())
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale Django connections before every message, which is a thread hop
+        # per frame. Frames here touch Django's connections only inside database_sync_to_async,
+        # which does that clean-up itself, so received frames skip it (DESIGN §5: "avoid a
+        # thread hop per message in the consumer").
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
 
     async def disconnect(self, code: int) -> None:
         if self.holds_slot:
@@ -85,7 +101,7 @@ class EnvConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(max(timeout - (time.monotonic() - self.last_activity), 0.05))
             if time.monotonic() - self.last_activity >= timeout:
-                await self.close(code=1001)
+                await self.close(code=CLOSE_IDLE)
                 return
 
     async def _send(self, frame: dict[str, Any]) -> None:
@@ -139,6 +155,7 @@ class EnvConsumer(AsyncWebsocketConsumer):
         return obs, row, services.environment_for(row)
 
     async def _step(self, data: Any) -> None:
+        reject_nul(data, "action")
         act = parse_action(data)
         if self.row is None or self.env is None:
             raise services.EpisodeNotFound("No episode in this session: send a reset first.")

@@ -19,6 +19,7 @@ from envcore.errors import EnvError, EpisodeFinishedError, NoEpisodeError, Valid
 from episodes.services import EpisodeConflict, EpisodeNotFound, ServiceUnavailable
 
 MAX_BODY_BYTES = 1024 * 1024
+AUTH_REQUIRED_MESSAGE = "Authentication required: send 'Authorization: Token <key>' or log in."
 
 
 def validation_detail(message: str, field: str | None, value: Any = None, kind: str = "value_error") -> list[dict]:
@@ -38,10 +39,23 @@ def http_status(exc: EnvError) -> int:
     return 400
 
 
-def error_response(exc: EnvError) -> Response:
+def input_at(body: Any, field: str | None) -> Any:
+    """The value at a dotted field path of the request body (FastAPI's ``input``), else None."""
+    if not field:
+        return None
+    value = body
+    for part in field.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def error_response(exc: EnvError, body: Any = None) -> Response:
+    """The HTTP answer to a domain error; ``body`` (the parsed request) supplies a 422's input."""
     status = http_status(exc)
     if status == 422:
-        return Response({"detail": validation_detail(exc.message, exc.field)}, status=422)
+        return Response({"detail": validation_detail(exc.message, exc.field, input_at(body, exc.field))}, status=422)
     return Response({"detail": exc.message}, status=status)
 
 
@@ -49,6 +63,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's exception handler, extended to the domain errors and OpenEnv's shapes."""
     if isinstance(exc, EnvError):
         return error_response(exc)
+    if isinstance(exc, drf_exceptions.NotAuthenticated):
+        # DRF says only "credentials were not provided"; say how to provide them. The 401 and
+        # its WWW-Authenticate header are DRF's (TokenAuthentication is the first class).
+        response = drf_default_handler(exc, context)
+        if response is not None:
+            response.data = {"detail": AUTH_REQUIRED_MESSAGE}
+        return response
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": f"Request body larger than {MAX_BODY_BYTES} bytes."}, status=413)
     if isinstance(exc, drf_exceptions.ParseError):

@@ -17,6 +17,8 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpResponse
 
+from envcore.errors import ValidationError
+from episodes.requests import reject_nul
 from episodes.services import Caller, episode_step_cached, wire_payload
 
 _ANONYMOUS = Caller()
@@ -61,7 +63,8 @@ class StepFastPathMiddleware:
     async def _try(self, request):
         try:
             body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+            reject_nul(body)  # PostgreSQL would refuse the step's write: the view answers 422
+        except (ValueError, UnicodeDecodeError, ValidationError):
             return None
         if not isinstance(body, dict) or not isinstance(body.get("episode_id"), str) or set(body) - {
             "action", "episode_id", "timeout_s", "request_id"

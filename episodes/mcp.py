@@ -12,6 +12,7 @@ from typing import Any
 
 from envcore.errors import EnvError
 from envcore.schema import INTERVENTION_ACTION, QUERY_ACTION
+from episodes.requests import parse_reset, reject_nul
 from episodes.services import Caller, episode_reset, episode_state, episode_step, wire_payload
 
 PROTOCOL_VERSION = "2025-06-18"
@@ -63,8 +64,9 @@ def _result(request_id: Any, result: Any) -> dict[str, Any]:
 def _call_tool(caller: Caller, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     args = dict(arguments)
     try:
+        reject_nul(args)
         if name == "reset":
-            obs, _ = episode_reset(caller, **{k: args.get(k) for k in ("seed", "episode_id", "task_id", "patient_id", "catalog")})
+            obs, _ = episode_reset(caller, **parse_reset(args))
             payload: Any = wire_payload(obs, reset=True)
         elif name == "state":
             payload = episode_state(caller, episode_id=args.get("episode_id"))

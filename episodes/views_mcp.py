@@ -9,7 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from episodes import mcp
-from episodes.services import Caller
+from episodes.api import request_caller, with_anon_cookie
+from episodes.errors import AUTH_REQUIRED_MESSAGE
 
 
 @extend_schema(
@@ -21,11 +22,9 @@ from episodes.services import Caller
 @api_view(["POST"])
 @permission_classes([permissions.AllowAny])
 def mcp_endpoint(request: Request) -> Response:
-    user = request.user
-    if user is not None and user.is_authenticated:
-        caller = Caller.for_user(user, channel="mcp")
-    elif settings.POLYPHARMACY_API_AUTH == "required":
-        return Response({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": "Authentication required."}})
-    else:
-        caller = Caller(anon_key=request.COOKIES.get("polypharmacy_anon", ""))
-    return Response(mcp.handle_raw(request.body, caller))
+    caller, new_key = request_caller(request, channel="mcp")
+    if caller.user_id is None and settings.POLYPHARMACY_API_AUTH == "required":
+        return Response({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": AUTH_REQUIRED_MESSAGE}})
+    # An anonymous client that keeps cookies gets the same key as from /reset, so its tool calls
+    # find "your most recent open episode" without passing episode_id.
+    return with_anon_cookie(Response(mcp.handle_raw(request.body, caller)), new_key)

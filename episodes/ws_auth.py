@@ -13,6 +13,8 @@ from channels.middleware import BaseMiddleware
 def _user_for_token(key: str):
     from rest_framework.authtoken.models import Token
 
+    if len(key) > 40 or "\x00" in key:  # not a token (and PostgreSQL refuses NUL in a query)
+        return None
     token = Token.objects.select_related("user").filter(key=key).first()
     return token.user if token and token.user.is_active else None
 
