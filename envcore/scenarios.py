@@ -88,7 +88,7 @@ def select_patient(
             )
         if patient.task_id != task.task_id:
             raise ValidationError(
-                f"Patient {patient_id!r} belongs to task {patient.task_id!r}, not {task.task_id!r}.",
+                f"patient_id {patient_id!r} belongs to task {patient.task_id!r}, not {task.task_id!r}.",
                 field="patient_id",
             )
         return patient

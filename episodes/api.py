@@ -107,7 +107,7 @@ def state(request: Request) -> Response:
     try:
         return Response(episode_state(caller, episode_id=parse_state(request.query_params)))
     except EnvError as exc:
-        return error_response(exc, {"episode_id": request.query_params.get("episode_id")})
+        return error_response(exc, {"episode_id": request.query_params.get("episode_id")}, where="query")
 
 
 @extend_schema(operation_id="schema", responses={200: openapi.SCHEMAS})

@@ -22,8 +22,11 @@ MAX_BODY_BYTES = 1024 * 1024
 AUTH_REQUIRED_MESSAGE = "Authentication required: send 'Authorization: Token <key>' or log in."
 
 
-def validation_detail(message: str, field: str | None, value: Any = None, kind: str = "value_error") -> list[dict]:
-    loc: list[str] = ["body"] + (field.split(".") if field else [])
+def validation_detail(
+    message: str, field: str | None, value: Any = None, kind: str = "value_error", where: str = "body"
+) -> list[dict]:
+    """FastAPI's 422 item; ``where`` is "body" or "query", as FastAPI locates the input."""
+    loc: list[str] = [where] + (field.split(".") if field else [])
     return [{"type": kind, "loc": loc, "msg": message, "input": value}]
 
 
@@ -51,11 +54,12 @@ def input_at(body: Any, field: str | None) -> Any:
     return value
 
 
-def error_response(exc: EnvError, body: Any = None) -> Response:
+def error_response(exc: EnvError, body: Any = None, where: str = "body") -> Response:
     """The HTTP answer to a domain error; ``body`` (the parsed request) supplies a 422's input."""
     status = http_status(exc)
     if status == 422:
-        return Response({"detail": validation_detail(exc.message, exc.field, input_at(body, exc.field))}, status=422)
+        detail = validation_detail(exc.message, exc.field, input_at(body, exc.field), where=where)
+        return Response({"detail": detail}, status=422)
     return Response({"detail": exc.message}, status=status)
 
 

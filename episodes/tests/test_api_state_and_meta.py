@@ -88,3 +88,10 @@ def test_validation_comes_before_the_episode_lookup(client) -> None:
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_a_bad_state_query_is_located_in_the_query(client) -> None:
+    response = client.get("/state", {"episode_id": "x" * 300})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "episode_id"]
