@@ -19,6 +19,7 @@ DEFAULT_CATALOG = "curated"
 # what buys not having to reason about stale workers. ``updated_at`` joins the version so that a
 # database recreated from scratch (tests, a reset) cannot collide with an older cached version.
 _cache: dict[str, tuple[tuple[int, Any], "Catalog"]] = {}
+_source_ids: dict[str, int] = {}
 _cache_lock = threading.Lock()
 
 
@@ -32,6 +33,11 @@ class CatalogNotLoaded(LookupError):
 
 def catalog_get(name: str = DEFAULT_CATALOG) -> "Catalog":
     """The envcore catalog ``name`` as the database holds it now (cached until its next change)."""
+    return catalog_get_with_id(name)[0]
+
+
+def catalog_get_with_id(name: str = DEFAULT_CATALOG) -> tuple["Catalog", int]:
+    """``catalog_get`` and the ``CatalogSource`` primary key, from the same single query."""
     from envcore.catalog import Catalog
 
     row = CatalogSource.objects.filter(name=name).values_list("pk", "version", "updated_at").first()
@@ -40,19 +46,32 @@ def catalog_get(name: str = DEFAULT_CATALOG) -> "Catalog":
     pk, *stamp = row
     cached = _cache.get(name)
     if cached is not None and cached[0] == tuple(stamp):
-        return cached[1]
+        return cached[1], pk
     # The rows are read after the stamp, so the cached catalog is never older than its stamp;
     # at worst an edit landing in between costs one extra rebuild on the next call.
     catalog = Catalog.from_records(name, **catalog_records(source_id=pk))
     with _cache_lock:
         _cache[name] = (tuple(stamp), catalog)
-    return catalog
+        _source_ids[name] = pk
+    return catalog, pk
+
+
+def catalog_cached(name: str) -> tuple["Catalog", int, tuple[int, Any]] | None:
+    """What this process has cached for ``name`` — (catalog, source pk, (version, updated_at)) —
+    without asking the database; a caller must check the stamp is still current (the episode
+    fast path does so in the same statement that writes)."""
+    cached = _cache.get(name)
+    pk = _source_ids.get(name)
+    if cached is None or pk is None:
+        return None
+    return cached[1], pk, cached[0]
 
 
 def catalog_cache_clear() -> None:
     """Forget every cached catalog (tests; never needed for correctness)."""
     with _cache_lock:
         _cache.clear()
+        _source_ids.clear()
 
 
 def catalog_records(*, source_id: int) -> dict[str, list[dict[str, Any]]]:

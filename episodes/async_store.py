@@ -69,6 +69,31 @@ async def write_step(values: Mapping[str, Any], *, fast: bool = False) -> bool:
         return await cursor.fetchone() is not None
 
 
+# A new episode, written only if the catalog is still at the version the caller built it from.
+PG_EPISODE_SQL = """
+INSERT INTO episodes_episode
+    (episode_id, catalog_id, catalog_fingerprint, task_id, patient_id, owner_id, anon_key, status,
+     durability, step_count, live, snapshot, baseline_risk, current_risk, grader_score,
+     created_at, updated_at, finished_at)
+SELECT %(episode_id)s, c.id, %(catalog_fingerprint)s, %(task_id)s, %(patient_id)s, %(owner_id)s,
+       %(anon_key)s, 'open', %(durability)s, 0, %(live)s, %(snapshot)s::jsonb, %(baseline_risk)s,
+       %(current_risk)s, NULL, %(now)s, %(now)s, NULL
+  FROM catalog_catalogsource c
+ WHERE c.id = %(catalog_id)s AND c.version = %(catalog_version)s AND c.updated_at = %(catalog_updated_at)s
+RETURNING id
+"""
+
+
+async def insert_episode(values: Mapping[str, Any], *, fast: bool = False) -> int | None:
+    """Create an episode in one statement; None when the catalog changed since the caller's
+    copy (nothing written). PostgreSQL only (``uses_async_pool``)."""
+    pool = await _pool(fast)
+    async with pool.connection() as conn:
+        cursor = await conn.execute(PG_EPISODE_SQL, values)
+        row = await cursor.fetchone()
+        return row[0] if row else None
+
+
 async def close_pools() -> None:
     """Close the pools of the running loop (tests, shutdown)."""
     loop_id = id(asyncio.get_running_loop())

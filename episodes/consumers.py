@@ -146,13 +146,15 @@ class EnvConsumer(AsyncWebsocketConsumer):
         if not isinstance(data, dict):
             raise ValidationError("reset data must be an object.", field="data")
         kwargs = parse_reset(data)
-        obs, self.row, self.env = await database_sync_to_async(self._reset_sync)(kwargs)
+        started = await services.episode_start_cached(self.caller, **kwargs)
+        if started is None:
+            started = await database_sync_to_async(self._reset_sync)(kwargs)
+        obs, self.row, self.env = started
         await self._send(self._observation_frame(obs, reset=True))
 
     def _reset_sync(self, kwargs: dict[str, Any]):
         obs, _resumed = services.episode_reset(self.caller, **kwargs)
-        row = services.episode_handle(self.caller, obs.episode_id)
-        return obs, row, services.environment_for(row)
+        return (obs, *services.episode_take(self.caller, obs.episode_id))
 
     async def _step(self, data: Any) -> None:
         reject_nul(data, "action")
@@ -163,25 +165,32 @@ class EnvConsumer(AsyncWebsocketConsumer):
         if self.env.done:
             raise services.EpisodeConflict(f"Episode {self.row['episode_id']!r} has finished; reset to start another.")
         obs = self.env.step(act)
-        values = store.step_values(self.row, self.env, obs, act, self.caller, (time.perf_counter() - started) * 1000)
+        # The observation is encoded once, for the Step row and for the reply.
+        observation_json = json.dumps(obs.to_dict())
+        values = store.step_values(
+            self.row, self.env, obs, act, self.caller, (time.perf_counter() - started) * 1000, observation_json
+        )
         written = await async_store.write_step(values, fast=self.row["durability"] == "fast")
         if written:
             self.row["step_count"] = obs.step_index
             if self.row["live"]:
                 await live.publish_step_async(live.step_message(
                     self.row["episode_id"], obs.step_index, self.caller.label, act.to_dict(), services.wire_payload(obs)))
-        else:
-            # Someone else stepped this episode: redo the step on the stored state (the
-            # services publish it when the episode is live).
-            self.env = None
-            self.row, obs, self.env = await database_sync_to_async(self._step_sync)(act)
+            await self.send(text_data=(
+                f'{{"type": "observation", "data": {{"observation": {observation_json}, '
+                f'"reward": {json.dumps(obs.shaped_reward)}, "done": {json.dumps(obs.done)}}}}}'
+            ))
+            return
+        # Someone else stepped this episode: redo the step on the stored state (the services
+        # publish it when the episode is live).
+        self.env = None
+        obs, self.row, self.env = await database_sync_to_async(self._step_sync)(act)
         await self._send(self._observation_frame(obs))
 
     def _step_sync(self, act):
         assert self.row is not None
-        row, obs = services.episode_step(self.caller, action=act, episode_id=self.row["episode_id"])
-        row = services.episode_handle(self.caller, row["episode_id"])
-        return row, obs, services.environment_for(row)
+        _row, obs = services.episode_step(self.caller, action=act, episode_id=self.row["episode_id"])
+        return (obs, *services.episode_take(self.caller, self.row["episode_id"]))
 
     async def _state(self, data: Any) -> None:
         # From the database, not the session's env: an HTTP client may have stepped it since.

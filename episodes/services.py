@@ -10,8 +10,11 @@ tries again, so concurrent steps serialize and none is lost or duplicated.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -19,8 +22,7 @@ from typing import Any, Mapping
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from catalog.models import CatalogSource
-from catalog.selectors import DEFAULT_CATALOG, CatalogNotLoaded, catalog_get
+from catalog.selectors import DEFAULT_CATALOG, CatalogNotLoaded, catalog_cached, catalog_get_with_id
 from envcore.actions import Action, parse_action
 from envcore.catalog import CATALOG_NAMES
 from envcore.env import PolypharmacyEnv
@@ -130,8 +132,12 @@ def _episode_row(caller: Caller, episode_id: str | None, *, open_only: bool) -> 
 
 
 def _catalog(name: str):
+    return _catalog_with_id(name)[0]
+
+
+def _catalog_with_id(name: str):
     try:
-        return catalog_get(name)
+        return catalog_get_with_id(name)
     except CatalogNotLoaded as exc:
         raise ServiceUnavailable(str(exc)) from exc
 
@@ -160,6 +166,17 @@ def environment_for(row: Mapping[str, Any]) -> PolypharmacyEnv:
 
 
 # ── services ───────────────────────────────────────────────────────────────
+def _reset_options(catalog: Any, durability: Any) -> tuple[str, str]:
+    catalog_name = DEFAULT_CATALOG if catalog is None else catalog
+    if catalog_name not in CATALOG_NAMES:
+        raise ValidationError(f"catalog must be one of {', '.join(CATALOG_NAMES)}.", field="catalog")
+    if durability is None:
+        durability = settings.POLYPHARMACY_API_DURABILITY
+    if durability not in Episode.Durability.values:
+        raise ValidationError("durability must be 'full' or 'fast'.", field="durability")
+    return catalog_name, durability
+
+
 def episode_reset(
     caller: Caller,
     *,
@@ -175,13 +192,7 @@ def episode_reset(
 
     Returns (observation, resumed). Raises ValidationError (bad argument, nothing
     written), EpisodeConflict (the named episode is finished or taken)."""
-    catalog_name = DEFAULT_CATALOG if catalog is None else catalog
-    if catalog_name not in CATALOG_NAMES:
-        raise ValidationError(f"catalog must be one of {', '.join(CATALOG_NAMES)}.", field="catalog")
-    if durability is None:
-        durability = settings.POLYPHARMACY_API_DURABILITY
-    if durability not in Episode.Durability.values:
-        raise ValidationError("durability must be 'full' or 'fast'.", field="durability")
+    catalog_name, durability = _reset_options(catalog, durability)
     if episode_id is not None:
         existing = Episode.objects.filter(episode_id=episode_id).values(*_ROW_FIELDS).first() if isinstance(episode_id, str) else None
         if existing is not None:
@@ -197,9 +208,9 @@ def episode_reset(
             assert env.observation is not None
             return env.observation, True
 
-    env = PolypharmacyEnv(_catalog(catalog_name))
+    catalog, source_id = _catalog_with_id(catalog_name)
+    env = PolypharmacyEnv(catalog)
     obs = env.reset(seed=seed, episode_id=episode_id, task_id=task_id, patient_id=patient_id)
-    source_id = CatalogSource.objects.filter(name=catalog_name).values_list("pk", flat=True).get()
     try:
         episode = Episode.objects.create(
             episode_id=obs.episode_id,
@@ -225,6 +236,53 @@ def episode_reset(
     assert set(row) == set(_ROW_FIELDS)
     env_cache.put(row, env)
     return obs, False
+
+
+async def episode_start_cached(
+    caller: Caller,
+    *,
+    seed: Any = None,
+    episode_id: Any = None,
+    task_id: Any = None,
+    patient_id: Any = None,
+    catalog: Any = None,
+    durability: Any = None,
+) -> tuple[Observation, dict[str, Any], PolypharmacyEnv] | None:
+    """A new episode on the event loop, for the WebSocket: one statement, no thread hop.
+
+    Only for what it can decide alone: a fresh episode (no ``episode_id``), on PostgreSQL, with
+    the catalog already cached in this process — and the statement itself checks that the catalog
+    has not changed since. Otherwise it returns None having written nothing, and the caller takes
+    ``episode_reset``. Bad arguments raise the same ValidationError as ``episode_reset``."""
+    from episodes import async_store
+
+    catalog_name, durability = _reset_options(catalog, durability)
+    cached = catalog_cached(catalog_name)
+    if episode_id is not None or cached is None or not async_store.uses_async_pool():
+        return None
+    catalog_obj, source_id, (version, updated_at) = cached
+    env = PolypharmacyEnv(catalog_obj)
+    obs = env.reset(seed=seed, task_id=task_id, patient_id=patient_id)
+    owner_anon = caller.anon_key if caller.user_id is None else ""
+    pk = await async_store.insert_episode(
+        {
+            "episode_id": obs.episode_id, "catalog_id": source_id, "catalog_version": version,
+            "catalog_updated_at": updated_at, "catalog_fingerprint": catalog_obj.fingerprint,
+            "task_id": obs.task_id, "patient_id": obs.patient_id, "owner_id": caller.user_id,
+            "anon_key": owner_anon, "durability": durability, "live": False,
+            "snapshot": json.dumps(env.snapshot()), "baseline_risk": obs.baseline_risk,
+            "current_risk": obs.current_risk, "now": datetime.now(dt_timezone.utc),
+        },
+        fast=durability == Episode.Durability.FAST,
+    )
+    if pk is None:
+        return None
+    row = {
+        "pk": pk, "episode_id": obs.episode_id, "status": Episode.Status.OPEN, "step_count": 0,
+        "owner_id": caller.user_id, "anon_key": owner_anon, "catalog__name": catalog_name,
+        "durability": durability, "live": False,
+    }
+    return obs, row, env
 
 
 def episode_step(
@@ -290,6 +348,18 @@ def _stepped(
         # so a watcher never sees a step that could still roll back. Outside one, at once.
         transaction.on_commit(lambda: live.publish_step(message))
     return row, obs
+
+
+def episode_take(caller: Caller, episode_id: str) -> tuple[dict[str, Any], PolypharmacyEnv]:
+    """The row and environment of a visible episode, for a session that keeps them (the
+    WebSocket): from the cache when this process has them (no query), else from the database."""
+    entry = env_cache.take(episode_id)
+    if entry is not None and _visible(caller, entry[0]["owner_id"]):
+        return entry
+    if entry is not None:
+        env_cache.put(*entry)
+    row = episode_handle(caller, episode_id)
+    return row, environment_for(row)
 
 
 def episode_handle(caller: Caller, episode_id: str) -> dict[str, Any]:

@@ -42,9 +42,16 @@ RETURNING id
 
 
 def step_values(
-    row: Mapping[str, Any], env: PolypharmacyEnv, obs: Observation, act: Action, caller: Any, duration_ms: float
+    row: Mapping[str, Any],
+    env: PolypharmacyEnv,
+    obs: Observation,
+    act: Action,
+    caller: Any,
+    duration_ms: float,
+    observation_json: str | None = None,
 ) -> dict[str, Any]:
-    """Everything written for one step, JSON already encoded (so both writers send the same)."""
+    """Everything written for one step, JSON already encoded (so both writers send the same);
+    ``observation_json`` spares encoding the observation twice when the caller has it."""
     now = datetime.now(timezone.utc)
     status = "truncated" if obs.truncated else "terminated" if obs.terminated else "open"
     return {
@@ -60,7 +67,7 @@ def step_values(
         "actor_id": caller.user_id,
         "actor_label": caller.label,
         "action": json.dumps(act.to_dict()),
-        "observation": json.dumps(obs.to_dict()),
+        "observation": observation_json if observation_json is not None else json.dumps(obs.to_dict()),
         "reward": obs.shaped_reward,
         "raw_reward": obs.raw_reward,
         "done": obs.done,

@@ -70,7 +70,8 @@ class LiveServer:
     def start(self, timeout: float = 30.0) -> None:
         if self.server == "uvicorn":
             cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--log-level", "warning", "polypharmacy_site.asgi:application"]
+                   "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+                   "polypharmacy_site.asgi:application"]
         else:
             cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                    "polypharmacy_site.asgi:application"]
