@@ -335,13 +335,18 @@ def _advance(row: Mapping[str, Any], env: PolypharmacyEnv, act: Action, caller: 
     return obs if written else None
 
 
+def _cache_stepped(row: Mapping[str, Any], env: PolypharmacyEnv, obs: Observation) -> dict[str, Any]:
+    """The row as the committed step left it, cached with its environment."""
+    row = {**row, "step_count": obs.step_index, "status": store.episode_status(obs)}
+    env_cache.put(row, env)
+    return row
+
+
 def _stepped(
     row: Mapping[str, Any], env: PolypharmacyEnv, obs: Observation, act: Action, caller: Caller
 ) -> tuple[dict[str, Any], Observation]:
     """After a committed step: cache the environment at its new step, tell live watchers."""
-    status = Episode.Status.TRUNCATED if obs.truncated else Episode.Status.TERMINATED if obs.terminated else Episode.Status.OPEN
-    row = {**row, "step_count": obs.step_index, "status": status}
-    env_cache.put(row, env)
+    row = _cache_stepped(row, env, obs)
     if row["live"]:
         message = live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs))
         # After commit: a caller's enclosing transaction (the review pages') must land first,
@@ -426,9 +431,7 @@ async def episode_step_cached(caller: Caller, *, action: Any, episode_id: str) -
     values = store.step_values(row, env, obs, act, caller, (time.perf_counter() - started) * 1000.0)
     if not await async_store.write_step(values, fast=row["durability"] == Episode.Durability.FAST):
         return None  # stale: the environment is dropped, the full path restores from the database
-    status = Episode.Status.TRUNCATED if obs.truncated else Episode.Status.TERMINATED if obs.terminated else Episode.Status.OPEN
-    row = {**row, "step_count": obs.step_index, "status": status}
-    env_cache.put(row, env)
+    row = _cache_stepped(row, env, obs)
     if row["live"]:
         await live.publish_step_async(
             live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs))

@@ -41,6 +41,11 @@ RETURNING id
 """
 
 
+def episode_status(obs: Observation) -> str:
+    """The Episode.status a step leaves: open, terminated (finish_review) or truncated (time limit)."""
+    return "truncated" if obs.truncated else "terminated" if obs.terminated else "open"
+
+
 def step_values(
     row: Mapping[str, Any],
     env: PolypharmacyEnv,
@@ -53,7 +58,7 @@ def step_values(
     """Everything written for one step, JSON already encoded (so both writers send the same);
     ``observation_json`` spares encoding the observation twice when the caller has it."""
     now = datetime.now(timezone.utc)
-    status = "truncated" if obs.truncated else "terminated" if obs.terminated else "open"
+    status = episode_status(obs)
     return {
         "pk": row["pk"],
         "previous": row["step_count"],
