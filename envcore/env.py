@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import uuid
-import weakref
 from typing import Any, Mapping
 
 from envcore import rewards
@@ -18,75 +17,13 @@ from envcore.actions import Action, parse_action
 from envcore.catalog import Catalog, Patient, pair_key
 from envcore.errors import EpisodeFinishedError, NoEpisodeError, SnapshotError, ValidationError
 from envcore.graders import GRADERS, GradeInputs
-from envcore.observation import InteractionQuery, InterventionRecord, MedicationEntry, Observation, State
-from envcore.risk import beers_flags, regimen_risk
+from envcore.observation import InteractionQuery, InterventionRecord, Observation, State
+from envcore.regimen import Med, medication_entry, patient_start
+from envcore.risk import regimen_risk
 from envcore.scenarios import TASKS, TaskConfig, select_patient, task_config, validate_seed
 
 SNAPSHOT_VERSION = 1
 MAX_EPISODE_ID_LENGTH = 255
-
-
-class _Med:
-    """A drug's state within the episode (mutable; entries shown to clients are frozen copies)."""
-
-    __slots__ = ("drug_id", "dose_mg", "dose_reduced", "monitored")
-
-    def __init__(self, drug_id: str, dose_mg: float, dose_reduced: bool = False, monitored: bool = False):
-        self.drug_id = drug_id
-        self.dose_mg = dose_mg
-        self.dose_reduced = dose_reduced
-        self.monitored = monitored
-
-    def copy(self) -> "_Med":
-        return _Med(self.drug_id, self.dose_mg, self.dose_reduced, self.monitored)
-
-
-class _PatientStart:
-    """What reset needs for a patient, computed once per catalog: starting entries and risk."""
-
-    __slots__ = ("entries", "baseline_risk", "severe_drugs", "conditions")
-
-    def __init__(self, catalog: Catalog, patient: Patient):
-        self.conditions = frozenset(patient.conditions)
-        meds = [_Med(d, catalog.drugs[d].default_dose_mg) for d in patient.medication_ids]
-        self.entries = tuple(_entry(catalog, m, patient.conditions) for m in meds)
-        self.baseline_risk = regimen_risk(catalog, meds, self.conditions, len(meds))
-        severe: set[str] = set()
-        ids = patient.medication_ids
-        for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
-                rule = catalog.rules.get(pair_key(a, b))
-                if rule is not None and rule.severity == "severe":
-                    severe.update((a, b))
-        self.severe_drugs = frozenset(severe)
-
-
-_STARTS: "weakref.WeakKeyDictionary[Catalog, dict[str, _PatientStart]]" = weakref.WeakKeyDictionary()
-
-
-def _patient_start(catalog: Catalog, patient: Patient) -> _PatientStart:
-    per_catalog = _STARTS.setdefault(catalog, {})
-    start = per_catalog.get(patient.patient_id)
-    if start is None:
-        start = per_catalog[patient.patient_id] = _PatientStart(catalog, patient)
-    return start
-
-
-def _entry(catalog: Catalog, med: _Med, conditions: tuple[str, ...]) -> MedicationEntry:
-    drug = catalog.drugs[med.drug_id]
-    return MedicationEntry(
-        drug_id=drug.drug_id,
-        generic_name=drug.generic_name,
-        atc_class=drug.atc_class,
-        dose_mg=med.dose_mg,
-        frequency=drug.frequency,
-        route=drug.route,
-        is_high_risk_elderly=drug.is_high_risk_elderly,
-        is_critical=drug.is_critical,
-        beers_flags=beers_flags(catalog, drug.drug_id, conditions),
-        anticholinergic_score=drug.anticholinergic_score,
-        monitored=med.monitored,
-    )
 
 
 class PolypharmacyEnv:
@@ -124,15 +61,15 @@ class PolypharmacyEnv:
             task_id = self.catalog.patients[patient_id].task_id
         task = task_config(task_id)
         patient = select_patient(self.catalog, task, seed=seed, patient_id=patient_id, rng=self._rng)
-        start = _patient_start(self.catalog, patient)
+        start = patient_start(self.catalog, patient)
 
         self._task = task
         self._patient = patient
         self._episode_id = episode_id or uuid.uuid4().hex
         self._conditions = start.conditions
         self._severe_drugs = start.severe_drugs
-        self._meds: list[_Med | None] = [
-            _Med(e.drug_id, e.dose_mg) for e in start.entries
+        self._meds: list[Med | None] = [
+            Med(e.drug_id, e.dose_mg) for e in start.entries
         ]
         self._entries = start.entries
         self._initial_count = len(start.entries)
@@ -357,7 +294,7 @@ class PolypharmacyEnv:
             med.dose_reduced = True
         elif kind == "substitute":
             assert new_drug_id is not None
-            self._meds[slot] = _Med(new_drug_id, self.catalog.drugs[new_drug_id].default_dose_mg)
+            self._meds[slot] = Med(new_drug_id, self.catalog.drugs[new_drug_id].default_dose_mg)
             self._drug_changes += 1
         else:  # add_monitoring
             med.monitored = True
@@ -377,7 +314,7 @@ class PolypharmacyEnv:
             )
         )
         self._entries = tuple(
-            _entry(self.catalog, m, self._patient.conditions) for m in self._meds if m is not None  # type: ignore[union-attr]
+            medication_entry(self.catalog, m, self._patient.conditions) for m in self._meds if m is not None  # type: ignore[union-attr]
         )
         return rewards.intervention_reward(previous_risk, self._risk), None
 
@@ -416,13 +353,13 @@ class PolypharmacyEnv:
             if candidate in in_regimen:
                 continue
             trial = list(self._meds)
-            trial[slot] = _Med(candidate, self.catalog.drugs[candidate].default_dose_mg)
+            trial[slot] = Med(candidate, self.catalog.drugs[candidate].default_dose_mg)
             key = (self._compute_risk(trial), self.catalog.drugs[candidate].is_high_risk_elderly, candidate)
             if best is None or key < best:
                 best = key
         return best[2] if best else None
 
-    def _compute_risk(self, meds: list[_Med | None]) -> float:
+    def _compute_risk(self, meds: list[Med | None]) -> float:
         present = [m for m in meds if m is not None]
         return regimen_risk(self.catalog, present, self._conditions, self._initial_count)  # type: ignore[arg-type]
 
@@ -526,7 +463,7 @@ class PolypharmacyEnv:
                 raise SnapshotError("The snapshot was taken on another catalog (or another version of it).")
             task = TASKS[snap["task_id"]]
             patient = self.catalog.patients[snap["patient_id"]]
-            meds = [None if m is None else _Med(m[0], float(m[1]), bool(m[2]), bool(m[3])) for m in snap["meds"]]
+            meds = [None if m is None else Med(m[0], float(m[1]), bool(m[2]), bool(m[3])) for m in snap["meds"]]
             for med in meds:
                 if med is not None and med.drug_id not in self.catalog.drugs:
                     raise SnapshotError(f"The snapshot names a drug the catalog lacks: {med.drug_id}.")
@@ -539,7 +476,7 @@ class PolypharmacyEnv:
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise SnapshotError(f"Corrupt snapshot: {exc!r}") from exc
 
-        start = _patient_start(self.catalog, patient)
+        start = patient_start(self.catalog, patient)
         self._task = task
         self._patient = patient
         self._episode_id = snap["episode_id"]
@@ -547,7 +484,7 @@ class PolypharmacyEnv:
         self._severe_drugs = start.severe_drugs
         self._meds = meds
         self._initial_count = len(patient.medication_ids)
-        self._entries = tuple(_entry(self.catalog, m, patient.conditions) for m in meds if m is not None)
+        self._entries = tuple(medication_entry(self.catalog, m, patient.conditions) for m in meds if m is not None)
         self._queries = queries
         self._interventions = interventions
         self._queried = {tuple(k) for k in snap["queried"]}  # type: ignore[misc]

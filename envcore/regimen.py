@@ -1,0 +1,70 @@
+"""The regimen inside an episode: each drug's mutable state, the frozen entries shown to
+clients, and what a reset needs per patient (computed once per catalog and patient)."""
+
+from __future__ import annotations
+
+import weakref
+
+from envcore.catalog import Catalog, Patient, pair_key
+from envcore.observation import MedicationEntry
+from envcore.risk import beers_flags, regimen_risk
+
+
+class Med:
+    """A drug's state within the episode (mutable; entries shown to clients are frozen copies)."""
+
+    __slots__ = ("drug_id", "dose_mg", "dose_reduced", "monitored")
+
+    def __init__(self, drug_id: str, dose_mg: float, dose_reduced: bool = False, monitored: bool = False):
+        self.drug_id = drug_id
+        self.dose_mg = dose_mg
+        self.dose_reduced = dose_reduced
+        self.monitored = monitored
+
+
+class PatientStart:
+    """What reset needs for a patient, computed once per catalog: starting entries and risk."""
+
+    __slots__ = ("entries", "baseline_risk", "severe_drugs", "conditions")
+
+    def __init__(self, catalog: Catalog, patient: Patient):
+        self.conditions = frozenset(patient.conditions)
+        meds = [Med(d, catalog.drugs[d].default_dose_mg) for d in patient.medication_ids]
+        self.entries = tuple(medication_entry(catalog, m, patient.conditions) for m in meds)
+        self.baseline_risk = regimen_risk(catalog, meds, self.conditions, len(meds))
+        severe: set[str] = set()
+        ids = patient.medication_ids
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                rule = catalog.rules.get(pair_key(a, b))
+                if rule is not None and rule.severity == "severe":
+                    severe.update((a, b))
+        self.severe_drugs = frozenset(severe)
+
+
+_STARTS: "weakref.WeakKeyDictionary[Catalog, dict[str, PatientStart]]" = weakref.WeakKeyDictionary()
+
+
+def patient_start(catalog: Catalog, patient: Patient) -> PatientStart:
+    per_catalog = _STARTS.setdefault(catalog, {})
+    start = per_catalog.get(patient.patient_id)
+    if start is None:
+        start = per_catalog[patient.patient_id] = PatientStart(catalog, patient)
+    return start
+
+
+def medication_entry(catalog: Catalog, med: Med, conditions: tuple[str, ...]) -> MedicationEntry:
+    drug = catalog.drugs[med.drug_id]
+    return MedicationEntry(
+        drug_id=drug.drug_id,
+        generic_name=drug.generic_name,
+        atc_class=drug.atc_class,
+        dose_mg=med.dose_mg,
+        frequency=drug.frequency,
+        route=drug.route,
+        is_high_risk_elderly=drug.is_high_risk_elderly,
+        is_critical=drug.is_critical,
+        beers_flags=beers_flags(catalog, drug.drug_id, conditions),
+        anticholinergic_score=drug.anticholinergic_score,
+        monitored=med.monitored,
+    )
