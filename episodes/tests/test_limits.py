@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from episodes.consumers import CLOSE_AT_CAPACITY, CLOSE_IDLE
-from episodes.tests.conftest import FINISH, FOREIGN_QUERY, http_json, ws_request, ws_url
+from episodes.tests.conftest import FINISH, FOREIGN_QUERY, http_json, stored_step_indices, ws_request, ws_url
 from polypharmacy_site.live_server import LiveServer
 
 RESET = {"type": "reset", "data": {"task_id": "easy_screening", "seed": 0}}
@@ -94,3 +94,28 @@ def test_an_http_episode_continues_after_the_server_is_killed_and_restarted(limi
     assert (status, body["observation"]["step_index"], body["done"]) == (200, 4, True)
     status, state = http_json(limited_server, "GET", f"/state?episode_id={episode_id}")
     assert (state["episode_id"], state["step_count"]) == (episode_id, 4)
+
+
+def test_a_websocket_episode_is_resumed_after_the_server_is_killed_and_restarted(limited_server: LiveServer) -> None:
+    async def before_crash() -> str:
+        async with websockets.connect(ws_url(limited_server)) as ws:
+            reset = await ws_request(ws, {"type": "reset", "data": {"task_id": "complex_tradeoff", "seed": 4}})
+            for index in (1, 2):
+                stepped = await ws_request(ws, {"type": "step", "data": FOREIGN_QUERY})
+                assert stepped["data"]["observation"]["step_index"] == index  # acknowledged
+            return reset["data"]["observation"]["episode_id"]
+
+    async def after_restart(episode_id: str) -> tuple[dict, dict]:
+        async with websockets.connect(ws_url(limited_server)) as ws:
+            resumed = await ws_request(ws, {"type": "reset", "data": {"episode_id": episode_id}})
+            stepped = await ws_request(ws, {"type": "step", "data": FINISH})
+            return resumed, stepped
+
+    episode_id = asyncio.run(before_crash())
+    limited_server.kill()
+    limited_server.start()
+    resumed, stepped = asyncio.run(after_restart(episode_id))
+
+    assert resumed["data"]["observation"]["step_index"] == 2
+    assert (stepped["data"]["observation"]["step_index"], stepped["data"]["done"]) == (3, True)
+    assert stored_step_indices(limited_server, episode_id) == [1, 2, 3]
