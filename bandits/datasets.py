@@ -1,0 +1,152 @@
+"""Synthetic polypharmacy datasets of the OptimNeuralTS paper (Larouche et al. 2023).
+
+Each row of ``X`` is a distinct, non-empty drug combination (each drug present independently
+with probability ``drug_prob``).  ``n_patterns`` dangerous patterns are drawn the same way, each
+with a relative risk ``U[pattern_rr_low, pattern_rr_high]``.  A combination's RR depends on its
+nearest pattern by Hamming distance:
+
+* it shares no drug with that pattern: ``N(1.0, 0.05)`` ("neutral") or ``N(0.15, 0.1)``
+  ("protective");
+* it shares drugs: ``N(pattern_rr - adj, 0.1)``, clipped at 0.
+
+``adj_mode="decay"`` (default) is the intended behaviour: the adjustment grows with the Hamming
+distance, ``adj = adj_max * d / d_max`` with ``d_max`` the largest distance of an overlapping
+combination to its pattern (so a pattern itself keeps its RR and the farthest overlapping
+combinations lose ``adj_max``).  ``adj_mode="constant"`` is bug-compatible with the authors'
+generator, whose per-distance table was indexed by pattern, so every overlapping combination got
+``adj = adj_max = 1.0``.
+
+A combination is a PIP (potentially inappropriate polypharmacy) when ``rr > pip_threshold``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NO_OVERLAP = {"neutral": (1.0, 0.05), "protective": (0.15, 0.1)}
+
+
+@dataclass
+class PolypharmacyDataset:
+    X: np.ndarray  # (n_combinations, n_drugs) uint8 0/1
+    rr: np.ndarray  # (n_combinations,) float64 relative risk
+    patterns: np.ndarray  # (n_patterns, n_drugs) uint8
+    pattern_rr: np.ndarray  # (n_patterns,)
+    pip: np.ndarray  # (n_combinations,) bool, rr > pip_threshold
+    nearest_pattern: np.ndarray  # (n_combinations,) int
+    pattern_index: np.ndarray  # (n_patterns,) row of X equal to the pattern, -1 if absent
+    kind: str
+    seed: int
+    pip_threshold: float = 1.1
+
+    @property
+    def n_combinations(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_drugs(self) -> int:
+        return int(self.X.shape[1])
+
+
+def _distinct_rows(
+    rng: np.random.Generator, n: int, n_drugs: int, p: float, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """``n`` distinct non-empty Bernoulli(p) rows (and none equal to a row of ``exclude``)."""
+    seen: set[bytes] = set()
+    if exclude is not None:
+        seen.update(np.packbits(exclude, axis=1)[i].tobytes() for i in range(len(exclude)))
+    out: list[np.ndarray] = []
+    while len(out) < n:
+        need = n - len(out)
+        batch = (rng.random((int(need * 1.2) + 16, n_drugs)) < p).astype(np.uint8)
+        batch = batch[batch.any(axis=1)]
+        packed = np.packbits(batch, axis=1)
+        for row, key in zip(batch, packed):
+            k = key.tobytes()
+            if k in seen:
+                continue
+            seen.add(k)
+            out.append(row)
+            if len(out) == n:
+                break
+    return np.stack(out).astype(np.uint8)
+
+
+def hamming(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Pairwise Hamming distances between 0/1 rows of A (n, d) and B (m, d), as int64 (n, m)."""
+    a = A.astype(np.int32)
+    b = B.astype(np.int32)
+    return a.sum(1)[:, None] + b.sum(1)[None, :] - 2 * (a @ b.T)
+
+
+def make_dataset(
+    kind: str = "protective",
+    *,
+    n_drugs: int = 500,
+    n_combinations: int = 100_000,
+    n_patterns: int = 10,
+    drug_prob: float = 8.7 / 500,
+    pattern_rr_low: float = 2.0,
+    pattern_rr_high: float = 3.0,
+    adj_mode: str = "decay",
+    adj_max: float = 1.0,
+    overlap_std: float = 0.1,
+    include_patterns: bool = True,
+    pip_threshold: float = 1.1,
+    seed: int = 0,
+) -> PolypharmacyDataset:
+    """Generate a dataset; deterministic for a given ``seed``.
+
+    ``include_patterns`` puts each pattern itself among the combinations (so "share of patterns
+    flagged" is measurable); the total stays ``n_combinations``.
+    """
+    if kind not in NO_OVERLAP:
+        raise ValueError(f"kind must be one of {sorted(NO_OVERLAP)}, not {kind!r}")
+    if adj_mode not in ("decay", "constant"):
+        raise ValueError("adj_mode must be 'decay' or 'constant'")
+    if include_patterns and n_patterns > n_combinations:
+        raise ValueError("n_patterns > n_combinations")
+    rng = np.random.default_rng(seed)
+    patterns = _distinct_rows(rng, n_patterns, n_drugs, drug_prob)
+    pattern_rr = rng.uniform(pattern_rr_low, pattern_rr_high, size=n_patterns)
+    n_other = n_combinations - (n_patterns if include_patterns else 0)
+    others = _distinct_rows(rng, n_other, n_drugs, drug_prob, exclude=patterns)
+    if include_patterns:
+        X = np.concatenate([patterns, others])
+        perm = rng.permutation(n_combinations)
+        X = X[perm]
+        pattern_index = np.argsort(perm)[:n_patterns]
+    else:
+        X = others
+        pattern_index = np.full(n_patterns, -1, dtype=np.int64)
+
+    dist = hamming(X, patterns)
+    nearest = dist.argmin(axis=1)
+    d_near = dist[np.arange(len(X)), nearest]
+    shared = (X.astype(np.int32) @ patterns.astype(np.int32).T)[np.arange(len(X)), nearest]
+    overlap = shared > 0
+
+    mu0, sd0 = NO_OVERLAP[kind]
+    rr = rng.normal(mu0, sd0, size=len(X))
+    if adj_mode == "constant":
+        adj = np.full(len(X), adj_max)
+    else:
+        d_max = max(int(d_near[overlap].max()) if overlap.any() else 1, 1)
+        adj = adj_max * d_near / d_max
+    rr_overlap = rng.normal(pattern_rr[nearest] - adj, overlap_std)
+    rr = np.where(overlap, rr_overlap, rr)
+    rr = np.clip(rr, 0.0, None)
+    return PolypharmacyDataset(
+        X=X,
+        rr=rr,
+        patterns=patterns,
+        pattern_rr=pattern_rr,
+        pip=rr > pip_threshold,
+        nearest_pattern=nearest,
+        pattern_index=np.asarray(pattern_index, dtype=np.int64),
+        kind=kind,
+        seed=seed,
+        pip_threshold=pip_threshold,
+    )
