@@ -1,0 +1,132 @@
+"""A masked MLP actor-critic (shared trunk) and its checkpoint file.
+
+Invalid actions get a large negative logit before the softmax, so they have probability ~0
+(exactly 0 after float underflow) and ``greedy`` never picks them. Checkpoints are plain data
+(state_dict tensors, dicts, lists, numbers, strings) written with ``torch.save`` and read back
+with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+CHECKPOINT_FORMAT = 1
+MASKED_LOGIT = -1e9
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    obs_size: int
+    n_actions: int
+    hidden: tuple[int, ...] = (256, 256)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PolicyConfig":
+        return cls(obs_size=int(d["obs_size"]), n_actions=int(d["n_actions"]), hidden=tuple(int(h) for h in d["hidden"]))
+
+
+def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Logits with invalid actions (mask == 0) set to a large negative number."""
+    return torch.where(mask.bool(), logits, torch.full_like(logits, MASKED_LOGIT))
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, config: PolicyConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        size = config.obs_size
+        for h in config.hidden:
+            layers += [nn.Linear(size, h), nn.Tanh()]
+            size = h
+        self.trunk = nn.Sequential(*layers)
+        self.pi = nn.Linear(size, config.n_actions)
+        self.v = nn.Linear(size, 1)
+        for m in self.trunk:
+            if isinstance(m, nn.Linear):
+                nn.init.orthogonal_(m.weight, gain=2**0.5)
+                nn.init.zeros_(m.bias)
+        nn.init.orthogonal_(self.pi.weight, gain=0.01)
+        nn.init.zeros_(self.pi.bias)
+        nn.init.orthogonal_(self.v.weight, gain=1.0)
+        nn.init.zeros_(self.v.bias)
+
+    def forward(self, obs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(masked logits, value)."""
+        h = self.trunk(obs)
+        return masked_logits(self.pi(h), mask), self.v(h).squeeze(-1)
+
+    def distribution(self, obs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.distributions.Categorical, torch.Tensor]:
+        logits, value = self(obs, mask)
+        return torch.distributions.Categorical(logits=logits), value
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: np.ndarray | torch.Tensor,
+        mask: np.ndarray | torch.Tensor,
+        greedy: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> np.ndarray | int:
+        """Actions for a batch (2-D input → array) or one observation (1-D → int).
+
+        Greedy takes the arg-max of the masked logits; otherwise samples (with ``generator``
+        when given, for reproducibility)."""
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+        mask_t = torch.as_tensor(np.asarray(mask)).bool()
+        single = obs_t.dim() == 1
+        if single:
+            obs_t, mask_t = obs_t.unsqueeze(0), mask_t.unsqueeze(0)
+        logits, _ = self(obs_t, mask_t)
+        if greedy:
+            actions = logits.argmax(-1)
+        else:
+            probs = torch.softmax(logits, -1)
+            actions = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        out = actions.numpy()
+        return int(out[0]) if single else out
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: ActorCritic,
+    *,
+    train_config: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Write the model and its metadata (plain data only) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "policy_config": model.config.to_dict(),
+        "obs_size": model.config.obs_size,
+        "n_actions": model.config.n_actions,
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "train_config": train_config or {},
+        "metrics": metrics or {},
+    }
+    torch.save(payload, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> tuple[ActorCritic, dict[str, Any]]:
+    """(model in eval mode, the whole payload: train_config, metrics, sizes)."""
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"Unsupported checkpoint format {payload.get('format')!r}")
+    model = ActorCritic(PolicyConfig.from_dict(payload["policy_config"]))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return model, payload

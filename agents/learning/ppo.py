@@ -1,0 +1,319 @@
+"""PPO with action masking on envcore's Gymnasium adapter, vectorised in-process, fully seeded.
+
+Same ``TrainConfig`` (seed included) ⇒ bit-identical parameters: python ``random``, numpy and
+torch are seeded from the config's seed, env patient seeds come from a numpy ``SeedSequence``
+derived from it, action sampling and minibatch shuffles use a seeded ``torch.Generator``, and
+torch runs single-threaded with deterministic algorithms.
+
+    from agents.learning.ppo import TrainConfig, train
+    result = train(TrainConfig(task_id="easy_screening", catalog="classic", total_steps=200_000))
+
+Training patients are drawn with seeds in [TRAIN_SEED_LOW, 2**31 - 1): never the evaluation seeds
+10000–10099 (note that a seed picks a patient from a finite pool, so the *patients* may repeat).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from agents.learning.policy import ActorCritic, PolicyConfig, save_checkpoint
+from envcore.catalog import Catalog
+from envcore.gym_env import N_ACTIONS, OBS_SIZE, PolypharmacyGymEnv
+from envcore.scenarios import TASKS
+
+TRAIN_SEED_LOW = 100_000
+TEST_SEEDS = range(10000, 10100)
+VALIDATION_SEEDS = range(20000, 20050)  # periodic evaluation: held out from training and from the test seeds
+
+ProgressCallback = Callable[[float, dict[str, Any]], None]
+
+
+@dataclass
+class TrainConfig:
+    task_id: str = "easy_screening"  # a task id, or "all" (each episode picks a task at random)
+    catalog: str = "classic"
+    seed: int = 0
+    total_steps: int = 200_000
+    n_envs: int = 16
+    n_steps: int = 64  # per env per rollout
+    lr: float = 3e-4
+    lr_anneal: bool = True
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    epochs: int = 4
+    minibatch_size: int = 256
+    max_grad_norm: float = 0.5
+    hidden: tuple[int, ...] = (256, 256)
+    eval_every: int = 10  # updates between validation evaluations (0: never)
+    eval_seeds: tuple[int, ...] = tuple(VALIDATION_SEEDS)
+
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(TASKS) if self.task_id == "all" else (self.task_id,)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        d["eval_seeds"] = list(self.eval_seeds)
+        return d
+
+    def __post_init__(self) -> None:
+        if self.task_id != "all" and self.task_id not in TASKS:
+            raise ValueError(f"Unknown task_id {self.task_id!r}")
+        self.hidden = tuple(self.hidden)
+        self.eval_seeds = tuple(self.eval_seeds)
+
+
+@dataclass
+class TrainResult:
+    model: ActorCritic
+    config: TrainConfig
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall_time_s: float = 0.0
+    steps: int = 0
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        last_eval = next((h["eval"] for h in reversed(self.history) if "eval" in h), None)
+        return {
+            "steps": self.steps,
+            "wall_time_s": self.wall_time_s,
+            "final_train_score": self.history[-1].get("train_score") if self.history else None,
+            "final_eval": last_eval,
+            "curve": [
+                {k: h[k] for k in ("step", "train_score", "train_return", "eval") if k in h} for h in self.history
+            ],
+        }
+
+    def save(self, path: str, extra_metrics: dict[str, Any] | None = None):
+        return save_checkpoint(path, self.model, train_config=self.config.to_dict(), metrics={**self.metrics, **(extra_metrics or {})})
+
+
+@contextlib.contextmanager
+def deterministic_torch() -> Iterator[None]:
+    """One thread, deterministic algorithms; restores the previous settings afterwards."""
+    threads = torch.get_num_threads()
+    det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(det)
+        torch.set_num_threads(threads)
+
+
+class VectorEnv:
+    """N ``PolypharmacyGymEnv`` stepped in a loop with auto-reset; keeps each env's action mask.
+
+    Each env has its own numpy Generator (from a SeedSequence of the training seed) that picks
+    the task (for multi-task) and the patient seed of every episode."""
+
+    def __init__(self, catalog: Catalog | str, tasks: tuple[str, ...], n_envs: int, seed: int) -> None:
+        catalog = catalog if isinstance(catalog, Catalog) else Catalog.load(catalog)
+        self.envs = [PolypharmacyGymEnv(catalog) for _ in range(n_envs)]
+        self.tasks = tasks
+        self.rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_envs)]
+        self.obs = np.zeros((n_envs, OBS_SIZE), dtype=np.float32)
+        self.masks = np.zeros((n_envs, N_ACTIONS), dtype=bool)
+        self.current_task = [""] * n_envs
+        for i in range(n_envs):
+            self._reset(i)
+
+    def _reset(self, i: int) -> None:
+        rng = self.rngs[i]
+        task = self.tasks[int(rng.integers(len(self.tasks)))]
+        patient_seed = int(rng.integers(TRAIN_SEED_LOW, 2**31 - 1))
+        obs, info = self.envs[i].reset(options={"task_id": task, "patient_seed": patient_seed})
+        self.current_task[i] = task
+        self.obs[i] = obs
+        self.masks[i] = info["action_mask"].astype(bool)
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[str, float]]]:
+        """(rewards, dones, finished episodes as (task, grader score)); obs/masks updated in place."""
+        n = len(self.envs)
+        rewards = np.zeros(n, dtype=np.float32)
+        dones = np.zeros(n, dtype=np.float32)
+        finished = []
+        for i, env in enumerate(self.envs):
+            obs, reward, terminated, truncated, info = env.step(int(actions[i]))
+            rewards[i] = reward
+            if terminated or truncated:
+                dones[i] = 1.0
+                finished.append((self.current_task[i], float(info["grader_score"])))
+                self._reset(i)
+            else:
+                self.obs[i] = obs
+                self.masks[i] = info["action_mask"].astype(bool)
+        return rewards, dones, finished
+
+
+def greedy_scores(
+    model: ActorCritic, catalog: Catalog | str, task_id: str, seeds: Iterable[int]
+) -> list[float]:
+    """Grader scores of the greedy policy, one episode per seed (the seed picks the patient
+    exactly as ``agents.evaluate`` does: ``patient_seed=seed``)."""
+    env = PolypharmacyGymEnv(catalog)
+    scores = []
+    for seed in seeds:
+        obs, info = env.reset(options={"task_id": task_id, "patient_seed": int(seed)})
+        while True:
+            action = model.act(obs, info["action_mask"], greedy=True)
+            obs, _r, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                scores.append(float(info["grader_score"]))
+                break
+    return scores
+
+
+def evaluate_greedy(model: ActorCritic, catalog: Catalog | str, tasks: Iterable[str], seeds: Iterable[int]) -> dict[str, float]:
+    seeds = list(seeds)
+    with torch.no_grad():
+        return {t: statistics.fmean(greedy_scores(model, catalog, t, seeds)) for t in tasks}
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def train(
+    config: TrainConfig,
+    callback: ProgressCallback | None = None,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train a masked actor-critic with PPO. ``callback(fraction_done, metrics)`` after each update."""
+    with deterministic_torch():
+        return _train(config, callback, log)
+
+
+def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable[[str], None] | None) -> TrainResult:
+    start = time.perf_counter()
+    gen = seed_everything(config.seed)
+    catalog = Catalog.load(config.catalog)
+    tasks = config.tasks()
+    model = ActorCritic(PolicyConfig(OBS_SIZE, N_ACTIONS, config.hidden))
+    optim = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-5)
+    venv = VectorEnv(catalog, tasks, config.n_envs, config.seed)
+    n_envs, n_steps = config.n_envs, config.n_steps
+    batch = n_envs * n_steps
+    n_updates = max(1, config.total_steps // batch)
+    result = TrainResult(model=model, config=config)
+
+    obs_buf = torch.zeros((n_steps, n_envs, OBS_SIZE))
+    mask_buf = torch.zeros((n_steps, n_envs, N_ACTIONS), dtype=torch.bool)
+    act_buf = torch.zeros((n_steps, n_envs), dtype=torch.long)
+    logp_buf = torch.zeros((n_steps, n_envs))
+    val_buf = torch.zeros((n_steps, n_envs))
+    rew_buf = torch.zeros((n_steps, n_envs))
+    done_buf = torch.zeros((n_steps, n_envs))
+    ep_return = np.zeros(n_envs)
+    steps = 0
+
+    for update in range(1, n_updates + 1):
+        if config.lr_anneal:
+            for g in optim.param_groups:
+                g["lr"] = config.lr * (1.0 - (update - 1) / n_updates)
+        finished: list[tuple[str, float]] = []
+        returns_done: list[float] = []
+        model.eval()
+        for t in range(n_steps):
+            obs_t = torch.from_numpy(venv.obs.copy())
+            mask_t = torch.from_numpy(venv.masks.copy())
+            with torch.no_grad():
+                dist, value = model.distribution(obs_t, mask_t)
+                action = torch.multinomial(dist.probs, 1, generator=gen).squeeze(-1)
+                logp = dist.log_prob(action)
+            obs_buf[t], mask_buf[t], act_buf[t], logp_buf[t], val_buf[t] = obs_t, mask_t, action, logp, value
+            rewards, dones, fin = venv.step(action.numpy())
+            rew_buf[t] = torch.from_numpy(rewards)
+            done_buf[t] = torch.from_numpy(dones)
+            ep_return += rewards
+            for i in np.flatnonzero(dones):
+                returns_done.append(float(ep_return[i]))
+                ep_return[i] = 0.0
+            finished.extend(fin)
+        steps += batch
+        with torch.no_grad():
+            _, next_value = model(torch.from_numpy(venv.obs.copy()), torch.from_numpy(venv.masks.copy()))
+        # GAE; an episode's end (terminated or time limit: the time left is in the observation)
+        # is terminal, so nothing is bootstrapped across it.
+        adv = torch.zeros((n_steps, n_envs))
+        last = torch.zeros(n_envs)
+        for t in reversed(range(n_steps)):
+            nv = next_value if t == n_steps - 1 else val_buf[t + 1]
+            nonterminal = 1.0 - done_buf[t]
+            delta = rew_buf[t] + config.gamma * nv * nonterminal - val_buf[t]
+            last = delta + config.gamma * config.gae_lambda * nonterminal * last
+            adv[t] = last
+        ret = adv + val_buf
+
+        b_obs, b_mask = obs_buf.reshape(batch, -1), mask_buf.reshape(batch, -1)
+        b_act, b_logp = act_buf.reshape(-1), logp_buf.reshape(-1)
+        b_adv, b_ret, b_val = adv.reshape(-1), ret.reshape(-1), val_buf.reshape(-1)
+        model.train()
+        stats = {"pg_loss": 0.0, "v_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
+        n_mb = 0
+        for _epoch in range(config.epochs):
+            perm = torch.randperm(batch, generator=gen)
+            for s in range(0, batch, config.minibatch_size):
+                idx = perm[s:s + config.minibatch_size]
+                dist, value = model.distribution(b_obs[idx], b_mask[idx])
+                logp = dist.log_prob(b_act[idx])
+                ratio = torch.exp(logp - b_logp[idx])
+                mb_adv = b_adv[idx]
+                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
+                # Entropy over valid actions only (masked logits give p≈0 · log p≈-1e9 → 0).
+                probs = dist.probs
+                entropy = -(probs * torch.where(b_mask[idx], dist.logits, torch.zeros_like(dist.logits))).sum(-1).mean()
+                v_loss = 0.5 * ((value - b_ret[idx]) ** 2).mean()
+                loss = pg_loss - config.ent_coef * entropy + config.vf_coef * v_loss
+                optim.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optim.step()
+                with torch.no_grad():
+                    stats["pg_loss"] += float(pg_loss)
+                    stats["v_loss"] += float(v_loss)
+                    stats["entropy"] += float(entropy)
+                    stats["approx_kl"] += float(((ratio - 1) - torch.log(ratio)).mean())
+                    stats["clipfrac"] += float(((ratio - 1).abs() > config.clip).float().mean())
+                n_mb += 1
+        model.eval()
+        entry: dict[str, Any] = {"update": update, "step": steps, **{k: v / max(n_mb, 1) for k, v in stats.items()}}
+        if finished:
+            entry["train_score"] = statistics.fmean(s for _, s in finished)
+            entry["train_return"] = statistics.fmean(returns_done)
+            entry["episodes"] = len(finished)
+        if config.eval_every and (update % config.eval_every == 0 or update == n_updates) and config.eval_seeds:
+            entry["eval"] = evaluate_greedy(model, catalog, tasks, config.eval_seeds)
+        entry["wall_s"] = time.perf_counter() - start
+        result.history.append(entry)
+        if log is not None and ("eval" in entry or update == 1):
+            ev = entry.get("eval")
+            log(
+                f"update {update}/{n_updates} step {steps} train_score {entry.get('train_score', float('nan')):.3f} "
+                f"entropy {entry['entropy']:.3f} kl {entry['approx_kl']:.4f} "
+                f"eval {ev if ev is None else {k: round(v, 3) for k, v in ev.items()}} wall {entry['wall_s']:.0f}s"
+            )
+        if callback is not None:
+            callback(update / n_updates, entry)
+    result.steps = steps
+    result.wall_time_s = time.perf_counter() - start
+    return result
