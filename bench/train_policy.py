@@ -60,7 +60,7 @@ def main() -> None:
             "learned_mean": statistics.fmean(learned), "learned_std": statistics.pstdev(learned),
             "heuristic_mean": heur.mean, "heuristic_std": heur.std, "eval_s": time.perf_counter() - t0,
         }
-    print(f"\n| catalog | task | learned (greedy, seeds 10000-10099) | heuristic (same seeds) |\n|---|---|---|---|")
+    print("\n| catalog | task | learned (greedy, seeds 10000-10099) | heuristic (same seeds) |\n|---|---|---|---|")
     for task, r in rows.items():
         print(f"| {cfg.catalog} | {task} | {r['learned_mean']:.3f} ± {r['learned_std']:.3f} | {r['heuristic_mean']:.3f} ± {r['heuristic_std']:.3f} |")
     summary = {"config": cfg.to_dict(), "steps": result.steps, "wall_time_s": result.wall_time_s, "test": rows,

@@ -265,7 +265,7 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
 
         b_obs, b_mask = obs_buf.reshape(batch, -1), mask_buf.reshape(batch, -1)
         b_act, b_logp = act_buf.reshape(-1), logp_buf.reshape(-1)
-        b_adv, b_ret, b_val = adv.reshape(-1), ret.reshape(-1), val_buf.reshape(-1)
+        b_adv, b_ret = adv.reshape(-1), ret.reshape(-1)
         model.train()
         stats = {"pg_loss": 0.0, "v_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
         n_mb = 0
