@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-99")
     args = parser.parse_args()
     seeds = parse_range(args.seeds)
-    print(f"| catalog | task | random | heuristic | reference heuristic (classic) |")
+    print("| catalog | task | random | heuristic | reference heuristic (classic) |")
     print("|---|---|---|---|---|")
     for catalog in ("classic", "curated"):
         for task in TASKS:

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from envcore.catalog import Catalog
-from envcore.env import PolypharmacyEnv
 from envcore.errors import CatalogError, ValidationError
 from envcore.rewards import INVALID_ACTION_PENALTY
 from envcore.tests.conftest import FINISH, intervene, query

@@ -11,7 +11,7 @@ from catalog.selectors import catalog_get
 from catalog.signals import catalog_version_bump
 from episodes import services
 from episodes.models import Episode
-from episodes.tests.conftest import classic_catalog, run_async  # noqa: F401
+from episodes.tests.conftest import run_async
 from polypharmacy_site.testing import requires_postgres
 
 COMPARED = (

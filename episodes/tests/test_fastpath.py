@@ -7,7 +7,7 @@ import json
 import urllib.request
 from typing import Any
 
-from episodes.tests.conftest import FINISH, env_server, http_json, stored_step_indices  # noqa: F401
+from episodes.tests.conftest import FINISH, http_json, stored_step_indices
 
 SESSION_COOKIE = {"Cookie": "sessionid=not-a-session"}  # any session cookie takes the DRF view
 
