@@ -20,7 +20,7 @@ from django.conf import settings
 from envcore.actions import parse_action
 from envcore.errors import EnvError, ValidationError
 from envcore.observation import Observation
-from episodes import async_store, live, mcp, services, store
+from episodes import async_store, mcp, services, store
 from episodes.errors import ws_error
 from episodes.requests import parse_reset, reject_nul
 
@@ -161,23 +161,16 @@ class EnvConsumer(AsyncWebsocketConsumer):
         act = parse_action(data)
         if self.row is None or self.env is None:
             raise services.EpisodeNotFound("No episode in this session: send a reset first.")
-        started = time.perf_counter()
         if self.env.done:
             raise services.EpisodeConflict(f"Episode {self.row['episode_id']!r} has finished; reset to start another.")
-        obs = self.env.step(act)
-        # The observation is encoded once, for the Step row and for the reply.
-        observation_json = json.dumps(obs.to_dict())
-        values = store.step_values(
-            self.row, self.env, obs, act, self.caller, (time.perf_counter() - started) * 1000, observation_json
-        )
+        obs, values = store.step_env(self.row, self.env, act, self.caller)
         written = await async_store.write_step(values, fast=self.row["durability"] == "fast")
         if written:
             self.row["step_count"] = obs.step_index
-            if self.row["live"]:
-                await live.publish_step_async(live.step_message(
-                    self.row["episode_id"], obs.step_index, self.caller.label, act.to_dict(), services.wire_payload(obs)))
+            await services.publish_live_step(self.row, obs, act, self.caller)
+            # The observation was encoded once, for the Step row; the reply reuses it.
             await self.send(text_data=(
-                f'{{"type": "observation", "data": {{"observation": {observation_json}, '
+                f'{{"type": "observation", "data": {{"observation": {values["observation"]}, '
                 f'"reward": {json.dumps(obs.shaped_reward)}, "done": {json.dumps(obs.done)}}}}}'
             ))
             return

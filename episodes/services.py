@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from collections import OrderedDict
@@ -177,6 +176,22 @@ def _reset_options(catalog: Any, durability: Any) -> tuple[str, str]:
     return catalog_name, durability
 
 
+def _new_row(
+    pk: int, episode_id: str, caller: Caller, catalog_name: str, durability: str, live: bool
+) -> dict[str, Any]:
+    """The row fields (``_ROW_FIELDS``) of an episode just created for ``caller``."""
+    return {
+        "pk": pk, "episode_id": episode_id, "status": Episode.Status.OPEN, "step_count": 0,
+        "owner_id": caller.user_id, "anon_key": _anon_key_of(caller), "catalog__name": catalog_name,
+        "durability": durability, "live": live,
+    }
+
+
+def _anon_key_of(caller: Caller) -> str:
+    # An episode records the anonymous key only when no user owns it.
+    return caller.anon_key if caller.user_id is None else ""
+
+
 def episode_reset(
     caller: Caller,
     *,
@@ -219,7 +234,7 @@ def episode_reset(
             task_id=obs.task_id,
             patient_id=obs.patient_id,
             owner_id=caller.user_id,
-            anon_key=caller.anon_key if caller.user_id is None else "",
+            anon_key=_anon_key_of(caller),
             durability=durability,
             live=live,
             snapshot=env.snapshot(),
@@ -228,13 +243,7 @@ def episode_reset(
         )
     except IntegrityError as exc:  # two resets raced for the same new episode_id
         raise EpisodeConflict(f"episode_id {obs.episode_id!r} is already in use.", field="episode_id") from exc
-    row = {
-        "pk": episode.pk, "episode_id": episode.episode_id, "status": episode.status, "step_count": 0,
-        "owner_id": episode.owner_id, "anon_key": episode.anon_key, "catalog__name": catalog_name,
-        "durability": episode.durability, "live": episode.live,
-    }
-    assert set(row) == set(_ROW_FIELDS)
-    env_cache.put(row, env)
+    env_cache.put(_new_row(episode.pk, episode.episode_id, caller, catalog_name, durability, live), env)
     return obs, False
 
 
@@ -263,13 +272,12 @@ async def episode_start_cached(
     catalog_obj, source_id, (version, updated_at) = cached
     env = PolypharmacyEnv(catalog_obj)
     obs = env.reset(seed=seed, task_id=task_id, patient_id=patient_id)
-    owner_anon = caller.anon_key if caller.user_id is None else ""
     pk = await async_store.insert_episode(
         {
             "episode_id": obs.episode_id, "catalog_id": source_id, "catalog_version": version,
             "catalog_updated_at": updated_at, "catalog_fingerprint": catalog_obj.fingerprint,
             "task_id": obs.task_id, "patient_id": obs.patient_id, "owner_id": caller.user_id,
-            "anon_key": owner_anon, "durability": durability, "live": False,
+            "anon_key": _anon_key_of(caller), "durability": durability, "live": False,
             "snapshot": json.dumps(env.snapshot()), "baseline_risk": obs.baseline_risk,
             "current_risk": obs.current_risk, "now": datetime.now(dt_timezone.utc),
         },
@@ -277,12 +285,7 @@ async def episode_start_cached(
     )
     if pk is None:
         return None
-    row = {
-        "pk": pk, "episode_id": obs.episode_id, "status": Episode.Status.OPEN, "step_count": 0,
-        "owner_id": caller.user_id, "anon_key": owner_anon, "catalog__name": catalog_name,
-        "durability": durability, "live": False,
-    }
-    return obs, row, env
+    return obs, _new_row(pk, obs.episode_id, caller, catalog_name, durability, False), env
 
 
 def episode_step(
@@ -294,16 +297,12 @@ def episode_step(
     With ``episode_id`` and the episode's environment cached here, a step is one round trip to
     the database: the conditional write itself checks that nobody else stepped it."""
     act = parse_action(action)
-    if isinstance(episode_id, str):
-        cached = env_cache.take(episode_id)
-        if cached is not None:
-            row, env = cached
-            if _visible(caller, row["owner_id"]) and row["status"] == Episode.Status.OPEN and not env.done:
-                obs = _advance(row, env, act, caller)
-                if obs is not None:
-                    return _stepped(row, env, obs, act, caller)
-            elif not _visible(caller, row["owner_id"]):
-                env_cache.put(row, env)  # not this caller's: leave it for its owner
+    cached = _take_steppable(caller, episode_id)
+    if cached is not None:
+        row, env = cached
+        obs = _advance(row, env, act, caller)
+        if obs is not None:
+            return _stepped(row, env, obs, act, caller)
     for _attempt in range(MAX_CONFLICT_RETRIES):
         row = _episode_row(caller, episode_id, open_only=True)
         if row is None:
@@ -320,18 +319,29 @@ def episode_step(
     raise EpisodeConflict("The episode is being stepped concurrently; retry.")
 
 
+def _take_steppable(caller: Caller, episode_id: Any) -> tuple[dict[str, Any], PolypharmacyEnv] | None:
+    """The cached (row, environment) of ``episode_id`` when this caller may step it now; an entry
+    that is someone else's or finished is left in the cache for the full path to judge."""
+    if not isinstance(episode_id, str):
+        return None
+    cached = env_cache.take(episode_id)
+    if cached is None:
+        return None
+    row, env = cached
+    if _visible(caller, row["owner_id"]) and row["status"] == Episode.Status.OPEN and not env.done:
+        return cached
+    env_cache.put(row, env)
+    return None
+
+
 def _advance(row: Mapping[str, Any], env: PolypharmacyEnv, act: Action, caller: Caller) -> Observation | None:
     """Step the environment and write the step. None when another writer got there first
     (nothing written; the environment is then stale and must be discarded)."""
-    started = time.perf_counter()
     try:
-        obs = env.step(act)
+        obs, values = store.step_env(row, env, act, caller)
     except EpisodeFinishedError as exc:
         raise EpisodeConflict(exc.message) from exc
-    written = store.write_step(
-        store.step_values(row, env, obs, act, caller, (time.perf_counter() - started) * 1000.0),
-        fast=row["durability"] == Episode.Durability.FAST,
-    )
+    written = store.write_step(values, fast=row["durability"] == Episode.Durability.FAST)
     return obs if written else None
 
 
@@ -342,13 +352,23 @@ def _cache_stepped(row: Mapping[str, Any], env: PolypharmacyEnv, obs: Observatio
     return row
 
 
+def _live_message(row: Mapping[str, Any], obs: Observation, act: Action, caller: Caller) -> dict[str, Any]:
+    return live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs))
+
+
+async def publish_live_step(row: Mapping[str, Any], obs: Observation, act: Action, caller: Caller) -> None:
+    """Tell the episode's watchers about a committed step, from the event loop (live episodes only)."""
+    if row["live"]:
+        await live.publish_step_async(_live_message(row, obs, act, caller))
+
+
 def _stepped(
     row: Mapping[str, Any], env: PolypharmacyEnv, obs: Observation, act: Action, caller: Caller
 ) -> tuple[dict[str, Any], Observation]:
     """After a committed step: cache the environment at its new step, tell live watchers."""
     row = _cache_stepped(row, env, obs)
     if row["live"]:
-        message = live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs))
+        message = _live_message(row, obs, act, caller)
         # After commit: a caller's enclosing transaction (the review pages') must land first,
         # so a watcher never sees a step that could still roll back. Outside one, at once.
         transaction.on_commit(lambda: live.publish_step(message))
@@ -414,26 +434,17 @@ async def episode_step_cached(caller: Caller, *, action: Any, episode_id: str) -
     with the one set of rules."""
     from episodes import async_store
 
-    cached = env_cache.take(episode_id)
-    if cached is None:
-        return None
-    row, env = cached
-    if not _visible(caller, row["owner_id"]) or row["status"] != Episode.Status.OPEN or env.done:
-        env_cache.put(row, env)
-        return None
     try:
         act = parse_action(action)
     except ValidationError:
-        env_cache.put(row, env)
         return None
-    started = time.perf_counter()
-    obs = env.step(act)
-    values = store.step_values(row, env, obs, act, caller, (time.perf_counter() - started) * 1000.0)
+    cached = _take_steppable(caller, episode_id)
+    if cached is None:
+        return None
+    row, env = cached
+    obs, values = store.step_env(row, env, act, caller)
     if not await async_store.write_step(values, fast=row["durability"] == Episode.Durability.FAST):
         return None  # stale: the environment is dropped, the full path restores from the database
     row = _cache_stepped(row, env, obs)
-    if row["live"]:
-        await live.publish_step_async(
-            live.step_message(row["episode_id"], obs.step_index, caller.label, act.to_dict(), wire_payload(obs))
-        )
+    await publish_live_step(row, obs, act, caller)
     return row, obs

@@ -12,6 +12,7 @@ the last few milliseconds of steps.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -46,20 +47,20 @@ def episode_status(obs: Observation) -> str:
     return "truncated" if obs.truncated else "terminated" if obs.terminated else "open"
 
 
-def step_values(
-    row: Mapping[str, Any],
-    env: PolypharmacyEnv,
-    obs: Observation,
-    act: Action,
-    caller: Any,
-    duration_ms: float,
-    observation_json: str | None = None,
-) -> dict[str, Any]:
-    """Everything written for one step, JSON already encoded (so both writers send the same);
-    ``observation_json`` spares encoding the observation twice when the caller has it."""
+def step_env(
+    row: Mapping[str, Any], env: PolypharmacyEnv, act: Action, caller: Any
+) -> tuple[Observation, dict[str, Any]]:
+    """Step the episode's environment and return (observation, everything written for the step).
+
+    JSON is encoded here once, so both writers send the same and a caller can reuse
+    ``values["observation"]`` as the reply's observation. Raises envcore's EpisodeFinishedError
+    when the environment has ended."""
+    started = time.perf_counter()
+    obs = env.step(act)
+    duration_ms = (time.perf_counter() - started) * 1000.0
     now = datetime.now(timezone.utc)
     status = episode_status(obs)
-    return {
+    return obs, {
         "pk": row["pk"],
         "previous": row["step_count"],
         "index": obs.step_index,
@@ -72,7 +73,7 @@ def step_values(
         "actor_id": caller.user_id,
         "actor_label": caller.label,
         "action": json.dumps(act.to_dict()),
-        "observation": observation_json if observation_json is not None else json.dumps(obs.to_dict()),
+        "observation": json.dumps(obs.to_dict()),
         "reward": obs.shaped_reward,
         "raw_reward": obs.raw_reward,
         "done": obs.done,

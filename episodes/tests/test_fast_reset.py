@@ -61,3 +61,8 @@ def test_the_fast_start_steps_aside_for_named_episodes_and_bad_arguments_still_r
     else:
         assert start_cached(seed=3, catalog="classic") is None  # SQLite: always the sync path
     assert Episode.objects.count() == 0
+
+
+def test_a_new_episodes_cached_row_has_exactly_the_row_fields():
+    row = services._new_row(1, "e", CALLER, "classic", "full", False)
+    assert set(row) == set(services._ROW_FIELDS)
