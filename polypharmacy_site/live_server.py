@@ -126,3 +126,55 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class LiveWorker:
+    """A real Celery worker process on a LiveServer's database, broker and artefact folder
+    (``env``: the server's environment). ``kill()`` is a crash of the whole worker (main process
+    and pool children, SIGKILL), as when its machine dies."""
+
+    def __init__(self, env: dict[str, str], *, name: str = "w1", queues: str = "celery,training") -> None:
+        self.env = env
+        self.name = name
+        self.queues = queues
+        self.proc: subprocess.Popen | None = None
+        self.log_path = Path(env["POLYPHARMACY_VAR_DIR"]) / f"worker-{name}.log"
+
+    def start(self, timeout: float = 60.0) -> "LiveWorker":
+        cmd = [sys.executable, "-m", "celery", "-A", "polypharmacy_site", "worker", "-Q", self.queues,
+               "--concurrency", "1", "--loglevel", "INFO", "-n", f"{self.name}@%h", "--without-gossip",
+               "--without-mingle", "--without-heartbeat"]
+        log = open(self.log_path, "ab")
+        # A session of its own, so kill() can take the pool children down with the main process.
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
+            if " ready." in self.log():
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready in {timeout} s:\n{self.log()}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> "LiveWorker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -106,6 +106,8 @@ INSTALLED_APPS = [
     "catalog",
     "episodes",
     "reviews",
+    "jobs",
+    "bandits",
 ]
 
 MIDDLEWARE = [
@@ -222,9 +224,11 @@ else:
         "data_folder_in": str(CELERY_FS_DIR / "queue"),
         "data_folder_out": str(CELERY_FS_DIR / "queue"),
         "processed_folder": str(CELERY_FS_DIR / "processed"),
+        # Exchange bindings (else kombu writes a "control" folder into the current directory).
+        "control_folder": str(CELERY_FS_DIR / "control"),
         "store_processed": False,
     }
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (CELERY_FS_DIR / _sub).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -238,9 +242,20 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 4 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 4 * 3600 - 60)
-CELERY_TASK_ROUTES = {"agents.tasks.train_*": {"queue": "training"}}
+# Each job is sent to its kind's queue (jobs.kinds): "training" for the long CPU-bound kinds.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# ── jobs ────────────────────────────────────────────────────────────────────
+# Checkpoints and other files jobs write (shared by the web and worker processes).
+JOBS_ARTIFACT_DIR = Path(envstr("JOBS_ARTIFACT_DIR", str(VAR_DIR / "artifacts")))
+JOBS_ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
+# A running job's worker touches its heartbeat every JOBS_HEARTBEAT_S; a job whose heartbeat is
+# older than JOBS_STALE_AFTER_S is taken for lost and re-queued (or failed when out of attempts).
+JOBS_HEARTBEAT_S = envint("JOBS_HEARTBEAT_S", 5)
+JOBS_STALE_AFTER_S = envint("JOBS_STALE_AFTER_S", 60)
+JOBS_REAP_EVERY_S = envint("JOBS_REAP_EVERY_S", 30)
 
 # ── REST API ────────────────────────────────────────────────────────────────
 REST_FRAMEWORK = {
@@ -292,3 +307,30 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
 }
+
+# ── LLM suggestions ─────────────────────────────────────────────────────────
+# Any OpenAI-compatible chat endpoint (DESIGN §2), e.g. LLM_API_BASE=http://127.0.0.1:8080/v1.
+# Unset LLM_API_BASE or LLM_MODEL: the review page offers the rule-based suggester only, and an
+# "llm" request falls back to it. The key may be empty for a local server.
+
+
+def envfloat(name: str, default: float) -> float:
+    """A number variable; a value that is not a finite number greater than 0 fails."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
+    if not 0 < value < float("inf"):
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number greater than 0")
+    return value
+
+
+LLM_API_BASE = envstr("LLM_API_BASE", "").strip()
+LLM_API_KEY = envstr("LLM_API_KEY", "").strip()
+LLM_MODEL = envstr("LLM_MODEL", "").strip()
+LLM_TIMEOUT_S = envfloat("LLM_TIMEOUT_S", 10.0)  # the review page waits this long, then falls back
+if LLM_API_BASE and not LLM_API_BASE.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"LLM_API_BASE={LLM_API_BASE!r}: expected an http:// or https:// URL")

@@ -91,6 +91,41 @@ class InterventionForm(forms.Form):
         return action
 
 
+class _OptionsSelect(forms.Select):
+    """A select whose listed values are shown but cannot be chosen (``disabled``)."""
+
+    def __init__(self, *args: Any, disabled_values: frozenset[str] = frozenset(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.disabled_values = disabled_values
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        if value in self.disabled_values:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+class SuggestForm(forms.Form):
+    """Which suggester answers. "llm" stays a valid choice when no endpoint is configured (it
+    falls back to the rule-based suggester, with the reason); the page only greys it out."""
+
+    suggester = forms.ChoiceField(label="Suggester", required=False)
+
+    def __init__(self, *args: Any, llm_model: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["suggester"]
+        field.choices = [
+            ("rule-based", "Rule-based"),
+            ("llm", f"LLM ({llm_model})" if llm_model else "LLM not configured"),
+        ]
+        field.widget = _OptionsSelect(
+            choices=field.choices, disabled_values=frozenset() if llm_model else frozenset({"llm"}),
+        )
+
+    def clean_suggester(self) -> str:
+        return self.cleaned_data.get("suggester") or "rule-based"
+
+
 class SuggestionAnswerForm(forms.Form):
     suggestion_id = forms.IntegerField(min_value=1)
     decision = forms.ChoiceField(choices=[("accept", "accept"), ("ignore", "ignore")])

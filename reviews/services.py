@@ -11,15 +11,20 @@ record that says who took it.
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from agents.llm import LLMConfig, Suggestion, llm_suggest
 from agents.policies import heuristic_policy
 from catalog.selectors import catalog_get
+from envcore.catalog import Catalog
 from envcore.actions import FINISH, parse_action
 from envcore.env import PolypharmacyEnv
 from envcore.errors import EnvError, ValidationError
@@ -31,6 +36,7 @@ from reviews.audit import RequestMeta, audit_append, audit_verify  # noqa: F401 
 from reviews.models import AuditRecord, ReviewSession
 
 Action = AuditRecord.Action
+log = logging.getLogger(__name__)
 
 
 class ReviewError(Exception):
@@ -149,18 +155,70 @@ def review_sync_finished(session: ReviewSession, *, meta: RequestMeta) -> None:
 
 
 # ── suggestions ────────────────────────────────────────────────────────────
-def review_suggest(session: ReviewSession, *, meta: RequestMeta) -> AuditRecord:
-    """Ask the suggester for the next action; the suggestion shown is recorded.
+# A suggester is named "<kind>" or "<kind>:<argument>" (room for "policy:<checkpoint>"); each
+# kind maps to one function of (observation, catalog, argument) -> Suggestion.
+SuggesterFn = Callable[[dict[str, Any], Catalog, str], Suggestion]
 
-    The rule-based suggester (``agents.policies.heuristic_policy``) answers; an LLM suggester
-    can replace it here once one exists (DESIGN §2 ``LLM_*``)."""
-    _require_pharmacist_of(session, meta.user)
-    obs = episodes.episode_observation(_caller(meta.user), episode_id=session.episode.episode_id)
-    catalog = catalog_get(session.catalog_name)
+
+def llm_config() -> LLMConfig | None:
+    """The LLM suggester's endpoint, from settings (None: not configured, or misconfigured)."""
+    try:
+        return LLMConfig.from_env({
+            "LLM_API_BASE": getattr(settings, "LLM_API_BASE", ""),
+            "LLM_API_KEY": getattr(settings, "LLM_API_KEY", ""),
+            "LLM_MODEL": getattr(settings, "LLM_MODEL", ""),
+            "LLM_TIMEOUT_S": getattr(settings, "LLM_TIMEOUT_S", None),
+        })
+    except ValueError as exc:  # settings refuse these at start-up; an override in a test may not
+        log.warning("LLM suggestions are off: %s", exc)
+        return None
+
+
+def _suggest_rule_based(observation: dict[str, Any], catalog: Catalog, _argument: str) -> Suggestion:
+    started = time.monotonic()
     # The heuristic is deterministic; the rng is only part of the policy signature.
-    action = heuristic_policy(obs.to_dict(), catalog=catalog, rng=random.Random(0))
+    action = heuristic_policy(observation, catalog=catalog, rng=random.Random(0))
+    return Suggestion(action, "rule-based", None, None, time.monotonic() - started, None)
+
+
+def _suggest_llm(observation: dict[str, Any], catalog: Catalog, _argument: str) -> Suggestion:
+    # llm_suggest never raises: slow, failing or unsafe answers come back rule-based, with why.
+    return llm_suggest(observation, catalog=catalog, config=llm_config())
+
+
+SUGGESTERS: dict[str, SuggesterFn] = {
+    "rule-based": _suggest_rule_based,
+    "llm": _suggest_llm,
+}
+# Kinds that take an argument after the colon ("policy:<checkpoint>" will be one).
+_SUGGESTERS_WITH_ARGUMENT: frozenset[str] = frozenset()
+
+
+def suggester_resolve(suggester: str) -> tuple[SuggesterFn, str]:
+    """The function behind a suggester name and its argument. Raises ``ReviewError`` at the
+    ``suggester`` field for an unknown one."""
+    kind, _, argument = (suggester or "").partition(":")
+    fn = SUGGESTERS.get(kind)
+    if fn is None or bool(argument) != (kind in _SUGGESTERS_WITH_ARGUMENT):
+        allowed = ", ".join(sorted(SUGGESTERS))
+        raise ReviewError(f"Unknown suggester {suggester!r}; expected one of {allowed}.", field="suggester")
+    return fn, argument
+
+
+def review_suggest(session: ReviewSession, *, meta: RequestMeta, suggester: str = "rule-based") -> AuditRecord:
+    """Ask a suggester ("rule-based" or "llm") for the next action; the suggestion shown is
+    recorded with who answered, the model and, when the LLM fell back, why.
+
+    Only the session's pharmacist may ask (checked first), so no other caller can make the site
+    spend its LLM key. The LLM call runs outside any transaction: it may take its timeout."""
+    _require_pharmacist_of(session, meta.user)
+    fn, argument = suggester_resolve(suggester)
+    obs = episodes.episode_observation(_caller(meta.user), episode_id=session.episode.episode_id)
+    suggestion = fn(obs.to_dict(), catalog_get(session.catalog_name), argument)
     return audit_append(meta=meta, action=Action.SUGGESTION_SHOWN, session=session, payload={
-        "action": action, "suggester": "rule-based", "step_index": obs.step_index,
+        "action": suggestion.action, "suggester": suggestion.source, "requested": suggester,
+        "model": suggestion.model, "fallback_reason": suggestion.fallback_reason,
+        "latency_s": round(suggestion.latency_s, 3), "step_index": obs.step_index,
     })
 
 

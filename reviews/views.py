@@ -16,7 +16,15 @@ from catalog.selectors import DEFAULT_CATALOG, catalog_get
 from episodes.services import Caller, episode_observation
 from reviews import roles, selectors, services
 from reviews.audit import RequestMeta
-from reviews.forms import InterventionForm, PatientFilterForm, QueryForm, SignOffForm, StartSessionForm, SuggestionAnswerForm
+from reviews.forms import (
+    InterventionForm,
+    PatientFilterForm,
+    QueryForm,
+    SignOffForm,
+    StartSessionForm,
+    SuggestForm,
+    SuggestionAnswerForm,
+)
 from reviews.models import AuditRecord, ReviewSession
 
 PAGE_SIZE = 50
@@ -122,6 +130,7 @@ def _review_context(request: HttpRequest, session: ReviewSession, **forms: Any) 
         "query_form": forms.get("query_form") or QueryForm(regimen=regimen),
         "intervention_form": forms.get("intervention_form") or InterventionForm(regimen=regimen, substitutes=substitutes),
         "sign_off_form": forms.get("sign_off_form") or SignOffForm(),
+        "suggest_form": forms.get("suggest_form") or _suggest_form(),
         "suggestion": suggestion, "suggestion_text": selectors.action_summary(suggestion.payload["action"]) if suggestion else "",
         "changed": selectors.what_changed(catalog, obs.patient_id, regimen_ids) if obs.done else None,
         "regimen": regimen, "substitutes": substitutes, "error": forms.get("error"),
@@ -199,18 +208,33 @@ def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("reviews:review", pk=pk)
 
 
+def _suggest_form(data: Any = None) -> SuggestForm:
+    config = services.llm_config()
+    return SuggestForm(data, llm_model=config.model if config else None)
+
+
 @login_required
 @require_POST
 def review_suggest(request: HttpRequest, pk: int) -> HttpResponse:
     session = selectors.session_for(request.user, pk)
+    form = _suggest_form(request.POST)
+    if not form.is_valid():
+        return _rerender(request, session, suggest_form=form)
     try:
-        record = services.review_suggest(session, meta=RequestMeta.from_request(request))
+        record = services.review_suggest(
+            session, meta=RequestMeta.from_request(request), suggester=form.cleaned_data["suggester"],
+        )
     except services.ReviewError as exc:
+        if exc.field == "suggester":
+            form.add_error("suggester", exc.message)
+            return _rerender(request, session, suggest_form=form)
         return _rerender(request, session, error=exc.message)
+    payload = record.payload
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({
-            "id": record.pk, "action": record.payload["action"],
-            "text": selectors.action_summary(record.payload["action"]), "suggester": record.payload["suggester"],
+            "id": record.pk, "action": payload["action"], "text": selectors.action_summary(payload["action"]),
+            "suggester": payload["suggester"], "requested": payload["requested"], "model": payload["model"],
+            "fallback_reason": payload["fallback_reason"],
         })
     return redirect(reverse("reviews:review", kwargs={"pk": pk}) + f"?suggestion={record.pk}#suggestion")
 

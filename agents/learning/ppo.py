@@ -36,9 +36,17 @@ VALIDATION_SEEDS = range(20000, 20050)  # periodic evaluation: held out from tra
 ProgressCallback = Callable[[float, dict[str, Any]], None]
 
 
+ALGORITHMS = ("ppo", "reinforce")
+
+
 @dataclass
 class TrainConfig:
     task_id: str = "easy_screening"  # a task id, or "all" (each episode picks a task at random)
+    # "ppo": clipped surrogate, several epochs of minibatches per rollout. "reinforce": REINFORCE
+    # with a learned baseline (the reference's learner): Monte-Carlo advantages (lambda = 1),
+    # one full-batch gradient step per rollout, so the clipped ratio is exactly 1 and the update
+    # is the plain policy gradient; gae_lambda, epochs, minibatch_size and clip are then unused.
+    algorithm: str = "ppo"
     catalog: str = "classic"
     seed: int = 0
     total_steps: int = 200_000
@@ -70,6 +78,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.task_id != "all" and self.task_id not in TASKS:
             raise ValueError(f"Unknown task_id {self.task_id!r}")
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"Unknown algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
         self.hidden = tuple(self.hidden)
         self.eval_seeds = tuple(self.eval_seeds)
 
@@ -196,22 +206,30 @@ def train(
     callback: ProgressCallback | None = None,
     *,
     log: Callable[[str], None] | None = None,
+    catalog: Catalog | None = None,
 ) -> TrainResult:
-    """Train a masked actor-critic with PPO. ``callback(fraction_done, metrics)`` after each update."""
+    """Train a masked actor-critic with PPO or REINFORCE. ``callback(fraction_done, metrics)``
+    after each update. ``catalog`` overrides loading ``config.catalog`` from the fixtures (the
+    site passes the database's catalog, curators' edits included)."""
     with deterministic_torch():
-        return _train(config, callback, log)
+        return _train(config, callback, log, catalog)
 
 
-def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable[[str], None] | None) -> TrainResult:
+def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable[[str], None] | None,
+           catalog: Catalog | None = None) -> TrainResult:
     start = time.perf_counter()
     gen = seed_everything(config.seed)
-    catalog = Catalog.load(config.catalog)
+    catalog = catalog if catalog is not None else Catalog.load(config.catalog)
     tasks = config.tasks()
     model = ActorCritic(PolicyConfig(OBS_SIZE, N_ACTIONS, config.hidden))
     optim = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-5)
     venv = VectorEnv(catalog, tasks, config.n_envs, config.seed)
     n_envs, n_steps = config.n_envs, config.n_steps
     batch = n_envs * n_steps
+    reinforce = config.algorithm == "reinforce"
+    gae_lambda = 1.0 if reinforce else config.gae_lambda
+    epochs = 1 if reinforce else config.epochs
+    minibatch_size = batch if reinforce else config.minibatch_size
     n_updates = max(1, config.total_steps // batch)
     result = TrainResult(model=model, config=config)
 
@@ -259,7 +277,7 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
             nv = next_value if t == n_steps - 1 else val_buf[t + 1]
             nonterminal = 1.0 - done_buf[t]
             delta = rew_buf[t] + config.gamma * nv * nonterminal - val_buf[t]
-            last = delta + config.gamma * config.gae_lambda * nonterminal * last
+            last = delta + config.gamma * gae_lambda * nonterminal * last
             adv[t] = last
         ret = adv + val_buf
 
@@ -269,10 +287,10 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
         model.train()
         stats = {"pg_loss": 0.0, "v_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
         n_mb = 0
-        for _epoch in range(config.epochs):
+        for _epoch in range(epochs):
             perm = torch.randperm(batch, generator=gen)
-            for s in range(0, batch, config.minibatch_size):
-                idx = perm[s:s + config.minibatch_size]
+            for s in range(0, batch, minibatch_size):
+                idx = perm[s:s + minibatch_size]
                 dist, value = model.distribution(b_obs[idx], b_mask[idx])
                 logp = dist.log_prob(b_act[idx])
                 ratio = torch.exp(logp - b_logp[idx])

@@ -1,0 +1,469 @@
+"""The LLM action suggester: any OpenAI-compatible chat endpoint proposes the next action.
+
+Pure Python, no Django (the review pages and a Celery job wrap it). The prompt carries the whole
+wire observation (query results, budgets, interventions, the last error), the action schema and
+the same-class substitutes of each drug. The answer is checked twice before it is used: against
+the action schema (``envcore.actions.parse_action``) and against the regimen
+(``action_refusal``, the environment's own refusal rules rebuilt from the observation). Whenever
+anything goes wrong — unconfigured, unreachable, slow, an HTTP error, a malformed or unsafe
+answer — the rule-based suggester (``agents.policies.heuristic_policy``) answers instead, with
+the reason; ``llm_suggest`` never raises.
+
+The API key goes into the Authorization header and nowhere else: not into reasons, logs, raw
+answers or the config's repr.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Mapping, Protocol
+
+from agents.policies import Action, heuristic_policy
+from envcore.actions import parse_action
+from envcore.catalog import Catalog
+from envcore.errors import ValidationError
+from envcore.schema import ACTION_SCHEMA
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_TOKENS = 512
+MAX_RESPONSE_BYTES = 1024 * 1024  # a chat completion of one action is a few kB
+MAX_RAW_CHARS = 4000  # what a Suggestion keeps of the model's text
+MAX_DETAIL_CHARS = 200  # what a reason quotes of an endpoint's error message
+NOT_CONFIGURED = "LLM not configured (LLM_API_BASE and LLM_MODEL are not both set)."
+
+SYSTEM_PROMPT = (
+    "You assist a pharmacist with a medication review of an older patient in a research "
+    "simulator (not clinical advice). Each turn you propose exactly one next action. "
+    "Drug-drug interactions are unknown until queried; queries and interventions are limited "
+    "by budgets. Answer with one JSON object that follows the action schema, and nothing else."
+)
+
+
+class Opener(Protocol):
+    """What ``llm_suggest`` sends requests through (``urllib.request.OpenerDirector`` fits)."""
+
+    def open(self, fullurl: urllib.request.Request, data: bytes | None = None, timeout: float = ...) -> Any: ...
+
+
+# ── configuration ───────────────────────────────────────────────────────────
+@dataclass(frozen=True)
+class LLMConfig:
+    """Where the suggester asks. ``api_base`` ends at the API version (``http://host:8080/v1``);
+    ``api_key`` may be empty for a local server. The key is left out of the repr."""
+
+    api_base: str
+    api_key: str = field(repr=False)
+    model: str
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_tokens: int = DEFAULT_MAX_TOKENS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, Any] = os.environ) -> "LLMConfig | None":
+        """The config from ``LLM_API_BASE``, ``LLM_API_KEY``, ``LLM_MODEL`` and ``LLM_TIMEOUT_S``.
+
+        None when ``LLM_API_BASE`` or ``LLM_MODEL`` is unset or blank (the rule-based suggester
+        answers). Raises ``ValueError`` naming the variable for a base that is not an http(s) URL
+        or a timeout that is not a positive number of seconds."""
+        api_base = str(environ.get("LLM_API_BASE") or "").strip().rstrip("/")
+        model = str(environ.get("LLM_MODEL") or "").strip()
+        if not api_base or not model:
+            return None
+        # urllib would also open file:// and ftp:// URLs; the endpoint must be HTTP.
+        if not api_base.startswith(("http://", "https://")):
+            raise ValueError(f"LLM_API_BASE={api_base!r}: expected an http:// or https:// URL")
+        return cls(
+            api_base=api_base,
+            api_key=str(environ.get("LLM_API_KEY") or "").strip(),
+            model=model,
+            timeout_s=_timeout_from(environ.get("LLM_TIMEOUT_S")),
+        )
+
+
+def _timeout_from(raw: Any) -> float:
+    if raw is None or str(raw).strip() == "":
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"LLM_TIMEOUT_S={raw!r}: expected a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"LLM_TIMEOUT_S={raw!r}: expected a number of seconds greater than 0")
+    return value
+
+
+# ── the prompt ──────────────────────────────────────────────────────────────
+def substitute_candidates(observation: Mapping[str, Any], *, catalog: Catalog) -> dict[str, list[dict[str, str]]]:
+    """For each drug of the regimen, the same-class (ATC level 4) drugs not already taken."""
+    regimen = {m["drug_id"] for m in observation["current_medications"]}
+    out: dict[str, list[dict[str, str]]] = {}
+    for drug_id in sorted(regimen):
+        out[drug_id] = [
+            {"drug_id": cand, "generic_name": catalog.drugs[cand].generic_name}
+            for cand in catalog.same_class(drug_id) if cand not in regimen
+        ]
+    return out
+
+
+def build_messages(observation: Mapping[str, Any], *, catalog: Catalog) -> list[dict[str, str]]:
+    """The chat messages: a system prompt, and a user message with the whole observation, the
+    action schema, the substitute candidates and the rules an action must follow."""
+    sections = [
+        "Observation (the whole current state of the review, as JSON):",
+        json.dumps(observation, sort_keys=True, default=str),
+        "Action schema (JSON Schema; unknown fields are rejected):",
+        json.dumps(ACTION_SCHEMA, sort_keys=True),
+        "Substitute candidates (same ATC level-4 class, not already in the regimen), by drug:",
+        json.dumps(substitute_candidates(observation, catalog=catalog), sort_keys=True),
+        "Rules: query_ddi needs two different drug_ids from current_medications and "
+        "remaining_query_budget > 0. propose_intervention needs a target_drug_id from "
+        "current_medications and remaining_intervention_budget > 0; a substitute's "
+        "proposed_new_drug_id must be one of that drug's candidates above (or leave it out to let "
+        "the environment choose); dose_reduce only above the minimum dose; add_monitoring only "
+        "for a drug not yet monitored. finish_review ends the review.",
+        "Answer with exactly one JSON action object and no other text.",
+    ]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "\n\n".join(sections)},
+    ]
+
+
+# ── checking the answer ─────────────────────────────────────────────────────
+class LLMAnswerError(Exception):
+    """An answer that cannot be used, with the action field at fault (None: the whole answer)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def _first_json_object(text: str) -> dict[str, Any]:
+    """The first JSON object in ``text``: models wrap answers in code fences and prose."""
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    raise LLMAnswerError("the answer holds no JSON object")
+
+
+def parse_llm_action(text: str) -> Action:
+    """The action in a model's answer, checked against the action schema, in canonical form.
+
+    Tolerates code fences and surrounding prose (the first JSON object is taken) and an object
+    wrapped as ``{"action": {...}}``. Raises ``LLMAnswerError`` naming the field at fault."""
+    if not isinstance(text, str) or not text.strip():
+        raise LLMAnswerError("the answer is empty")
+    obj = _first_json_object(text)
+    if set(obj) == {"action"} and isinstance(obj["action"], dict):
+        obj = obj["action"]
+    try:
+        return parse_action(obj).to_dict()
+    except ValidationError as exc:
+        raise LLMAnswerError(exc.message, field=(exc.field or "").removeprefix("action.") or None) from exc
+
+
+def _query_refusal(action: Action, observation: Mapping[str, Any], regimen: set[str]) -> tuple[str, str] | None:
+    a, b = action["drug_id_1"], action["drug_id_2"]
+    if a == b:
+        return "drug_id_2", "query_ddi needs two different drugs (drug_id_1 equals drug_id_2)."
+    for name, drug_id in (("drug_id_1", a), ("drug_id_2", b)):
+        if drug_id not in regimen:
+            return name, f"{name} {drug_id!r} is not in the current regimen."
+    if observation["remaining_query_budget"] <= 0:
+        return "action_type", "Query budget exhausted."
+    return None
+
+
+def _substitute_refusal(target: str, proposed: str | None, catalog: Catalog, regimen: set[str]) -> tuple[str, str] | None:
+    drug = catalog.drugs[target]
+    if proposed is None:
+        if not any(c not in regimen for c in catalog.same_class(target)):
+            return "target_drug_id", f"No substitute of the same class ({drug.atc_class}) is available for {target}."
+        return None
+    new = catalog.drugs.get(proposed)
+    if new is None:
+        return "proposed_new_drug_id", f"proposed_new_drug_id {proposed!r} is not a known drug."
+    if proposed == target:
+        return "proposed_new_drug_id", "proposed_new_drug_id must differ from target_drug_id."
+    if new.atc_class != drug.atc_class:
+        return "proposed_new_drug_id", (
+            f"proposed_new_drug_id {proposed} (class {new.atc_class}) is not in the same "
+            f"therapeutic class as {target} ({drug.atc_class})."
+        )
+    if proposed in regimen:
+        return "proposed_new_drug_id", f"proposed_new_drug_id {proposed} is already in the regimen."
+    return None
+
+
+def _intervention_refusal(action: Action, observation: Mapping[str, Any], catalog: Catalog) -> tuple[str, str] | None:
+    meds = {m["drug_id"]: m for m in observation["current_medications"]}
+    target, kind = action["target_drug_id"], action["intervention_type"]
+    proposed = action.get("proposed_new_drug_id")
+    if observation["remaining_intervention_budget"] <= 0:
+        return "action_type", "Intervention budget exhausted."
+    med = meds.get(target)
+    if med is None or target not in catalog.drugs:
+        return "target_drug_id", f"target_drug_id {target!r} is not in the current regimen."
+    if proposed is not None and kind != "substitute":
+        # The environment would ignore the drug; a suggestion naming one would mislead the reader.
+        return "proposed_new_drug_id", "A substitute only goes with the intervention 'substitute'."
+    min_dose = catalog.drugs[target].min_dose_mg
+    if kind == "dose_reduce" and med["dose_mg"] <= min_dose:
+        return "intervention_type", f"{target} is already at its minimum dose ({min_dose:g} mg)."
+    if kind == "add_monitoring" and med["monitored"]:
+        return "intervention_type", f"{target} is already monitored."
+    if kind == "substitute":
+        return _substitute_refusal(target, proposed, catalog, set(meds))
+    return None
+
+
+def action_refusal(action: Action, observation: Mapping[str, Any], *, catalog: Catalog) -> tuple[str, str] | None:
+    """Why the environment would refuse a schema-valid ``action`` in the state ``observation``
+    shows, as (field, message), or None.
+
+    The rules and messages of ``PolypharmacyEnv.refusal``, rebuilt from the wire observation
+    (which carries doses, monitoring and budgets) so no environment is needed; a test holds the
+    two to the same answers. Stricter in two ways: a finished review takes no action, and a
+    substitute named with another intervention type is refused."""
+    if observation.get("terminated") or observation.get("truncated"):
+        return "action_type", "The review has ended; it takes no more actions."
+    regimen = {m["drug_id"] for m in observation["current_medications"]}
+    if action["action_type"] == "query_ddi":
+        return _query_refusal(action, observation, regimen)
+    if action["action_type"] == "propose_intervention":
+        return _intervention_refusal(action, observation, catalog)
+    return None
+
+
+# ── the call ────────────────────────────────────────────────────────────────
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are errors: following one would carry the request (and its key) elsewhere."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class _EndpointError(Exception):
+    """A failed call, with a reason that is safe to show (never the key)."""
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "[redacted]") if secret else text
+
+
+def _chat_request(config: LLMConfig, messages: list[dict[str, str]]) -> urllib.request.Request:
+    body = json.dumps({
+        "model": config.model, "messages": messages, "temperature": 0, "max_tokens": config.max_tokens,
+    }).encode("utf-8")
+    request = urllib.request.Request(
+        f"{config.api_base}/chat/completions", data=body, method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    if config.api_key:
+        # Unredirected: never forwarded, should any handler follow a redirect.
+        request.add_unredirected_header("Authorization", f"Bearer {config.api_key}")
+    return request
+
+
+def _read_limited(response: Any) -> bytes:
+    data = response.read(MAX_RESPONSE_BYTES + 1)
+    if len(data) > MAX_RESPONSE_BYTES:
+        raise _EndpointError(f"the LLM endpoint's answer is larger than {MAX_RESPONSE_BYTES} bytes")
+    return data
+
+
+def _http_error_reason(exc: urllib.error.HTTPError) -> str:
+    if exc.code in (401, 403):
+        # Auth errors may quote part of the key: say what happened, quote nothing.
+        return f"the LLM endpoint answered HTTP {exc.code} (it refused the API key)"
+    detail = ""
+    try:
+        body = json.loads(exc.read(64 * 1024) or b"{}")
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else error
+        detail = f": {str(message)[:MAX_DETAIL_CHARS]}" if message else ""
+    except Exception:  # an unreadable error body: the status says enough
+        pass
+    return f"the LLM endpoint answered HTTP {exc.code}{detail}"
+
+
+def _completion_text(data: bytes) -> str:
+    """``choices[0].message.content`` of an OpenAI-compatible chat completion."""
+    try:
+        body = json.loads(data)
+        content = body["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise _EndpointError("the LLM endpoint's answer is not a chat completion (no choices[0].message.content)") from None
+    if not isinstance(content, str):
+        raise _EndpointError("the LLM endpoint's answer has no text content")
+    return content
+
+
+def _call_endpoint(config: LLMConfig, messages: list[dict[str, str]], timeout_s: float, opener: Opener) -> str:
+    """The model's text. Raises ``_EndpointError`` (or ``TimeoutError``) with a safe reason."""
+    try:
+        with opener.open(_chat_request(config, messages), timeout=timeout_s) as response:
+            data = _read_limited(response)
+    except urllib.error.HTTPError as exc:
+        raise _EndpointError(_http_error_reason(exc)) from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise TimeoutError() from None
+        raise _EndpointError(f"could not reach the LLM endpoint ({exc.reason})") from None
+    except TimeoutError:
+        raise
+    except (OSError, http.client.HTTPException) as exc:  # reset, refused, a broken answer
+        raise _EndpointError(f"could not reach the LLM endpoint ({type(exc).__name__})") from None
+    return _completion_text(data)
+
+
+def _call_with_deadline(config: LLMConfig, messages: list[dict[str, str]], timeout_s: float, opener: Opener) -> str:
+    """``_call_endpoint`` bounded in wall-clock time: a socket timeout bounds each read, not a
+    server that trickles its answer, so the call runs in a thread that is abandoned at the
+    deadline (it ends at its own socket timeout)."""
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["text"] = _call_endpoint(config, messages, timeout_s, opener)
+        except BaseException as exc:  # handed to the caller's thread, which decides
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="llm-suggest", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        raise TimeoutError()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["text"]
+
+
+# ── suggestions ─────────────────────────────────────────────────────────────
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested action and who answered: the LLM, or the rule-based suggester (with why)."""
+
+    action: Action
+    source: Literal["llm", "rule-based"]
+    model: str | None
+    fallback_reason: str | None
+    latency_s: float
+    raw: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _rule_based(observation: Mapping[str, Any], catalog: Catalog) -> Action:
+    # The heuristic is deterministic: the rng only fills the policy signature.
+    try:
+        return heuristic_policy(dict(observation), catalog=catalog, rng=random.Random(0))
+    except Exception:  # an observation the heuristic cannot read: finishing is always valid
+        log.exception("The rule-based suggester failed; suggesting finish_review.")
+        return {"action_type": "finish_review"}
+
+
+def _fallback(
+    observation: Mapping[str, Any], catalog: Catalog, *, reason: str, model: str | None, started: float, raw: str | None,
+) -> Suggestion:
+    log.warning("LLM suggestion fell back to the rule-based suggester: %s", reason)
+    return Suggestion(
+        action=_rule_based(observation, catalog), source="rule-based", model=model, fallback_reason=reason,
+        latency_s=time.monotonic() - started, raw=raw,
+    )
+
+
+def _unusable_reason(exc: LLMAnswerError) -> str:
+    where = f" ({exc.field})" if exc.field else ""
+    return f"the LLM's action is invalid{where}: {exc.message}"
+
+
+def llm_suggest(
+    observation: Mapping[str, Any],
+    *,
+    catalog: Catalog,
+    config: LLMConfig | None,
+    timeout_s: float | None = None,
+    opener: Opener | None = None,
+) -> Suggestion:
+    """Ask the LLM for the next action; fall back to the rule-based suggester on any failure.
+
+    ``timeout_s`` (default: the config's) bounds the whole call in wall-clock time. ``opener``
+    replaces the default urllib opener (which follows no redirects). Never raises (beyond
+    KeyboardInterrupt and SystemExit), and never calls out when ``config`` is None."""
+    started = time.monotonic()
+    if config is None:
+        return _fallback(observation, catalog, reason=NOT_CONFIGURED, model=None, started=started, raw=None)
+    timeout = timeout_s if timeout_s is not None else config.timeout_s
+    raw: str | None = None
+    try:
+        messages = build_messages(observation, catalog=catalog)
+        text = _call_with_deadline(config, messages, timeout, opener or urllib.request.build_opener(_NoRedirect()))
+        raw = _redact(text, config.api_key)[:MAX_RAW_CHARS]
+        action = parse_llm_action(text)
+        refusal = action_refusal(action, observation, catalog=catalog)
+        if refusal is not None:
+            raise LLMAnswerError(refusal[1], field=refusal[0])
+    except TimeoutError:
+        reason = f"the LLM did not answer within {timeout:g} s"
+    except _EndpointError as exc:
+        reason = str(exc)
+    except LLMAnswerError as exc:
+        reason = _unusable_reason(exc)
+    except Exception as exc:  # anything else is a bug here, and still must not reach the page
+        log.exception("LLM suggestion failed unexpectedly")
+        reason = f"the LLM suggestion failed ({type(exc).__name__})"
+    else:
+        return Suggestion(
+            action=action, source="llm", model=config.model, fallback_reason=None,
+            latency_s=time.monotonic() - started, raw=raw,
+        )
+    return _fallback(
+        observation, catalog, reason=_redact(reason, config.api_key), model=config.model, started=started, raw=raw,
+    )
+
+
+class LLMPolicy:
+    """The LLM as an agent, with the project's policy signature (``agents.policies.Policy``).
+
+    Unconfigured, it behaves as the heuristic. ``fallbacks`` counts the steps the rule-based
+    suggester answered, and ``last`` is the latest suggestion, for drivers that report them."""
+
+    def __init__(self, config: LLMConfig | None, *, timeout_s: float | None = None) -> None:
+        self.config = config
+        self.timeout_s = timeout_s
+        self.fallbacks = 0
+        self.last: Suggestion | None = None
+
+    def __call__(self, observation: dict[str, Any], *, catalog: Catalog, rng: random.Random) -> Action:
+        # rng is unused: the model is asked at temperature 0 and the fallback is deterministic.
+        suggestion = llm_suggest(observation, catalog=catalog, config=self.config, timeout_s=self.timeout_s)
+        self.last = suggestion
+        self.fallbacks += suggestion.source != "llm"
+        return suggestion.action
+
+
+def llm_policy(config: LLMConfig | None = None, *, timeout_s: float | None = None) -> LLMPolicy:
+    """A policy that asks the LLM each step (``config`` None: from the ``LLM_*`` variables)."""
+    return LLMPolicy(config if config is not None else LLMConfig.from_env(), timeout_s=timeout_s)

@@ -1,0 +1,91 @@
+"""Agents by name: ``resolve_agent("heuristic")`` → (policy, label). Pure Python, no Django.
+
+A policy has the signature of ``agents.policies``: ``policy(observation: dict, *, catalog, rng)
+-> action dict``. The label is what a log calls the agent (the ``model=`` of a ``[START]`` line).
+
+Specs:
+- ``random``, ``heuristic``: the baselines of ``agents.policies``.
+- ``llm``: ``agents.llm.llm_policy()``, configured by the ``LLM_*`` variables, labelled by
+  ``LLM_MODEL``; unconfigured it falls back to the rule-based suggester, labelled
+  ``llm:heuristic-fallback``.
+- ``policy:<checkpoint>``: a PPO checkpoint (``agents.learning``), named by a file path, or by a
+  name that ``checkpoint_resolver`` turns into a path (the site passes one that knows its stored
+  checkpoints; without it only paths work).
+
+The learned and LLM agents are imported only when asked for: torch costs seconds to import,
+and the baselines must not need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from agents.policies import POLICIES, Policy
+
+POLICY_PREFIX = "policy:"
+AGENT_SPECS = ("random", "heuristic", "llm", "policy:<checkpoint>")
+AGENT_SPECS_HELP = (
+    "random | heuristic | llm | policy:<checkpoint> — <checkpoint> is a checkpoint file's path "
+    "or, on the site, a stored checkpoint's name or id"
+)
+
+CheckpointResolver = Callable[[str], Path]
+
+
+def resolve_agent(spec: str, *, checkpoint_resolver: CheckpointResolver | None = None) -> tuple[Policy, str]:
+    """The policy named by ``spec`` and its label.
+
+    Raises ValueError, with a message naming the allowed forms or what went wrong with the
+    checkpoint, for an unknown spec, a checkpoint that cannot be found, or one that cannot be
+    loaded."""
+    spec = spec.strip() if isinstance(spec, str) else ""
+    if spec in POLICIES:
+        return POLICIES[spec], spec
+    if spec == "llm":
+        return _llm_agent()
+    if spec.startswith(POLICY_PREFIX):
+        return _checkpoint_agent(spec[len(POLICY_PREFIX):].strip(), checkpoint_resolver)
+    raise ValueError(f"Unknown agent {spec!r}: use one of {', '.join(AGENT_SPECS)} ({AGENT_SPECS_HELP}).")
+
+
+def _llm_agent() -> tuple[Policy, str]:
+    from agents.llm import llm_policy
+
+    policy = llm_policy()  # a bad LLM_* variable raises ValueError naming it
+    # Labelled by the model, as the reference's log names MODEL_NAME; unconfigured, the policy is
+    # the rule-based suggester and the label says so.
+    model = getattr(getattr(policy, "config", None), "model", None)
+    return policy, str(model) if model else "llm:heuristic-fallback"
+
+
+def checkpoint_file(target: str, checkpoint_resolver: CheckpointResolver | None = None) -> Path:
+    """The checkpoint file ``target`` names: an existing file path, else what the resolver says.
+
+    Raises ValueError when neither finds it."""
+    if not target:
+        raise ValueError(f"policy: needs a checkpoint, e.g. policy:var/checkpoints/ppo.pt ({AGENT_SPECS_HELP}).")
+    path = Path(target).expanduser()
+    if path.is_file():
+        return path
+    if checkpoint_resolver is None:
+        raise ValueError(f"No checkpoint file {target!r} (only file paths work here, not checkpoint names).")
+    try:
+        resolved = Path(checkpoint_resolver(target))
+    except LookupError as exc:
+        reason = exc.args[0] if exc.args else f"no checkpoint named {target!r}"
+        raise ValueError(f"No checkpoint file or stored checkpoint {target!r}: {reason}") from exc
+    if not resolved.is_file():
+        raise ValueError(f"Checkpoint {target!r} resolves to {str(resolved)!r}, which is not a file.")
+    return resolved
+
+
+def _checkpoint_agent(target: str, checkpoint_resolver: CheckpointResolver | None) -> tuple[Policy, str]:
+    path = checkpoint_file(target, checkpoint_resolver)
+    from agents.learning.agent import checkpoint_policy
+
+    try:
+        policy = checkpoint_policy(path)
+    except Exception as exc:  # torch reports a bad file in several ways (pickle, zip, format, shapes)
+        raise ValueError(f"Cannot load checkpoint {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+    return policy, f"{POLICY_PREFIX}{target}"

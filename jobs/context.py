@@ -1,0 +1,145 @@
+"""What a running job's runner sees of the site: ``JobContext``.
+
+Runners are plain functions (no Django) that call ``ctx.progress``, ``ctx.log``, ``ctx.catalog``,
+``ctx.checkpoint_path`` and ``ctx.add_checkpoint``. Writes are throttled (at most one row update
+per ``FLUSH_EVERY_S`` unless forced) so a fast training loop does not hammer the database, and
+every write is conditional on this worker still owning the job: when the job was cancelled or
+handed to another worker the runner is stopped at its next report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from jobs.models import Job
+
+FLUSH_EVERY_S = 0.5
+MAX_LOG_CHARS = 200_000
+MAX_SERIES_POINTS = 2_000
+
+
+class JobCancelled(Exception):
+    """The job's cancellation was requested; the runner stops."""
+
+
+class JobLost(Exception):
+    """This worker no longer owns the job (it was re-queued after looking dead, or finished)."""
+
+
+@dataclass
+class PendingCheckpoint:
+    name: str
+    kind: str
+    path: str  # relative to the artefact folder
+    task_id: str = ""
+    catalog: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class JobContext:
+    def __init__(self, job: Job, worker: str) -> None:
+        self.job_id = job.pk
+        self.params = dict(job.params)
+        self.owner_id = job.owner_id
+        self.worker = worker
+        self.artifact_dir = Path(settings.JOBS_ARTIFACT_DIR) / f"job-{job.pk}"
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpoints: list[PendingCheckpoint] = []
+        self._series: list[dict[str, Any]] = []  # a retry starts its series afresh
+        self._series_dirty = True
+        self._log_lines: list[str] = []
+        self._progress = 0.0
+        self._stage = ""
+        self._last_flush = 0.0
+
+    # ── reporting ──────────────────────────────────────────────────────────
+    def progress(self, fraction: float, stage: str | None = None, metrics: dict[str, Any] | None = None,
+                 *, force: bool = False) -> None:
+        """Report ``fraction`` done (0–1), optionally what is going on and a metrics point for the
+        plots. Raises JobCancelled / JobLost when the job must stop."""
+        self._progress = min(max(float(fraction), 0.0), 1.0) * 100.0
+        if stage is not None:
+            self._stage = stage[:200]
+        if metrics is not None:
+            self._series.append(metrics)
+            if len(self._series) > MAX_SERIES_POINTS:
+                # Keep the first point and every other one after it: the curve's shape survives.
+                self._series = self._series[:1] + self._series[1::2]
+            self._series_dirty = True
+        if force or time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+            self.flush()
+
+    def log(self, line: str) -> None:
+        stamp = timezone.now().strftime("%H:%M:%S")
+        self._log_lines.append(f"[{stamp}] {line}\n")
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        updates: dict[str, Any] = {"progress": self._progress, "heartbeat_at": timezone.now()}
+        if self._stage:
+            updates["stage"] = self._stage
+        if self._series_dirty:
+            updates["series"] = self._series
+            self._series_dirty = False
+        if self._log_lines:
+            updates["log"] = Concat(F("log"), Value("".join(self._log_lines)))
+            self._log_lines = []
+        owned = Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, worker=self.worker)
+        if owned.update(**updates) != 1:
+            raise JobLost(f"job {self.job_id} is no longer running on {self.worker}")
+        if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+            raise JobCancelled("Cancelled on request.")
+
+    def pending_log(self) -> str:
+        text, self._log_lines = "".join(self._log_lines), []
+        return text
+
+    @property
+    def series(self) -> list[dict[str, Any]]:
+        return self._series
+
+    # ── the site's data ────────────────────────────────────────────────────
+    def catalog(self, name: str) -> Any:
+        """The envcore catalog as the database holds it now (curators' edits included)."""
+        from catalog.selectors import catalog_get
+
+        return catalog_get(name)
+
+    def episode_observation(self, episode_id: str) -> tuple[dict[str, Any], str]:
+        """A stored episode's latest observation and its catalog's name, as the job's owner may see it."""
+        from episodes.models import Episode
+        from episodes.services import Caller, episode_observation
+
+        obs = episode_observation(Caller(user_id=self.owner_id, label="job"), episode_id=episode_id)
+        catalog_name = Episode.objects.filter(episode_id=episode_id).values_list("catalog__name", flat=True).get()
+        return obs.to_dict(), catalog_name
+
+    def llm_config(self) -> Any:
+        """The LLM endpoint from the settings (LLM_API_BASE, LLM_API_KEY, LLM_MODEL), or None."""
+        from agents.llm import LLMConfig
+
+        if not (getattr(settings, "LLM_API_BASE", "") and getattr(settings, "LLM_MODEL", "")):
+            return None
+        return LLMConfig(api_base=settings.LLM_API_BASE, api_key=settings.LLM_API_KEY, model=settings.LLM_MODEL,
+                         timeout_s=float(settings.LLM_TIMEOUT_S))
+
+    def checkpoint_path(self, name: str) -> Path:
+        from jobs.selectors import checkpoint_path
+
+        return checkpoint_path(name)
+
+    def add_checkpoint(self, kind: str, path: Path, *, name: str, task_id: str = "", catalog: str = "",
+                       metrics: dict[str, Any] | None = None) -> str:
+        """Register a file the runner wrote under ``artifact_dir``; the Checkpoint row is created
+        when the job succeeds (a failed job leaves no checkpoint behind)."""
+        rel = str(Path(path).resolve().relative_to(Path(settings.JOBS_ARTIFACT_DIR).resolve()))
+        self.checkpoints.append(PendingCheckpoint(name=name, kind=kind, path=rel, task_id=task_id, catalog=catalog,
+                                                  metrics=metrics or {}))
+        return name

@@ -1,0 +1,117 @@
+"""Parameters of each job kind, as DRF serializers: one definition serves the REST API, the job
+form on the pages and the admin, and every error names its field (``params.<field>``).
+
+Defaults are filled in, so a job row records exactly what ran."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from envcore.scenarios import TASKS
+
+TASK_CHOICES = list(TASKS)
+AGENT_HELP = 'random, heuristic, llm, or policy:<checkpoint name>'
+
+
+def catalog_names() -> list[str]:
+    from catalog.models import CatalogSource
+
+    return list(CatalogSource.objects.order_by("name").values_list("name", flat=True))
+
+
+class CatalogField(serializers.CharField):
+    """A catalog loaded in this database."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        names = catalog_names()
+        if value not in names:
+            raise serializers.ValidationError(f"Unknown catalog {value!r}; expected one of {', '.join(names) or '(none loaded)'}.")
+        return value
+
+
+class AgentField(serializers.CharField):
+    """An agent spec; a ``policy:<name>`` must name an existing policy checkpoint."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data).strip()
+        if value in ("random", "heuristic", "llm"):
+            return value
+        if value.startswith("policy:"):
+            from jobs.models import Checkpoint
+
+            name = value.split(":", 1)[1]
+            if not Checkpoint.objects.filter(name=name, kind=Checkpoint.Kind.POLICY).exists():
+                raise serializers.ValidationError(f"No policy checkpoint named {name!r}.")
+            return value
+        raise serializers.ValidationError(f"Unknown agent {value!r}; expected {AGENT_HELP}.")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Unknown parameters are refused, so a typo is never silently ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown parameter."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class TrainPolicyParams(StrictSerializer):
+    algorithm = serializers.ChoiceField(["ppo", "reinforce"], default="ppo",
+                                        help_text="PPO with action masking, or REINFORCE with a learned baseline.")
+    task_id = serializers.ChoiceField(TASK_CHOICES + ["all"], default="easy_screening")
+    catalog = CatalogField(default="curated")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+    total_steps = serializers.IntegerField(min_value=1024, max_value=20_000_000, default=200_000)
+    n_envs = serializers.IntegerField(min_value=1, max_value=256, default=16)
+    lr = serializers.FloatField(min_value=1e-6, max_value=1.0, default=3e-4)
+    ent_coef = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.01)
+    hidden = serializers.ListField(child=serializers.IntegerField(min_value=4, max_value=2048), min_length=1,
+                                   max_length=4, default=[256, 256], help_text="Hidden layer sizes, e.g. [256, 256].")
+    eval_every = serializers.IntegerField(min_value=0, max_value=10_000, default=20,
+                                          help_text="Updates between validation evaluations (0: never).")
+    test_episodes = serializers.IntegerField(min_value=0, max_value=10_000, default=100,
+                                             help_text="Greedy test episodes on seeds 10000… at the end.")
+    checkpoint_name = serializers.SlugField(max_length=100, required=False, allow_blank=True, default="",
+                                            help_text="Name of the checkpoint (default: <task>-<catalog>-s<seed>-job<id>).")
+
+    def validate_hidden(self, value: Any) -> list[int]:
+        return [int(v) for v in value]
+
+    def validate_checkpoint_name(self, value: str) -> str:
+        from jobs.models import Checkpoint
+
+        if value and Checkpoint.objects.filter(name=value).exists():
+            raise serializers.ValidationError(f"A checkpoint named {value!r} exists already.")
+        return value
+
+
+class EvaluateParams(StrictSerializer):
+    agent = AgentField(default="heuristic", help_text=AGENT_HELP)
+    task_id = serializers.ChoiceField(TASK_CHOICES, default="budgeted_screening")
+    catalog = CatalogField(default="curated")
+    seed_start = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=10000)
+    episodes = serializers.IntegerField(min_value=1, max_value=10_000, default=100)
+
+
+class LLMSuggestParams(StrictSerializer):
+    """The observation to ask about: a stored episode's latest, or a fresh one (task, seed)."""
+
+    episode_id = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True, default=None,
+                                       help_text="A stored episode (its latest observation); empty: a fresh one.")
+    task_id = serializers.ChoiceField(TASK_CHOICES, default="budgeted_screening")
+    catalog = CatalogField(default="curated")
+    seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
+
+    def validate_episode_id(self, value: Any) -> str | None:
+        if not value:
+            return None
+        from episodes.models import Episode
+
+        if not Episode.objects.filter(episode_id=value).exists():
+            raise serializers.ValidationError(f"No episode {value}.")
+        return str(value)

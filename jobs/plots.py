@@ -1,0 +1,125 @@
+"""Server-rendered SVG plots for the job pages and the admin: line charts (learning curves,
+metrics over steps) and histograms (score distributions).
+
+Hand-written SVG rather than a plotting library: the charts are simple, render with no
+JavaScript, weigh a few kilobytes, and keep matplotlib (tens of megabytes) out of the web image."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+from typing import Sequence
+
+from django.utils.safestring import SafeString, mark_safe
+
+PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0550ae", "#57606a")
+W, H = 640, 260
+LEFT, RIGHT, TOP, BOTTOM = 56, 150, 28, 40
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    points: Sequence[tuple[float, float]]
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
+    start = math.floor(lo / step) * step
+    return [start + i * step for i in range(int((hi - start) / step) + 2) if start + i * step <= hi + 1e-12]
+
+
+def _fmt(v: float) -> str:
+    if v != 0 and (abs(v) >= 10_000 or abs(v) < 0.01):
+        return f"{v:.2g}" if abs(v) < 0.01 else f"{v / 1000:.0f}k"
+    return f"{v:.3g}"
+
+
+def _frame(title: str, x_label: str, y_label: str, xs: tuple[float, float], ys: tuple[float, float]) -> list[str]:
+    (x0, x1), (y0, y1) = xs, ys
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="plot" role="img" '
+           f'aria-label="{escape(title)}">',
+           f'<text x="{LEFT}" y="16" class="plot-title">{escape(title)}</text>',
+           f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#d0d7de"/>']
+    for t in _ticks(y0, y1):
+        y = TOP + ph - (t - y0) / (y1 - y0) * ph
+        out.append(f'<line x1="{LEFT}" x2="{LEFT + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eaeef2"/>'
+                   f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
+    for t in _ticks(x0, x1):
+        x = LEFT + (t - x0) / (x1 - x0) * pw
+        out.append(f'<text x="{x:.1f}" y="{TOP + ph + 16}" text-anchor="middle" class="tick">{_fmt(t)}</text>')
+    out.append(f'<text x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle" class="axis">{escape(x_label)}</text>')
+    out.append(f'<text x="14" y="{TOP + ph / 2}" text-anchor="middle" class="axis" '
+               f'transform="rotate(-90 14 {TOP + ph / 2})">{escape(y_label)}</text>')
+    return out
+
+
+def line_chart(title: str, lines: Sequence[Line], *, x_label: str = "step", y_label: str = "",
+               y_range: tuple[float, float] | None = None) -> SafeString:
+    """Lines over a shared x axis; an empty chart says so."""
+    pts = [p for line in lines for p in line.points if all(map(math.isfinite, p))]
+    if not pts:
+        return mark_safe(f'<p class="muted">{escape(title)}: no data yet.</p>')
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = y_range or (min(p[1] for p in pts), max(p[1] for p in pts))
+    if x1 <= x0:
+        x1 = x0 + 1
+    if y1 <= y0:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    out = _frame(title, x_label, y_label, (x0, x1), (y0, y1))
+    for i, line in enumerate(lines):
+        color = PALETTE[i % len(PALETTE)]
+        coords = " ".join(f"{LEFT + (x - x0) / (x1 - x0) * pw:.1f},{TOP + ph - (y - y0) / (y1 - y0) * ph:.1f}"
+                          for x, y in line.points if math.isfinite(x) and math.isfinite(y))
+        if coords:
+            out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
+        out.append(f'<rect x="{W - RIGHT + 10}" y="{TOP + 4 + 16 * i}" width="10" height="10" fill="{color}"/>'
+                   f'<text x="{W - RIGHT + 24}" y="{TOP + 13 + 16 * i}" class="legend">{escape(line.label)}</text>')
+    out.append("</svg>")
+    return mark_safe("".join(out))
+
+
+def histogram(title: str, values: Sequence[float], *, bins: int = 20, lo: float = 0.0, hi: float = 1.0,
+              x_label: str = "grader score") -> SafeString:
+    """Counts of ``values`` in ``bins`` equal bins over [lo, hi]."""
+    if not values:
+        return mark_safe(f'<p class="muted">{escape(title)}: no data.</p>')
+    counts = [0] * bins
+    for v in values:
+        counts[min(bins - 1, max(0, int((v - lo) / (hi - lo) * bins)))] += 1
+    top = max(counts)
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    out = _frame(title, x_label, "episodes", (lo, hi), (0, top))
+    bw = pw / bins
+    for i, c in enumerate(counts):
+        h = c / top * ph if top else 0
+        out.append(f'<rect x="{LEFT + i * bw + 1:.1f}" y="{TOP + ph - h:.1f}" width="{bw - 2:.1f}" height="{h:.1f}" '
+                   f'fill="{PALETTE[0]}"><title>{lo + i * (hi - lo) / bins:.2f}–{lo + (i + 1) * (hi - lo) / bins:.2f}: '
+                   f'{c}</title></rect>')
+    out.append("</svg>")
+    return mark_safe("".join(out))
+
+
+def series_lines(series: Sequence[dict], keys: Sequence[str], *, x: str = "step") -> list[Line]:
+    """One Line per key of a job's series; a dict-valued key (e.g. ``eval`` per task) gives one
+    line per entry (``eval: easy_screening``)."""
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for point in series:
+        if x not in point:
+            continue
+        for key in keys:
+            value = point.get(key)
+            if isinstance(value, dict):
+                for sub, v in value.items():
+                    if isinstance(v, (int, float)):
+                        lines.setdefault(f"{key}: {sub}", []).append((float(point[x]), float(v)))
+            elif isinstance(value, (int, float)):
+                lines.setdefault(key, []).append((float(point[x]), float(value)))
+    return [Line(label, pts) for label, pts in lines.items()]

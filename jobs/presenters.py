@@ -1,0 +1,102 @@
+"""What the job pages and the admin show of a job: plots and result tables, per kind.
+
+A presenter is ``present(job) -> {"plots": [svg…], "tables": [Table…]}``; bandit kinds have
+theirs in ``bandits.presenters``. Works on a running job too (the plots of what is there yet)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from django.utils.module_loading import import_string
+
+from jobs.models import Job
+from jobs.plots import histogram, line_chart, series_lines
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+
+def _pm(mean: Any, std: Any) -> str:
+    return "—" if mean is None else f"{mean:.3f} ± {std or 0:.3f}"
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    return "—" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def present_train_policy(job: Job) -> dict[str, Any]:
+    series = job.series or []
+    plots = [
+        line_chart("Learning curve (training episodes, and greedy validation on seeds 20000–20049)",
+                   series_lines(series, ["train_score", "eval"]), y_label="grader score", y_range=(0, 1)),
+        line_chart("Policy entropy", series_lines(series, ["entropy"]), y_label="nats"),
+    ]
+    tables = []
+    result = job.result or {}
+    for task, t in (result.get("test") or {}).items():
+        plots.append(histogram(f"Greedy test scores on {task} ({t.get('episodes')} episodes from seed "
+                               f"{t.get('seed_start')})", t.get("scores") or []))
+    if result:
+        tables.append(Table("Test (greedy, seeds 10000…)", ["task", "mean ± std score", "risk reduction", "steps", "episodes"],
+                            [[task, _pm(t.get("mean_score"), t.get("std_score")), _num(t.get("mean_risk_reduction")),
+                              _num(t.get("mean_steps"), 1), t.get("episodes")]
+                             for task, t in (result.get("test") or {}).items()]))
+        tables.append(Table("Training", ["checkpoint", "steps", "wall time (s)", "steps/s"],
+                            [[result.get("checkpoint"), result.get("steps"), _num(result.get("wall_time_s"), 1),
+                              _num(result.get("steps_per_s"), 0)]]))
+    return {"plots": plots, "tables": tables}
+
+
+def present_evaluate(job: Job) -> dict[str, Any]:
+    result = job.result or {}
+    episodes = result.get("per_episode") or []
+    s = result.get("summary") or {}
+    plots = [histogram(f"Score distribution ({result.get('agent', job.params.get('agent'))})",
+                       [e["grader_score"] for e in episodes])] if job.result else []
+    tables = []
+    if result:
+        tables.append(Table("Summary", ["agent", "task", "catalog", "episodes", "mean ± std score",
+                                        "risk reduction (mean ± std)", "mean steps", "invalid actions"],
+                            [[result.get("agent"), s.get("task_id"), s.get("catalog"), s.get("episodes"),
+                              _pm(s.get("mean_score"), s.get("std_score")),
+                              _pm(s.get("mean_risk_reduction"), s.get("std_risk_reduction")),
+                              _num(s.get("mean_steps"), 1), s.get("invalid_actions")]]))
+        tables.append(Table("Episodes", ["seed", "patient", "score", "baseline risk", "final risk", "steps",
+                                         "invalid", "truncated"],
+                            [[e["seed"], e["patient_id"], _num(e["grader_score"]), _num(e["baseline_risk"]),
+                              _num(e["final_risk"]), e["steps"], e["invalid_actions"], e["truncated"]]
+                             for e in episodes]))
+    return {"plots": plots, "tables": tables}
+
+
+def present_llm_suggest(job: Job) -> dict[str, Any]:
+    result = job.result or {}
+    sug = result.get("suggestion") or {}
+    if not sug:
+        return {"plots": [], "tables": []}
+    return {"plots": [], "tables": [Table("Suggestion", ["action", "answered by", "model", "fallback reason", "latency (s)"],
+                                          [[json.dumps(sug.get("action")), sug.get("source"), sug.get("model") or "—",
+                                            sug.get("fallback_reason") or "—", _num(sug.get("latency_s"), 2)]])]}
+
+
+PRESENTERS: dict[str, str] = {
+    "train_policy": "jobs.presenters.present_train_policy",
+    "evaluate": "jobs.presenters.present_evaluate",
+    "llm_suggest": "jobs.presenters.present_llm_suggest",
+    "bandit_train": "bandits.presenters.present_bandit_train",
+    "bandit_screen": "bandits.presenters.present_bandit_screen",
+}
+
+
+def present(job: Job) -> dict[str, Any]:
+    try:
+        presenter: Callable[[Job], dict[str, Any]] = import_string(PRESENTERS[job.kind])
+    except (KeyError, ImportError):
+        return {"plots": [], "tables": []}
+    return presenter(job)

@@ -1,0 +1,90 @@
+"""Reads: jobs a user may see, checkpoints by name, the policy comparison table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from jobs.models import Checkpoint, Job
+from reviews import roles
+
+JOB_ROLES = (roles.RESEARCHER, roles.SUPERVISOR)
+
+
+def can_use_jobs(user: Any) -> bool:
+    """Researchers and supervisors queue and watch jobs; staff always may."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return bool(user.is_staff or roles.user_roles(user) & set(JOB_ROLES))
+
+
+def can_cancel(user: Any, job: Job) -> bool:
+    return can_use_jobs(user) and (user.is_staff or job.owner_id == user.pk or roles.has_role(user, roles.SUPERVISOR))
+
+
+def job_list(*, kind: str | None = None, status: str | None = None) -> QuerySet[Job]:
+    qs = Job.objects.select_related("owner").defer("log", "series", "result")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def checkpoint_get(name_or_id: str, *, kind: str | None = None) -> Checkpoint:
+    """A checkpoint by name (or numeric id); LookupError when there is none."""
+    qs = Checkpoint.objects.all()
+    if kind:
+        qs = qs.filter(kind=kind)
+    text = str(name_or_id)
+    found = qs.filter(name=text).first() or (qs.filter(pk=int(text)).first() if text.isdigit() else None)
+    if found is None:
+        raise LookupError(f"No {kind or ''} checkpoint named {text!r}.".replace("  ", " "))
+    return found
+
+
+def checkpoint_file(checkpoint: Checkpoint) -> Path:
+    return Path(settings.JOBS_ARTIFACT_DIR) / checkpoint.path
+
+
+def checkpoint_path(name_or_id: str) -> Path:
+    """The file of a policy checkpoint (``policy:<name>`` agents); LookupError when unknown or missing."""
+    path = checkpoint_file(checkpoint_get(name_or_id, kind=Checkpoint.Kind.POLICY))
+    if not path.exists():
+        raise LookupError(f"The file of checkpoint {name_or_id!r} is missing ({path}).")
+    return path
+
+
+def newest_checkpoint(kind: str, *, name: str | None = None) -> Checkpoint | None:
+    if name:
+        return Checkpoint.objects.filter(kind=kind, name=name).first()
+    return Checkpoint.objects.filter(kind=kind).order_by("-created_at", "-id").first()
+
+
+def policy_comparison() -> list[dict[str, Any]]:
+    """Rows of (catalog, task, agent) with the mean ± std score of the newest finished evaluation
+    of that agent, and each trained checkpoint's own test score, sorted by catalog, task, score."""
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    evaluations = Job.objects.filter(kind=Job.Kind.EVALUATE, status=Job.Status.SUCCEEDED).order_by("finished_at")
+    for job in evaluations.only("id", "params", "result", "finished_at"):
+        summary = (job.result or {}).get("summary") or {}
+        key = (job.params.get("catalog", ""), job.params.get("task_id", ""), job.params.get("agent", ""))
+        rows[key] = {  # later evaluations of the same agent replace earlier ones
+            "catalog": key[0], "task_id": key[1], "agent": key[2], "source": f"evaluation job {job.pk}",
+            "job_id": job.pk, "mean": summary.get("mean_score"), "std": summary.get("std_score"),
+            "episodes": summary.get("episodes"), "seeds": f"{job.params.get('seed_start')}…",
+            "risk_reduction": summary.get("mean_risk_reduction"), "steps": summary.get("mean_steps"),
+        }
+    for ck in Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY).only("name", "task_id", "catalog", "metrics", "job_id"):
+        for task, t in ((ck.metrics or {}).get("test") or {}).items():
+            key = (ck.catalog, task, f"policy:{ck.name}")
+            rows.setdefault(key, {
+                "catalog": ck.catalog, "task_id": task, "agent": key[2], "source": "training job's test",
+                "job_id": ck.job_id, "mean": t.get("mean_score"), "std": t.get("std_score"),
+                "episodes": t.get("episodes"), "seeds": f"{t.get('seed_start', 10000)}…",
+                "risk_reduction": t.get("mean_risk_reduction"), "steps": t.get("mean_steps"),
+            })
+    return sorted(rows.values(), key=lambda r: (r["catalog"], r["task_id"], -(r["mean"] or 0)))

@@ -1,0 +1,258 @@
+"""Writes on jobs: create (validate + enqueue), cancel, execute (claim, run, store), reap.
+
+The Celery task only calls ``job_execute``; everything that decides what happens to a job is
+here, so the page, the API, the admin and the worker agree."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+from envcore.errors import ValidationError
+from jobs.context import JobCancelled, JobContext, JobLost
+from jobs.kinds import KINDS
+from jobs.models import Checkpoint, Job
+
+logger = logging.getLogger(__name__)
+
+
+class JobError(ValidationError):
+    """A request about a job that cannot be honoured; ``field`` names the parameter at fault."""
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# ── create ─────────────────────────────────────────────────────────────────
+def _first_error(detail: Any, prefix: str) -> tuple[str, str]:
+    """(dotted field, message) of the first error in a DRF error tree."""
+    if isinstance(detail, dict):
+        name, sub = next(iter(detail.items()))
+        field = prefix if name == "non_field_errors" else f"{prefix}.{name}"
+        return _first_error(sub, field)
+    if isinstance(detail, list) and detail:
+        return _first_error(detail[0], prefix)
+    return prefix, str(detail)
+
+
+def job_params_validate(kind: str, params: Any) -> dict[str, Any]:
+    """The parameters with defaults filled in; JobError naming ``params.<field>`` otherwise."""
+    if kind not in KINDS:
+        raise JobError(f"Unknown job kind {kind!r}; expected one of {', '.join(KINDS)}.", field="kind")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise JobError("params must be a JSON object.", field="params")
+    serializer = KINDS[kind].serializer(data=params)
+    if not serializer.is_valid():
+        field, message = _first_error(serializer.errors, "params")
+        raise JobError(f"{field.removeprefix('params.')}: {message}", field=field)
+    return dict(serializer.validated_data)
+
+
+def job_create(*, kind: str, params: Any, owner: Any = None) -> Job:
+    """Validate, store and enqueue (after the transaction commits) a job."""
+    clean = job_params_validate(kind, params)
+    spec = KINDS[kind]
+    job = Job.objects.create(kind=kind, params=clean, owner=owner if getattr(owner, "pk", None) else None,
+                             queue=spec.queue, max_attempts=spec.max_attempts, stage="queued")
+    transaction.on_commit(lambda: job_enqueue(job.pk))
+    return job
+
+
+def job_enqueue(job_id: int) -> None:
+    from jobs.tasks import job_execute_task
+
+    job = Job.objects.only("queue").get(pk=job_id)
+    result = job_execute_task.apply_async(args=[job_id], queue=job.queue)
+    Job.objects.filter(pk=job_id).update(celery_task_id=result.id or "")
+
+
+# ── cancel ─────────────────────────────────────────────────────────────────
+def job_cancel(*, job: Job) -> Job:
+    """A queued job is cancelled at once (a worker that later receives it does nothing); a running
+    one is asked to stop and stops at its next progress report."""
+    now = timezone.now()
+    if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+            status=Job.Status.CANCELLED, cancel_requested=True, finished_at=now, stage="cancelled before it started"):
+        job.refresh_from_db()
+        return job
+    if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True, stage="cancelling…"):
+        job.refresh_from_db()
+        raise JobError(f"Job {job.pk} is {job.status}; only a queued or running job can be cancelled.", field="status")
+    job.refresh_from_db()
+    return job
+
+
+# ── execute (in the worker) ────────────────────────────────────────────────
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _abandoned(job: Job, now: Any) -> bool:
+    """Is the worker recorded on a running job gone? Sure when it ran on this host under a pid
+    that no longer exists; otherwise when its heartbeat is older than JOBS_STALE_AFTER_S."""
+    host, _, pid = job.worker.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        return True
+    beat = job.heartbeat_at or job.started_at
+    return beat is None or beat < now - timedelta(seconds=settings.JOBS_STALE_AFTER_S)
+
+
+def _claim(job_id: int, me: str) -> Job | None:
+    now = timezone.now()
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_terminal:
+            return None  # deleted, or a duplicate delivery of a finished job: nothing to do
+        if job.status == Job.Status.RUNNING and not _abandoned(job, now):
+            return None  # another live worker has it
+        if job.cancel_requested:
+            Job.objects.filter(pk=job.pk).update(status=Job.Status.CANCELLED, finished_at=now, stage="cancelled")
+            return None
+        if job.attempts >= job.max_attempts:
+            Job.objects.filter(pk=job.pk).update(
+                status=Job.Status.FAILED, finished_at=now, stage="failed",
+                error=job.error or f"Gave up after {job.attempts} attempt(s): the worker was lost each time.")
+            return None
+        retry = job.attempts > 0
+        job.status, job.worker, job.heartbeat_at = Job.Status.RUNNING, me, now
+        job.attempts += 1
+        job.started_at = job.started_at or now
+        job.stage = "starting"
+        job.log += f"[{now:%H:%M:%S}] attempt {job.attempts} of {job.max_attempts} on {me}" + (
+            " (the previous worker was lost)\n" if retry else "\n")
+        job.save(update_fields=["status", "worker", "heartbeat_at", "attempts", "started_at", "stage", "log"])
+        return job
+
+
+class _Heartbeat(threading.Thread):
+    """Touches the job's heartbeat while the runner computes (some phases report no progress for
+    a while); it dies with the process, which is what lets the reaper notice a dead worker."""
+
+    def __init__(self, job_id: int, me: str) -> None:
+        super().__init__(daemon=True, name=f"job-{job_id}-heartbeat")
+        self.job_id, self.me = job_id, me
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(settings.JOBS_HEARTBEAT_S):
+                Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, worker=self.me).update(
+                    heartbeat_at=timezone.now())
+        except Exception:  # a database hiccup must not kill the job; the next beat retries
+            logger.exception("heartbeat of job %s", self.job_id)
+        finally:
+            connection.close()
+
+
+def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
+    """Claim the job, run its kind's runner, store the result. Safe to call twice for one job (a
+    redelivered message): a finished job, or one a live worker holds, is left alone."""
+    me = worker or worker_id()
+    job = _claim(job_id, me)
+    if job is None:
+        return None
+    ctx = JobContext(job, me)
+    beat = _Heartbeat(job.pk, me)
+    beat.start()
+    try:
+        result = KINDS[job.kind].runner(dict(job.params), ctx)
+        ctx.progress(1.0, "finishing", force=True)
+        _finish_success(job, ctx, result)
+    except JobCancelled:
+        _finish(job, ctx, Job.Status.CANCELLED, stage="cancelled", error="")
+    except JobLost:
+        logger.warning("job %s: this worker lost it; stopping without writing", job.pk)
+    except Exception as exc:  # any runner error fails the job with its message; the worker goes on
+        logger.exception("job %s failed", job.pk)
+        ctx.log(traceback.format_exc())
+        _finish(job, ctx, Job.Status.FAILED, stage="failed", error=f"{type(exc).__name__}: {exc}")
+    finally:
+        beat.stopped.set()
+        beat.join(5)
+    job.refresh_from_db()
+    return job
+
+
+def _finish(job: Job, ctx: JobContext, status: str, *, stage: str, error: str,
+            result: dict[str, Any] | None = None) -> bool:
+    updates: dict[str, Any] = dict(status=status, stage=stage, error=error, finished_at=timezone.now(),
+                                   series=ctx.series, log=Concat(F("log"), Value(ctx.pending_log())))
+    if status == Job.Status.SUCCEEDED:
+        updates.update(progress=100.0, result=result)
+    return Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=ctx.worker).update(**updates) == 1
+
+
+def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any]) -> None:
+    with transaction.atomic():
+        if not _finish(job, ctx, Job.Status.SUCCEEDED, stage="done", error="", result=result):
+            return
+        for ck in ctx.checkpoints:
+            Checkpoint.objects.create(name=ck.name, kind=ck.kind, job_id=job.pk, path=ck.path, task_id=ck.task_id,
+                                      catalog=ck.catalog, metrics=ck.metrics)
+
+
+# ── reap (jobs whose worker died) ──────────────────────────────────────────
+def job_reap_stale(*, now: Any = None) -> list[int]:
+    """Running jobs whose worker is gone: re-queued while they have attempts left, else failed.
+    Called by every worker every JOBS_REAP_EVERY_S, by the job pages and by ``manage.py reap_jobs``."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.JOBS_STALE_AFTER_S)
+    reaped: list[int] = []
+    for job in Job.objects.filter(status=Job.Status.RUNNING).only(
+            "id", "worker", "heartbeat_at", "started_at", "attempts", "max_attempts", "cancel_requested"):
+        if not _abandoned(job, now):
+            continue
+        # Conditional on nothing having changed since it was read: a worker that beats (or a
+        # reaper in another process that got there first) wins.
+        stale = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at)
+        since = f"{job.heartbeat_at:%H:%M:%S}" if job.heartbeat_at else "it started"
+        note = f"[{now:%H:%M:%S}] worker {job.worker} lost (no heartbeat since {since})"
+        if job.attempts < job.max_attempts and not job.cancel_requested:
+            if stale.update(status=Job.Status.QUEUED, worker="", stage="re-queued after its worker was lost",
+                            log=Concat(F("log"), Value(note + "; re-queued\n"))):
+                transaction.on_commit(lambda pk=job.pk: job_enqueue(pk))
+                reaped.append(job.pk)
+        elif stale.update(status=Job.Status.FAILED, finished_at=now, stage="failed",
+                          error=f"The worker running this job was lost ({job.worker}) after "
+                                f"{job.attempts} attempt(s).",
+                          log=Concat(F("log"), Value(note + "; failed\n"))):
+            reaped.append(job.pk)
+    return reaped
+
+
+class Reaper(threading.Thread):
+    """Started in every worker process (``jobs.tasks``): reaps every JOBS_REAP_EVERY_S."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True, name="job-reaper")
+
+    def run(self) -> None:
+        stop = threading.Event()
+        while True:
+            try:
+                close_old_connections()
+                job_reap_stale()
+            except Exception:
+                logger.exception("reaping stale jobs")
+            finally:
+                connection.close()
+            stop.wait(settings.JOBS_REAP_EVERY_S)

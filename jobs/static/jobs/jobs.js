@@ -1,0 +1,50 @@
+// Live progress for the job pages: poll /jobs/progress.json for the unfinished jobs on the page;
+// on a detail page also refresh the plots, and reload once the job ends (final tables, log).
+(function () {
+  "use strict";
+  const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+  const bars = () => Array.from(document.querySelectorAll(".job-progress"));
+  const head = document.querySelector(".job-head");
+  let ticks = 0;
+
+  function paint(el, job) {
+    el.dataset.status = job.status;
+    const fill = el.querySelector(".fill");
+    fill.style.width = job.progress.toFixed(1) + "%";
+    fill.className = "fill " + job.status;
+    el.querySelector(".pct").textContent = Math.round(job.progress) + "%";
+    const status = el.querySelector(".status");
+    status.textContent = job.status;
+    status.className = "status " + job.status;
+    el.querySelector(".stage").textContent = job.stage || "";
+  }
+
+  async function refreshPanel() {
+    const panel = document.getElementById("job-panel");
+    if (!head || !panel) return;
+    const resp = await fetch(head.dataset.panelUrl, { credentials: "same-origin" });
+    if (resp.ok) panel.innerHTML = await resp.text();
+  }
+
+  async function poll() {
+    const open = bars().filter((el) => !TERMINAL.has(el.dataset.status));
+    if (!open.length) return;
+    const ids = open.map((el) => el.dataset.jobId).join(",");
+    try {
+      const resp = await fetch("/jobs/progress.json?ids=" + ids, { credentials: "same-origin" });
+      if (resp.ok) {
+        const byId = new Map((await resp.json()).jobs.map((j) => [String(j.id), j]));
+        for (const el of open) {
+          const job = byId.get(el.dataset.jobId);
+          if (!job) continue;
+          paint(el, job);
+          if (head && TERMINAL.has(job.status)) { window.location.reload(); return; }
+        }
+      }
+      ticks += 1;
+      if (head && ticks % 5 === 0) await refreshPanel();
+    } catch (e) { /* the server is restarting: try again at the next tick */ }
+    setTimeout(poll, 1500);
+  }
+  setTimeout(poll, 1500);
+})();

@@ -1,0 +1,127 @@
+"""The job pages: list with live progress, a form per kind, detail with plots and results, the
+policy comparison. Thin views over ``jobs.services`` / ``jobs.selectors`` / ``jobs.presenters``."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from jobs import selectors, services
+from jobs.forms import form_fields, params_from_post
+from jobs.kinds import KINDS
+from jobs.models import Job
+from jobs.presenters import present
+
+PAGE_SIZE = 50
+
+
+def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return render(request, template, {"job_kinds": KINDS.values(), **context}, status=status)
+
+
+def _require_jobs(request: HttpRequest) -> None:
+    if not selectors.can_use_jobs(request.user):
+        raise PermissionDenied("Jobs are for researchers, supervisors and staff.")
+
+
+def _job(job_id: int) -> Job:
+    job = Job.objects.select_related("owner").filter(pk=job_id).first()
+    if job is None:
+        raise Http404(f"No job {job_id}.")
+    return job
+
+
+@login_required
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    _require_jobs(request)
+    services.job_reap_stale()  # a page view is a cheap moment to notice a dead worker
+    kind, status = request.GET.get("kind") or None, request.GET.get("status") or None
+    page = Paginator(selectors.job_list(kind=kind, status=status), PAGE_SIZE).get_page(request.GET.get("page"))
+    return _render(request, "jobs/list.html", {
+        "page": page, "kinds": KINDS.values(), "statuses": Job.Status.values, "kind": kind, "status": status,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_new(request: HttpRequest, kind: str) -> HttpResponse:
+    _require_jobs(request)
+    if kind not in KINDS:
+        raise Http404(f"No job kind {kind!r}.")
+    data, errors, status = None, {}, 200
+    if request.method == "POST":
+        params = params_from_post(kind, request.POST)
+        try:
+            job = services.job_create(kind=kind, params=params, owner=request.user)
+        except services.JobError as exc:
+            field = (exc.field or "").removeprefix("params.").split(".")[0]
+            errors = {field or "__all__": exc.message}
+            data, status = {k: request.POST.get(k, "") for k in request.POST}, 400
+        else:
+            return redirect("jobs:detail", job_id=job.pk)
+    return _render(request, "jobs/new.html", {
+        "kind": KINDS[kind], "fields": form_fields(kind, data, errors), "form_error": errors.get("__all__"),
+    }, status=status)
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    _require_jobs(request)
+    job = _job(job_id)
+    return _render(request, "jobs/detail.html", {
+        "job": job, "kind": KINDS.get(job.kind), "shown": present(job), "can_cancel": selectors.can_cancel(request.user, job),
+        "checkpoints": job.checkpoints.all(),
+    })
+
+
+@login_required
+@require_GET
+def job_panel(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The plots and tables alone: the detail page refreshes them while the job runs."""
+    _require_jobs(request)
+    return render(request, "jobs/_panel.html", {"shown": present(_job(job_id))})
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    _require_jobs(request)
+    job = _job(job_id)
+    if not selectors.can_cancel(request.user, job):
+        raise PermissionDenied("Only the job's owner, a supervisor or staff can cancel it.")
+    try:
+        services.job_cancel(job=job)
+    except services.JobError as exc:
+        return HttpResponse(exc.message, status=409, content_type="text/plain")
+    return redirect("jobs:detail", job_id=job.pk)
+
+
+@login_required
+@require_GET
+def job_progress(request: HttpRequest) -> JsonResponse:
+    """Status and progress of the jobs ``?ids=1,2,3`` (polled by the pages' progress bars)."""
+    _require_jobs(request)
+    try:
+        ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip()][:200]
+    except ValueError:
+        return JsonResponse({"detail": "ids must be comma-separated job ids."}, status=400)
+    rows = Job.objects.filter(pk__in=ids).values("id", "status", "progress", "stage", "error", "attempts")
+    return JsonResponse({"jobs": list(rows)})
+
+
+@login_required
+@require_GET
+def compare(request: HttpRequest) -> HttpResponse:
+    _require_jobs(request)
+    rows = selectors.policy_comparison()
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["catalog"], row["task_id"]), []).append(row)
+    return _render(request, "jobs/compare.html", {"groups": [
+        {"catalog": c, "task_id": t, "rows": rs} for (c, t), rs in sorted(groups.items())]})
