@@ -58,7 +58,7 @@ def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
             ctx.log(f"step {entry['step']}: validation {', '.join(f'{t} {v:.3f}' for t, v in entry['eval'].items())}")
         ctx.progress(0.9 * fraction, f"training: step {entry['step']}/{config.total_steps}", point)
 
-    result = train(config, on_update, catalog=catalog, log=ctx.log)
+    result = train(config, on_update, catalog=catalog)
     policy = model_policy(result.model, greedy=True)
     test: dict[str, Any] = {}
     tasks = config.tasks()

@@ -9,6 +9,7 @@ from typing import Any
 from rest_framework import fields as drf_fields
 
 from jobs.kinds import KINDS
+from jobs.params import CatalogField, catalog_names
 
 
 @dataclass
@@ -34,6 +35,8 @@ def form_fields(kind: str, data: dict[str, Any] | None = None, errors: dict[str,
         default = f.default if f.default is not drf_fields.empty else ""
         value = (data or {}).get(name, _display(default() if callable(default) else default))
         choices = list(f.choices) if isinstance(f, drf_fields.ChoiceField) else None
+        if isinstance(f, CatalogField):
+            choices = catalog_names()
         out.append(FormField(name, name.replace("_", " "), str(f.help_text or ""), str(value), choices,
                              (errors or {}).get(name, "")))
     return out

@@ -30,13 +30,17 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
     step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
-    start = math.floor(lo / step) * step
-    return [start + i * step for i in range(int((hi - start) / step) + 2) if start + i * step <= hi + 1e-12]
+    start = math.ceil(lo / step - 1e-9) * step
+    return [start + i * step for i in range(int((hi - start) / step) + 2) if start + i * step <= hi + 1e-9 * step]
 
 
 def _fmt(v: float) -> str:
-    if v != 0 and (abs(v) >= 10_000 or abs(v) < 0.01):
-        return f"{v:.2g}" if abs(v) < 0.01 else f"{v / 1000:.0f}k"
+    if abs(v) >= 1_000_000:
+        return f"{v / 1_000_000:g}M"
+    if abs(v) >= 1_000:
+        return f"{v / 1_000:g}k"
+    if v != 0 and abs(v) < 0.01:
+        return f"{v:.2g}"
     return f"{v:.3g}"
 
 
@@ -68,8 +72,8 @@ def line_chart(title: str, lines: Sequence[Line], *, x_label: str = "step", y_la
         return mark_safe(f'<p class="muted">{escape(title)}: no data yet.</p>')
     x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
     y0, y1 = y_range or (min(p[1] for p in pts), max(p[1] for p in pts))
-    if x1 <= x0:
-        x1 = x0 + 1
+    if x1 <= x0:  # one point: show it against the axis from 0
+        x0, x1 = (0.0, x0 * 1.25) if x0 > 0 else (x0 - 1, x0 + 1)
     if y1 <= y0:
         y0, y1 = y0 - 0.5, y1 + 0.5
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
@@ -80,6 +84,9 @@ def line_chart(title: str, lines: Sequence[Line], *, x_label: str = "step", y_la
                           for x, y in line.points if math.isfinite(x) and math.isfinite(y))
         if coords:
             out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
+            if " " not in coords:  # a single point is invisible as a line
+                cx, cy = coords.split(",")
+                out.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{color}"/>')
         out.append(f'<rect x="{W - RIGHT + 10}" y="{TOP + 4 + 16 * i}" width="10" height="10" fill="{color}"/>'
                    f'<text x="{W - RIGHT + 24}" y="{TOP + 13 + 16 * i}" class="legend">{escape(line.label)}</text>')
     out.append("</svg>")

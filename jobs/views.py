@@ -76,7 +76,6 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job(job_id)
     return _render(request, "jobs/detail.html", {
         "job": job, "kind": KINDS.get(job.kind), "shown": present(job), "can_cancel": selectors.can_cancel(request.user, job),
-        "checkpoints": job.checkpoints.all(),
     })
 
 
@@ -85,7 +84,8 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 def job_panel(request: HttpRequest, job_id: int) -> HttpResponse:
     """The plots and tables alone: the detail page refreshes them while the job runs."""
     _require_jobs(request)
-    return render(request, "jobs/_panel.html", {"shown": present(_job(job_id))})
+    job = _job(job_id)
+    return render(request, "jobs/_panel.html", {"job": job, "shown": present(job)})
 
 
 @login_required

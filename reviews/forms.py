@@ -111,12 +111,15 @@ class SuggestForm(forms.Form):
 
     suggester = forms.ChoiceField(label="Suggester", required=False)
 
-    def __init__(self, *args: Any, llm_model: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, llm_model: str | None = None, policies: list[tuple[str, str]] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["suggester"]
         field.choices = [
             ("rule-based", "Rule-based"),
             ("llm", f"LLM ({llm_model})" if llm_model else "LLM not configured"),
+            # Trained policy checkpoints (jobs): "policy:<name>", labelled with their task.
+            *[(f"policy:{name}", f"Trained policy {name} ({label})") for name, label in (policies or [])],
         ]
         field.widget = _OptionsSelect(
             choices=field.choices, disabled_values=frozenset() if llm_model else frozenset({"llm"}),

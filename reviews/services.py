@@ -11,6 +11,7 @@ record that says who took it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -186,12 +187,35 @@ def _suggest_llm(observation: dict[str, Any], catalog: Catalog, _argument: str) 
     return llm_suggest(observation, catalog=catalog, config=llm_config())
 
 
+def _suggest_policy(observation: dict[str, Any], catalog: Catalog, checkpoint: str) -> Suggestion:
+    """A trained policy checkpoint's greedy action (``policy:<checkpoint name>``)."""
+    from jobs.selectors import checkpoint_path
+
+    started = time.monotonic()
+    try:
+        path = checkpoint_path(checkpoint)
+    except LookupError as exc:
+        raise ReviewError(str(exc), field="suggester") from None
+    policy = _loaded_policy(str(path), path.stat().st_mtime)
+    action = policy(observation, catalog=catalog, rng=random.Random(0))
+    return Suggestion(action, f"policy:{checkpoint}", checkpoint, None, time.monotonic() - started, None)
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded_policy(path: str, _mtime: float) -> Callable[..., dict[str, Any]]:
+    # Loading a checkpoint takes tens of milliseconds; the mtime in the key drops a replaced file.
+    from agents.learning.agent import checkpoint_policy
+
+    return checkpoint_policy(path, greedy=True)
+
+
 SUGGESTERS: dict[str, SuggesterFn] = {
     "rule-based": _suggest_rule_based,
     "llm": _suggest_llm,
+    "policy": _suggest_policy,
 }
-# Kinds that take an argument after the colon ("policy:<checkpoint>" will be one).
-_SUGGESTERS_WITH_ARGUMENT: frozenset[str] = frozenset()
+# Kinds that take an argument after the colon: "policy:<checkpoint name>".
+_SUGGESTERS_WITH_ARGUMENT: frozenset[str] = frozenset({"policy"})
 
 
 def suggester_resolve(suggester: str) -> tuple[SuggesterFn, str]:
@@ -206,7 +230,7 @@ def suggester_resolve(suggester: str) -> tuple[SuggesterFn, str]:
 
 
 def review_suggest(session: ReviewSession, *, meta: RequestMeta, suggester: str = "rule-based") -> AuditRecord:
-    """Ask a suggester ("rule-based" or "llm") for the next action; the suggestion shown is
+    """Ask a suggester ("rule-based", "llm" or "policy:<checkpoint>") for the next action; the suggestion shown is
     recorded with who answered, the model and, when the LLM fell back, why.
 
     Only the session's pharmacist may ask (checked first), so no other caller can make the site

@@ -130,7 +130,7 @@ def _review_context(request: HttpRequest, session: ReviewSession, **forms: Any) 
         "query_form": forms.get("query_form") or QueryForm(regimen=regimen),
         "intervention_form": forms.get("intervention_form") or InterventionForm(regimen=regimen, substitutes=substitutes),
         "sign_off_form": forms.get("sign_off_form") or SignOffForm(),
-        "suggest_form": forms.get("suggest_form") or _suggest_form(),
+        "suggest_form": forms.get("suggest_form") or _suggest_form(catalog_name=session.catalog_name),
         "suggestion": suggestion, "suggestion_text": selectors.action_summary(suggestion.payload["action"]) if suggestion else "",
         "changed": selectors.what_changed(catalog, obs.patient_id, regimen_ids) if obs.done else None,
         "regimen": regimen, "substitutes": substitutes, "error": forms.get("error"),
@@ -208,16 +208,21 @@ def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("reviews:review", pk=pk)
 
 
-def _suggest_form(data: Any = None) -> SuggestForm:
+def _suggest_form(data: Any = None, catalog_name: str | None = None) -> SuggestForm:
+    from jobs.models import Checkpoint
+
     config = services.llm_config()
-    return SuggestForm(data, llm_model=config.model if config else None)
+    # The newest trained policies of the session's catalog (a policy reads drugs of its catalog).
+    policies = Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY, catalog=catalog_name or "").values_list(
+        "name", "task_id")[:20]
+    return SuggestForm(data, llm_model=config.model if config else None, policies=list(policies))
 
 
 @login_required
 @require_POST
 def review_suggest(request: HttpRequest, pk: int) -> HttpResponse:
     session = selectors.session_for(request.user, pk)
-    form = _suggest_form(request.POST)
+    form = _suggest_form(request.POST, session.catalog_name)
     if not form.is_valid():
         return _rerender(request, session, suggest_form=form)
     try:

@@ -42,7 +42,7 @@
         }
       }
       ticks += 1;
-      if (head && ticks % 5 === 0) await refreshPanel();
+      if (head && ticks % 2 === 0) await refreshPanel();  // every 3 s: log, plots, tables
     } catch (e) { /* the server is restarting: try again at the next tick */ }
     setTimeout(poll, 1500);
   }

@@ -115,7 +115,16 @@
           var btn = document.createElement("button"); btn.type = "submit"; btn.name = "decision"; btn.value = d[0];
           btn.textContent = d[1]; btn.className = d[2]; form.appendChild(btn); form.append(" ");
         });
-        target.appendChild(p); target.appendChild(form);
+        // Who answered, and why the LLM was not used when it fell back (as the page renders it).
+        var meta = document.createElement("p"); meta.className = "meta"; meta.id = "suggestion-source";
+        meta.textContent = "by " + (s.suggester === "llm" ? "the LLM (" + s.model + ")"
+          : s.suggester.indexOf("policy:") === 0 ? "the trained policy " + s.model : "the rule-based suggester");
+        if (s.fallback_reason) {
+          var fb = document.createElement("span"); fb.className = "fallback"; fb.id = "suggestion-fallback";
+          fb.textContent = "The LLM" + (s.model ? " (" + s.model + ")" : "") + " was not used: " + s.fallback_reason;
+          meta.appendChild(document.createElement("br")); meta.appendChild(fb);
+        }
+        target.appendChild(p); target.appendChild(meta); target.appendChild(form);
       }).catch(function () { suggestForm.submit(); });  // fall back to the plain form post
     });
   }

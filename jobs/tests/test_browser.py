@@ -1,0 +1,55 @@
+"""The job pages in a real browser (Debian's Chromium via Playwright) against a real daphne and a
+real Celery worker on the embedded broker: a researcher queues a training job from the form,
+watches the progress bar move without reloading, and sees the plots when it ends.
+
+Screenshots go to ``ci-artifacts/screenshots/`` (job-running.png, job-finished.png, jobs-list.png).
+Skipped where Chromium or Playwright is missing, except in CI (CI_REQUIRE_SERVICES=1)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from polypharmacy_site.live_server import LiveServer, LiveWorker
+from reviews.tests.test_browser import PASSWORD, SCREENSHOTS, browser, log_in, manage  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser):  # noqa: F811
+    with LiveServer(extra_env={"REDIS_URL": ""}) as server, LiveWorker(server.env):
+        manage(server, "create_user", "rex", "--role", "researcher", "--password", PASSWORD)
+        page = log_in(browser, server, "rex")
+        page.goto("/jobs/new/train_policy/")
+        page.fill("#id_total_steps", "12")
+        page.select_option("#id_catalog", "classic")
+        page.click(".job-form button[type=submit]")
+        # Refused at the field, nothing queued.
+        assert "greater than or equal to 1024" in page.inner_text('ul.errorlist[data-field="total_steps"]')
+        page.fill("#id_total_steps", "60000")
+        page.select_option("#id_task_id", "easy_screening")
+        page.fill("#id_hidden", "64")
+        page.fill("#id_eval_every", "4")
+        page.fill("#id_test_episodes", "40")
+        page.click(".job-form button[type=submit]")
+        page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+        job_url = page.url
+        # Progress moves on the page itself (polled), before the job ends.
+        page.wait_for_function(
+            "() => { const el = document.querySelector('.job-progress');"
+            " return el.dataset.status === 'running' && parseFloat(el.querySelector('.fill').style.width) > 30"
+            " && document.querySelectorAll('#job-panel svg polyline').length >= 2; }",
+            timeout=120_000)
+        assert page.url == job_url
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "job-running.png"), full_page=True)
+        # When it ends the page reloads itself with the final plots and tables.
+        page.wait_for_selector('.job-progress[data-status="succeeded"]', timeout=240_000)
+        page.wait_for_selector("#job-panel svg polyline")
+        assert page.locator("#job-panel svg").count() >= 3
+        assert "Test (greedy, seeds 10000…)" in page.inner_text("#job-panel")
+        page.screenshot(path=str(SCREENSHOTS / "job-finished.png"), full_page=True)
+        page.goto("/jobs/")
+        assert page.locator('.job-progress[data-status="succeeded"]').count() == 1
+        page.screenshot(path=str(SCREENSHOTS / "jobs-list.png"), full_page=True)
