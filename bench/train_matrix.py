@@ -1,7 +1,7 @@
-"""Train PPO on every task × catalog over several training seeds; compare greedy scores with the heuristic.
+"""Train a policy on every task × catalog over several training seeds; compare greedy scores with the heuristic.
 
     .venv/bin/python bench/train_matrix.py [--seeds 0,1,2] [--catalogs classic,curated] [--tasks …]
-        [--out var/bench/train_matrix] [--verify-determinism]
+        [--algorithm ppo|reinforce] [--out var/bench/train_matrix] [--verify-determinism]
 
 Each run is one ``agents.learning.ppo.train`` call with the step budget below (sized so a run takes
 well under 15 minutes on the 2-core CI machine), single-threaded. Its checkpoint and a JSON summary
@@ -44,19 +44,21 @@ REFERENCE_CLAIMS = {"easy_screening": 0.698, "budgeted_screening": 0.195, "compl
 REFERENCE_MEASURED = {"easy_screening": "0.43 (5 runs, 0.001–0.72)"}
 
 
-def run_one(catalog: str, task: str, seed: int, out: Path) -> dict:
-    summary_path = out / f"{catalog}_{task}_s{seed}.json"
+def run_one(catalog: str, task: str, seed: int, out: Path, algorithm: str = "ppo") -> dict:
+    stem = f"{catalog}_{task}_s{seed}" + ("" if algorithm == "ppo" else f"_{algorithm}")
+    summary_path = out / f"{stem}.json"
     if summary_path.exists():
         return json.loads(summary_path.read_text())
-    cfg = TrainConfig(task_id=task, catalog=catalog, seed=seed, total_steps=STEPS[(catalog, task)], eval_every=20)
+    cfg = TrainConfig(algorithm=algorithm, task_id=task, catalog=catalog, seed=seed,
+                      total_steps=STEPS[(catalog, task)], eval_every=20)
     result = train(cfg)
     scores = greedy_scores(result.model, catalog, task, TEST_SEEDS)
     summary = {
-        "catalog": catalog, "task": task, "seed": seed, "steps": result.steps,
+        "algorithm": algorithm, "catalog": catalog, "task": task, "seed": seed, "steps": result.steps,
         "wall_time_s": result.wall_time_s, "test_mean": statistics.fmean(scores),
         "test_std": statistics.pstdev(scores), "test_scores": scores,
     }
-    result.save(str(out / f"{catalog}_{task}_s{seed}.pt"), extra_metrics={"test": summary})
+    result.save(str(out / f"{stem}.pt"), extra_metrics={"test": summary})
     summary_path.write_text(json.dumps(summary))
     return summary
 
@@ -67,6 +69,7 @@ def main() -> None:
     p.add_argument("--catalogs", default="classic,curated")
     p.add_argument("--tasks", default="easy_screening,budgeted_screening,complex_tradeoff")
     p.add_argument("--out", default="var/bench/train_matrix")
+    p.add_argument("--algorithm", choices=["ppo", "reinforce"], default="ppo")
     p.add_argument("--verify-determinism", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
@@ -79,13 +82,13 @@ def main() -> None:
         for catalog in catalogs:
             for task in tasks:
                 t0 = time.perf_counter()
-                s = run_one(catalog, task, seed, out)
+                s = run_one(catalog, task, seed, out, a.algorithm)
                 runs.setdefault((catalog, task), []).append(s)
                 print(f"{catalog} {task} seed {seed}: test {s['test_mean']:.3f} ± {s['test_std']:.3f}, "
                       f"train {s['wall_time_s']:.0f}s (this call {time.perf_counter() - t0:.0f}s)", flush=True)
 
-    print("\n| catalog | task | reference README claim | reference measured | heuristic | PPO (mean ± std over "
-          "training seeds) | per seed | longest run |\n|---|---|---|---|---|---|---|---|")
+    print(f"\n| catalog | task | reference README claim | reference measured | heuristic | {a.algorithm} (mean ± std "
+          "over training seeds) | per seed | longest run |\n|---|---|---|---|---|---|---|---|")
     for (catalog, task), rs in runs.items():
         heur = evaluate(heuristic_policy, task, TEST_SEEDS, catalog)
         means = [r["test_mean"] for r in rs]
@@ -98,7 +101,7 @@ def main() -> None:
     if a.verify_determinism:
         catalog, task, seed = catalogs[0], tasks[0], seeds[0]
         first = torch.load(out / f"{catalog}_{task}_s{seed}.pt", weights_only=True)
-        again = run_one(catalog, task, seed, out / "repeat")
+        again = run_one(catalog, task, seed, out / "repeat", a.algorithm)
         second = torch.load(out / "repeat" / f"{catalog}_{task}_s{seed}.pt", weights_only=True)
         same_params = all(torch.equal(first["state_dict"][k], second["state_dict"][k]) for k in first["state_dict"])
         same_scores = again["test_scores"] == runs[(catalog, task)][0]["test_scores"]

@@ -14,6 +14,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -55,8 +56,11 @@ class CheckpointOut(serializers.ModelSerializer):
         fields = ["id", "name", "kind", "job", "task_id", "catalog", "metrics", "created_at"]
 
 
-def _job_or_404(job_id: int) -> Job | None:
-    return Job.objects.select_related("owner").filter(pk=job_id).first()
+def _job_or_404(job_id: int) -> Job:
+    job = Job.objects.select_related("owner").filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No job {job_id}.")
+    return job
 
 
 @extend_schema(operation_id="jobs", request=None, responses={200: JobOut(many=True), 201: JobDetailOut})
@@ -83,10 +87,7 @@ def jobs(request: Request) -> Response:
 @api_view(["GET"])
 @permission_classes([JobsPermission])
 def job(request: Request, job_id: int) -> Response:
-    found = _job_or_404(job_id)
-    if found is None:
-        return Response({"detail": f"No job {job_id}."}, status=404)
-    return Response(JobDetailOut(found).data)
+    return Response(JobDetailOut(_job_or_404(job_id)).data)
 
 
 @extend_schema(operation_id="job_cancel", request=None, responses={200: JobOut})
@@ -94,8 +95,6 @@ def job(request: Request, job_id: int) -> Response:
 @permission_classes([JobsPermission])
 def job_cancel(request: Request, job_id: int) -> Response:
     found = _job_or_404(job_id)
-    if found is None:
-        return Response({"detail": f"No job {job_id}."}, status=404)
     if not selectors.can_cancel(request.user, found):
         return Response({"detail": "Only the job's owner, a supervisor or staff can cancel it."}, status=403)
     try:
