@@ -1,17 +1,6 @@
 """Neural bandits for searching dangerous polypharmacy (OptimNeuralTS, Larouche et al. 2023).
 
-Pure numpy/torch; no Django imports.
+The algorithm modules (datasets, optimneuralts, baselines, metrics, screening, catalog_dataset)
+are pure numpy/torch with no Django import; params, runners' callers, presenters, api and urls
+are the site's side. Nothing is imported here, so loading the Django app costs no torch import.
 """
-
-from bandits.datasets import PolypharmacyDataset, make_dataset
-from bandits.metrics import FlagMetrics, flag_metrics
-from bandits.optimneuralts import OptimNeuralTS, OptimNeuralTSSettings
-
-__all__ = [
-    "FlagMetrics",
-    "OptimNeuralTS",
-    "OptimNeuralTSSettings",
-    "PolypharmacyDataset",
-    "flag_metrics",
-    "make_dataset",
-]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -72,6 +73,33 @@ class OptimNeuralTSSettings:
         return torch.device(self.device)
 
 
+def sum_g2_over_u(net: nn.Sequential, inv_U: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``sum_k g_k(x)^2 / U_k`` for a Linear-ReLU-Linear ``net``, in closed form: for each row of
+    ``x`` the gradient's squares are products of per-layer factors, so no (B, n_params) tensor is
+    built.  ``inv_U`` is ``1 / U`` in ``named_parameters`` order.  (Also used by screening.)"""
+    lin1, lin2 = net[0], net[2]
+    pre = x @ lin1.weight.T + lin1.bias
+    h = torch.relu(pre)
+    a = lin2.weight[0] * (pre > 0)  # d out / d pre
+    h_dim, d = lin1.weight.shape
+    o = 0
+    iu_w1 = inv_U[o : o + h_dim * d].view(h_dim, d); o += h_dim * d
+    iu_b1 = inv_U[o : o + h_dim]; o += h_dim
+    iu_w2 = inv_U[o : o + h_dim]; o += h_dim
+    iu_b2 = inv_U[o]
+    a2 = a * a
+    q = ((a2 @ iu_w1) * (x * x)).sum(1)
+    return q + a2 @ iu_b1 + (h * h) @ iu_w2 + iu_b2
+
+
+@torch.no_grad()
+def analytic_mu_sigma(net: nn.Sequential, inv_U: torch.Tensor, x: torch.Tensor, *, lam: float,
+                      nu: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted RR ``mu`` and NeuralTS width ``sigma = nu * sqrt(lam * sum g^2 / U)`` of rows ``x``."""
+    mu = net(x).squeeze(-1)
+    return mu, nu * torch.sqrt(lam * sum_g2_over_u(net, inv_U, x))
+
+
 @dataclass
 class RunResult:
     flags: np.ndarray  # bool union of all flags
@@ -100,6 +128,11 @@ class OptimNeuralTS:
         self.pattern_index = pattern_index
         self.n, self.d = self.X_np.shape
         self.X = torch.as_tensor(self.X_np, dtype=torch.float32, device=self.device)
+        # Combinations are sparse (8.7 drugs of 500 on average): snapping as a CSR mat-vec reads
+        # ~2% of what the dense product reads, 7x faster on CPU, same distances.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            self.X_csr = self.X.to_sparse_csr()
         self.rng = np.random.default_rng(self.s.seed)
         self.gen = torch.Generator(device=self.device).manual_seed(self.s.seed)
         with torch.random.fork_rng(devices=[]):
@@ -145,21 +178,7 @@ class OptimNeuralTS:
 
     def _sum_g2_over_u_analytic(self, x: torch.Tensor) -> torch.Tensor:
         """sum_k g_k(x)^2 / U_k in closed form for Linear-ReLU-Linear (no (B, n_params) tensor)."""
-        lin1, lin2 = self.net[0], self.net[2]
-        pre = x @ lin1.weight.T + lin1.bias
-        h = torch.relu(pre)
-        a = lin2.weight[0] * (pre > 0)  # d out / d pre
-        h_dim, d = lin1.weight.shape
-        iu = self.inv_U()
-        o = 0
-        iu_w1 = iu[o : o + h_dim * d].view(h_dim, d); o += h_dim * d
-        iu_b1 = iu[o : o + h_dim]; o += h_dim
-        iu_w2 = iu[o : o + h_dim]; o += h_dim
-        iu_b2 = iu[o]
-        a2 = a * a
-        q = ((a2 @ iu_w1) * (x * x)).sum(1)
-        q = q + a2 @ iu_b1 + (h * h) @ iu_w2 + iu_b2
-        return q
+        return sum_g2_over_u(self.net, self.inv_U(), x)
 
     @torch.no_grad()
     def update_U(self, x: torch.Tensor, chunk: int = 512) -> None:
@@ -203,7 +222,8 @@ class OptimNeuralTS:
     @torch.no_grad()
     def snap(self, c: torch.Tensor) -> int:
         """Nearest existing combination to a relaxed vector c in [0,1]^d (L1 = Hamming on 0/1)."""
-        dist = c.sum() + self.X @ (1.0 - 2.0 * c)
+        # |x - c|_1 = sum(c) + sum_j x_j (1 - 2 c_j) for x in {0, 1}^d
+        dist = c.sum() + self.X_csr @ (1.0 - 2.0 * c)
         return int(dist.argmin())
 
     # ------------------------------------------------------------------ training

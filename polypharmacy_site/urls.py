@@ -19,6 +19,8 @@ urlpatterns = [
     # The review pages live under /patients/, /reviews/, /audit/, /research/ and /accounts/
     # (plus the bare /), clear of the OpenEnv paths above.
     path("", include("reviews.urls")),
+    path("", include("jobs.urls")),
+    path("", include("bandits.urls")),
     *account_urlpatterns,
 ]
 

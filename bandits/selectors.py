@@ -1,0 +1,52 @@
+"""Reads for the bandit endpoints and jobs: which trained model, and its loaded scorer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.models import Checkpoint
+from jobs.selectors import checkpoint_file, newest_checkpoint
+
+TRAIN_HINT = 'train one first: a bandit_train job (the /jobs/ pages, or POST /api/jobs {"kind": "bandit_train"})'
+
+
+class BanditModelMissing(Exception):
+    """No usable bandit model: ``status`` is 409 when none exists (or its file is unusable), 404
+    when a model was named that does not exist."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def bandit_model_get(name: str | None = None) -> Checkpoint:
+    """The named bandit model, else the newest one; BanditModelMissing otherwise."""
+    ck = newest_checkpoint(Checkpoint.Kind.BANDIT, name=name or None)
+    if ck is not None:
+        return ck
+    if name:
+        known = list(Checkpoint.objects.filter(kind=Checkpoint.Kind.BANDIT).values_list("name", flat=True)[:10])
+        listed = f" Known models: {', '.join(known)}." if known else f" There is none yet: {TRAIN_HINT}."
+        raise BanditModelMissing(f"No bandit model named {name!r}.{listed}", status=404)
+    raise BanditModelMissing(f"No trained bandit model yet: {TRAIN_HINT}.")
+
+
+def bandit_scorer(ck: Checkpoint) -> Any:
+    """The model's ``bandits.screening.BanditScorer``, loaded once per process and file version."""
+    from bandits.screening import cached_scorer
+
+    path = checkpoint_file(ck)
+    try:
+        return cached_scorer(path, key=ck.pk)
+    except FileNotFoundError as exc:
+        raise BanditModelMissing(f"The file of bandit model {ck.name!r} is missing ({ck.path}).") from exc
+    except Exception as exc:  # a truncated or foreign file: say so instead of a 500
+        raise BanditModelMissing(f"The file of bandit model {ck.name!r} cannot be read: {exc}") from exc
+
+
+def bandit_model_info(ck: Checkpoint) -> dict[str, Any]:
+    """How the endpoints name the model they used."""
+    return {"name": ck.name, "id": ck.pk, "job_id": ck.job_id, "catalog": ck.catalog or None,
+            "dataset": (ck.metrics or {}).get("dataset", {}).get("kind"),
+            "created_at": ck.created_at.isoformat() if ck.created_at else None}

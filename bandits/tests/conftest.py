@@ -1,0 +1,87 @@
+"""A small world for the bandit jobs and endpoints: the classic catalog, a researcher (rex), an
+artefact folder of the test's own, one torch thread (the machine is shared), and helpers that
+train a tiny model through the real job path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from bandits.screening import scorer_cache_clear
+from catalog.selectors import catalog_cache_clear
+from catalog.services import catalog_load
+from jobs.models import Checkpoint, Job
+from jobs.services import job_create, job_execute
+
+PASSWORD = "bandit-password-1"
+# A model trained in a few seconds: enough to score, not to find much.
+TINY_TRAIN = {"dataset": "catalog", "catalog": "classic", "n_combinations": 1000, "mean_size": 4, "warmup": 150,
+              "total_steps": 250, "warmup_epochs": 10, "bandit_epochs": 2, "flag_every": 50, "hidden": 16}
+# Large enough for the model to flag something (in about ten seconds on one core).
+FLAGGING_TRAIN = {"dataset": "catalog", "catalog": "classic", "n_combinations": 3000, "mean_size": 4, "warmup": 500,
+                  "total_steps": 1200, "warmup_epochs": 30, "bandit_epochs": 3, "flag_every": 100, "hidden": 32}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    catalog_cache_clear()
+    scorer_cache_clear()
+    yield
+    catalog_cache_clear()
+    scorer_cache_clear()
+
+
+@pytest.fixture
+def artifacts(settings: Any, tmp_path: Path) -> Path:
+    """Job files go to the test's folder; no heartbeat thread touches the test database."""
+    settings.JOBS_ARTIFACT_DIR = tmp_path / "artifacts"
+    settings.JOBS_ARTIFACT_DIR.mkdir()
+    settings.JOBS_HEARTBEAT_S = 3600
+    return settings.JOBS_ARTIFACT_DIR
+
+
+@pytest.fixture
+def classic(db: None) -> None:
+    catalog_load(name="classic")
+
+
+@pytest.fixture
+def rex(db: None) -> User:
+    user = User.objects.create_user("rex", password=PASSWORD)
+    user.groups.add(Group.objects.get_or_create(name="researcher")[0])
+    return user
+
+
+def client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def run_job(kind: str, params: dict[str, Any], owner: User | None = None) -> Job:
+    """Create and execute a job in-process (as the worker would), return it refreshed."""
+    job = job_create(kind=kind, params=params, owner=owner)
+    done = job_execute(job_id=job.pk, worker="pytest:1")
+    assert done is not None
+    return done
+
+
+@pytest.fixture
+def tiny_model(classic: None, artifacts: Path) -> Checkpoint:
+    job = run_job("bandit_train", {**TINY_TRAIN, "checkpoint_name": "tiny"})
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    return Checkpoint.objects.get(name="tiny")
