@@ -130,7 +130,8 @@ def _review_context(request: HttpRequest, session: ReviewSession, **forms: Any) 
         "query_form": forms.get("query_form") or QueryForm(regimen=regimen),
         "intervention_form": forms.get("intervention_form") or InterventionForm(regimen=regimen, substitutes=substitutes),
         "sign_off_form": forms.get("sign_off_form") or SignOffForm(),
-        "suggest_form": forms.get("suggest_form") or _suggest_form(catalog_name=session.catalog_name),
+        # Only whoever can act is offered suggestions (the form lists checkpoints: a query).
+        "suggest_form": forms.get("suggest_form") or (_suggest_form(catalog_name=session.catalog_name) if can_act else None),
         "suggestion": suggestion, "suggestion_text": selectors.action_summary(suggestion.payload["action"]) if suggestion else "",
         "changed": selectors.what_changed(catalog, obs.patient_id, regimen_ids) if obs.done else None,
         "regimen": regimen, "substitutes": substitutes, "error": forms.get("error"),
