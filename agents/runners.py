@@ -87,7 +87,14 @@ def run_evaluate(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     from agents.registry import resolve_agent
 
     catalog = ctx.catalog(params["catalog"])
-    policy, label = resolve_agent(params["agent"], checkpoint_resolver=ctx.checkpoint_path)
+    spec = params["agent"]
+    if spec.startswith("policy:"):
+        # Only stored checkpoints, by name: a job's parameters never name a file on the worker.
+        name = spec.split(":", 1)[1]
+        policy, _ = resolve_agent(f"policy:{ctx.checkpoint_path(name)}")
+        label = spec
+    else:
+        policy, label = resolve_agent(spec)
     seeds = range(params["seed_start"], params["seed_start"] + params["episodes"])
     ctx.log(f"evaluating {label} on {params['task_id']} ({params['catalog']}), seeds {seeds.start}–{seeds.stop - 1}")
     ev = evaluate_with_progress(policy, catalog=catalog, task_id=params["task_id"], seeds=seeds, ctx=ctx)

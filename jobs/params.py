@@ -59,6 +59,16 @@ class StrictSerializer(serializers.Serializer):
                 raise serializers.ValidationError({name: ["Unknown parameter."] for name in unknown})
         return super().to_internal_value(data)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # DRF does not run a field's validation on its default: check defaulted catalogs here.
+        for name, field in self.fields.items():
+            if isinstance(field, CatalogField) and attrs.get(name) is not None and name not in self.initial_data:
+                try:
+                    field.to_internal_value(attrs[name])
+                except serializers.ValidationError as exc:
+                    raise serializers.ValidationError({name: exc.detail}) from None
+        return attrs
+
 
 class TrainPolicyParams(StrictSerializer):
     algorithm = serializers.ChoiceField(["ppo", "reinforce"], default="ppo",

@@ -50,6 +50,20 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         assert page.locator("#job-panel svg").count() >= 3
         assert "Test (greedy, seeds 10000…)" in page.inner_text("#job-panel")
         page.screenshot(path=str(SCREENSHOTS / "job-finished.png"), full_page=True)
+        # A small OptimNeuralTS run on the classic catalog's drugs: metrics over steps and the
+        # flagged combinations with their drugs, predicted RR and bound.
+        page.goto("/jobs/new/bandit_train/")
+        page.select_option("#id_dataset", "catalog")
+        page.select_option("#id_catalog", "classic")
+        for name, value in (("n_combinations", "3000"), ("warmup", "1000"), ("total_steps", "2000"),
+                            ("flag_every", "100"), ("bandit_epochs", "2")):
+            page.fill(f"#id_{name}", value)
+        page.click(".job-form button[type=submit]")
+        page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+        page.wait_for_selector('.job-progress[data-status="succeeded"]', timeout=240_000)
+        page.wait_for_selector("#job-panel svg polyline")
+        assert "Flagged combinations" in page.inner_text("#job-panel")
+        page.screenshot(path=str(SCREENSHOTS / "bandit-finished.png"), full_page=True)
         page.goto("/jobs/")
-        assert page.locator('.job-progress[data-status="succeeded"]').count() == 1
+        assert page.locator('.job-progress[data-status="succeeded"]').count() == 2
         page.screenshot(path=str(SCREENSHOTS / "jobs-list.png"), full_page=True)

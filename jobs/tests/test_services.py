@@ -182,3 +182,9 @@ def test_reap_jobs_command_reports(classic, rex, capsys):
 
     call_command("reap_jobs")
     assert "0 job(s) reaped" in capsys.readouterr().out
+
+
+def test_a_defaulted_catalog_that_is_not_loaded_is_refused_at_its_field(rex):
+    with pytest.raises(services.JobError) as err:  # no catalog loaded: the default "curated" is unknown
+        services.job_create(kind="evaluate", params={}, owner=rex)
+    assert err.value.field == "params.catalog" and "Unknown catalog 'curated'" in err.value.message
