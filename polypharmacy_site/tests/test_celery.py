@@ -17,8 +17,14 @@ def test_it_speaks_json_only() -> None:
     assert app.conf.accept_content == ["json"]
 
 
-def test_training_tasks_go_to_the_training_queue() -> None:
-    assert app.conf.task_routes == {"agents.tasks.train_*": {"queue": "training"}}
+def test_training_jobs_go_to_the_training_queue_and_the_rest_to_the_default_one() -> None:
+    from jobs.kinds import KINDS
+
+    assert {name: kind.queue for name, kind in KINDS.items()} == {
+        "train_policy": "training", "bandit_train": "training",
+        "evaluate": "celery", "llm_suggest": "celery", "bandit_screen": "celery",
+    }
+    assert app.conf.task_default_queue == "celery"
 
 
 def test_without_redis_it_needs_no_broker_server() -> None:
