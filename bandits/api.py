@@ -73,6 +73,15 @@ def _missing(exc: BanditModelMissing) -> Response:
     return Response({"detail": exc.message}, status=exc.status)
 
 
+def _model(name: str | None) -> tuple[Any, Any] | Response:
+    """(checkpoint, loaded scorer) of the named or newest model, or the 409/404 answer."""
+    try:
+        ck = bandit_model_get(name)
+        return ck, bandit_scorer(ck)
+    except BanditModelMissing as exc:
+        return _missing(exc)
+
+
 def _problems_response(problems: list[Any], field: str, combos: list[Any], *, single: bool = False) -> Response:
     """422 naming each bad combination (the first MAX_PROBLEMS_LISTED) and its unknown ids."""
     detail = []
@@ -109,11 +118,10 @@ def predict(request: Request) -> Response:
         return Response({"detail": str(exc)}, status=413)
     except ValidationError as exc:
         return error_response(exc, data)
-    try:
-        ck = bandit_model_get(name)
-        scorer = bandit_scorer(ck)
-    except BanditModelMissing as exc:
-        return _missing(exc)
+    found = _model(name)
+    if isinstance(found, Response):
+        return found
+    ck, scorer = found
     X, problems = scorer.encode([combo])
     if problems:
         return _problems_response(problems, "combination", [combo], single=True)
@@ -152,11 +160,10 @@ def screen(request: Request) -> Response:
         return Response({"detail": str(exc)}, status=413)
     except ValidationError as exc:
         return error_response(exc, data)
-    try:
-        ck = bandit_model_get(name)
-        scorer = bandit_scorer(ck)
-    except BanditModelMissing as exc:
-        return _missing(exc)
+    found = _model(name)
+    if isinstance(found, Response):
+        return found
+    ck, scorer = found
     X, problems = scorer.encode(combos)
     if problems:
         return _problems_response(problems, "combinations", combos)

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from bandits.datasets import PolypharmacyDataset, hamming
+from bandits.datasets import PolypharmacyDataset, hamming, keep_distinct
 
 SEVERITY_SCALE = {"severe": 1.0, "moderate": 0.1, "mild": 0.03}
 BEERS_SCALE = 0.05
@@ -96,15 +96,7 @@ def _random_combinations(rng: np.random.Generator, n: int, n_drugs: int, size_me
         sizes = np.clip(2 + rng.poisson(size_mean - 2, size=batch), 2, size_max)
         # k drugs without replacement per row, vectorised: the k smallest of uniform keys.
         ranks = rng.random((batch, n_drugs)).argsort(axis=1).argsort(axis=1)
-        rows = (ranks < sizes[:, None]).astype(np.uint8)
-        for row, key in zip(rows, np.packbits(rows, axis=1)):
-            k = key.tobytes()
-            if k in seen:
-                continue
-            seen.add(k)
-            out.append(row)
-            if len(out) == n:
-                break
+        keep_distinct((ranks < sizes[:, None]).astype(np.uint8), seen, out, n)
     return np.stack(out)
 
 

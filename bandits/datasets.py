@@ -62,16 +62,20 @@ def _distinct_rows(
         need = n - len(out)
         batch = (rng.random((int(need * 1.2) + 16, n_drugs)) < p).astype(np.uint8)
         batch = batch[batch.any(axis=1)]
-        packed = np.packbits(batch, axis=1)
-        for row, key in zip(batch, packed):
-            k = key.tobytes()
-            if k in seen:
-                continue
-            seen.add(k)
-            out.append(row)
-            if len(out) == n:
-                break
+        keep_distinct(batch, seen, out, n)
     return np.stack(out).astype(np.uint8)
+
+
+def keep_distinct(rows: np.ndarray, seen: set[bytes], out: list[np.ndarray], n: int) -> None:
+    """Append to ``out`` the rows not seen before (by their packed bits), up to ``n`` in all."""
+    for row, key in zip(rows, np.packbits(rows, axis=1)):
+        k = key.tobytes()
+        if k in seen:
+            continue
+        seen.add(k)
+        out.append(row)
+        if len(out) == n:
+            break
 
 
 def hamming(A: np.ndarray, B: np.ndarray) -> np.ndarray:
