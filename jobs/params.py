@@ -125,3 +125,13 @@ class LLMSuggestParams(StrictSerializer):
         if not Episode.objects.filter(episode_id=value).exists():
             raise serializers.ValidationError(f"No episode {value}.")
         return str(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("episode_id"):
+            # A stored episode brings its own catalog; record that one, not the default.
+            from episodes.models import Episode
+
+            attrs["catalog"] = Episode.objects.filter(episode_id=attrs["episode_id"]).values_list(
+                "catalog__name", flat=True).get()
+            return attrs
+        return super().validate(attrs)

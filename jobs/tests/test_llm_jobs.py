@@ -31,6 +31,7 @@ def run(kind: str, params: dict, owner):
 def test_a_job_asks_the_llm_about_a_stored_episode_its_owner_can_see(llm, session, phil):  # noqa: F811
     job = run("llm_suggest", {"episode_id": session.episode.episode_id}, phil)
     assert job.status == "succeeded", job.error
+    assert job.params["catalog"] == "classic"  # the episode's catalog, not the default
     suggestion = job.result["suggestion"]
     assert suggestion["source"] == "llm" and suggestion["model"] == MODEL and suggestion["fallback_reason"] is None
     assert suggestion["action"] == {"action_type": "query_ddi", "drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]}
