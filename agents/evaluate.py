@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from agents.policies import Policy
 from envcore.catalog import Catalog
@@ -88,8 +88,21 @@ def run_episode(env: PolypharmacyEnv, policy: Policy, *, task_id: str, seed: int
     )
 
 
-def evaluate(policy: Policy, task: str, seeds: Iterable[int], catalog: Catalog | str = "curated") -> Evaluation:
-    """Per-episode results and mean ± std grader score of ``policy`` on ``task`` over ``seeds``."""
+def evaluate(
+    policy: Policy,
+    task: str,
+    seeds: Iterable[int],
+    catalog: Catalog | str = "curated",
+    *,
+    on_episode: Callable[[int, int], None] | None = None,
+) -> Evaluation:
+    """Per-episode results and mean ± std grader score of ``policy`` on ``task`` over ``seeds``.
+    ``on_episode(done, total)`` is called after each episode (progress reports)."""
     env = PolypharmacyEnv(catalog)
-    episodes = [run_episode(env, policy, task_id=task, seed=s) for s in seeds]
+    seeds = list(seeds)
+    episodes = []
+    for seed in seeds:
+        episodes.append(run_episode(env, policy, task_id=task, seed=seed))
+        if on_episode is not None:
+            on_episode(len(episodes), len(seeds))
     return Evaluation(task_id=task, catalog=env.catalog.name, episodes=episodes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from agents.evaluate import Evaluation, run_episode
+from agents.evaluate import Evaluation, evaluate
 from envcore.env import PolypharmacyEnv
 
 TEST_SEED_START = 10000
@@ -25,15 +25,14 @@ def _evaluation_summary(evaluation: Evaluation, seed_start: int) -> dict[str, An
 def evaluate_with_progress(policy: Any, *, catalog: Any, task_id: str, seeds: range, ctx: Any,
                            span: tuple[float, float] = (0.0, 1.0), stage: str = "evaluating") -> Evaluation:
     """``agents.evaluate.evaluate`` with a progress report every few episodes."""
-    env = PolypharmacyEnv(catalog)
-    episodes = []
     lo, hi = span
     every = max(1, len(seeds) // 50)
-    for i, seed in enumerate(seeds):
-        episodes.append(run_episode(env, policy, task_id=task_id, seed=seed))
-        if (i + 1) % every == 0 or i + 1 == len(seeds):
-            ctx.progress(lo + (hi - lo) * (i + 1) / len(seeds), f"{stage}: episode {i + 1}/{len(seeds)}")
-    return Evaluation(task_id=task_id, catalog=env.catalog.name, episodes=episodes)
+
+    def report(done: int, total: int) -> None:
+        if done % every == 0 or done == total:
+            ctx.progress(lo + (hi - lo) * done / total, f"{stage}: episode {done}/{total}")
+
+    return evaluate(policy, task_id, seeds, catalog, on_episode=report)
 
 
 def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
