@@ -21,13 +21,14 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.throwaway_site import throwaway_site  # noqa: E402
 
 MAX_BODY = 1024 * 1024
 
@@ -140,28 +141,13 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=300, help="random pulls of the quick training")
     args = parser.parse_args()
 
-    tmp = tempfile.TemporaryDirectory(prefix="ppenv-bench-")
-    os.environ["POLYPHARMACY_VAR_DIR"] = tmp.name
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "polypharmacy_site.settings")
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    import django
+    with throwaway_site() as var_dir:
+        import torch
 
-    django.setup()
-    import torch
-    from django.db import connection
-    from django.test.utils import setup_test_environment
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPU(s)", flush=True)
-    setup_test_environment()
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        run(args, Path(tmp.name) / "artifacts")
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        tmp.cleanup()
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        print(f"# torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPU(s)", flush=True)
+        run(args, var_dir / "artifacts")
 
 
 if __name__ == "__main__":

@@ -11,15 +11,15 @@ Steps go through the review services (the pages' own path), 10 per session.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.throwaway_site import throwaway_site  # noqa: E402
 
 
 def main() -> None:
@@ -29,25 +29,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
 
-    tmp = tempfile.TemporaryDirectory(prefix="ppenv-bench-")
-    os.environ["POLYPHARMACY_VAR_DIR"] = tmp.name
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "polypharmacy_site.settings")
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-    import django
-
-    django.setup()
-    from django.test.utils import setup_test_environment
-    from django.db import connection
-
-    setup_test_environment()
-    # A test database of its own (test_<name>, or a file for SQLite), destroyed at the end.
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with throwaway_site():
         run(args)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        tmp.cleanup()
 
 
 def add_patients(total: int) -> None:
