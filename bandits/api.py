@@ -16,7 +16,8 @@ the environment API (anonymous unless ``POLYPHARMACY_API_AUTH=required``). Nothi
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 from rest_framework.decorators import api_view, permission_classes
@@ -102,18 +103,26 @@ def _rounded(values: np.ndarray) -> list[float]:
     return np.round(values.astype(np.float64), 6).tolist()
 
 
-@api_view(["POST"])
-@permission_classes([EnvAPIPermission])
-def predict(request: Request) -> Response:
-    """Predicted RR, NeuralTS width and lower bound of one combination of drug ids."""
+@dataclass
+class _Scored:
+    ck: Any
+    scorer: Any
+    X: np.ndarray
+    scores: Any
+    data: dict[str, Any]
+
+
+def _score_request(request: Request, fields: tuple[str, ...], field: str,
+                   read: Callable[[dict[str, Any]], list[Any]], *, single: bool = False) -> _Scored | Response:
+    """The shared path of predict and screen: parse the body (413 for too much, 422 for bad
+    input), find the model (409/404), encode the combinations that ``read`` takes from the body
+    (422 naming unknown drug ids under ``field``) and score them."""
     data: Any = None
     try:
         data = _body(request)
-        _check_fields(data, PREDICT_FIELDS)
+        _check_fields(data, fields)
         name = _model_name(request, data)
-        combo = data.get("combination")
-        if not isinstance(combo, list) or not combo:
-            raise ValidationError("combination must be a non-empty list of drug ids.", field="combination")
+        combos = read(data)
     except TooManyCombinations as exc:
         return Response({"detail": str(exc)}, status=413)
     except ValidationError as exc:
@@ -122,13 +131,43 @@ def predict(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     ck, scorer = found
-    X, problems = scorer.encode([combo])
+    X, problems = scorer.encode(combos)
     if problems:
-        return _problems_response(problems, "combination", [combo], single=True)
-    s = scorer.score(X)
-    drugs = scorer.drugs_of(X[0])
+        return _problems_response(problems, field, combos, single=single)
+    return _Scored(ck, scorer, X, scorer.score(X), data)
+
+
+def _read_combination(data: dict[str, Any]) -> list[Any]:
+    combo = data.get("combination")
+    if not isinstance(combo, list) or not combo:
+        raise ValidationError("combination must be a non-empty list of drug ids.", field="combination")
+    return [combo]
+
+
+def _read_combinations(data: dict[str, Any]) -> list[Any]:
+    combos = data.get("combinations")
+    if not isinstance(combos, list) or not combos:
+        raise ValidationError("combinations must be a non-empty list of combinations (lists of drug ids).",
+                              field="combinations")
+    if len(combos) > MAX_SCREEN_COMBINATIONS:
+        raise TooManyCombinations(f"At most {MAX_SCREEN_COMBINATIONS:,} combinations per request, got "
+                                  f"{len(combos):,}: split them, or run a bandit_screen job.")
+    if not isinstance(data.get("only_flagged", False), bool):
+        raise ValidationError("only_flagged must be true or false.", field="only_flagged")
+    return combos
+
+
+@api_view(["POST"])
+@permission_classes([EnvAPIPermission])
+def predict(request: Request) -> Response:
+    """Predicted RR, NeuralTS width and lower bound of one combination of drug ids."""
+    done = _score_request(request, PREDICT_FIELDS, "combination", _read_combination, single=True)
+    if isinstance(done, Response):
+        return done
+    s, scorer = done.scores, done.scorer
+    drugs = scorer.drugs_of(done.X[0])
     return Response({
-        "model": bandit_model_info(ck),
+        "model": bandit_model_info(done.ck),
         "combination": drugs,
         "drugs": [{"drug_id": d, "name": scorer.name_of(d)} for d in drugs],
         "predicted_rr": _rounded(s.mu)[0], "sigma": _rounded(s.sigma)[0], "lower_bound": _rounded(s.lower)[0],
@@ -141,44 +180,21 @@ def predict(request: Request) -> Response:
 def screen(request: Request) -> Response:
     """Scores of up to 10,000 combinations, in request order (``index``), or only the flagged ones
     (``only_flagged``), highest lower bound first, with their drugs."""
-    data: Any = None
-    try:
-        data = _body(request)
-        _check_fields(data, SCREEN_FIELDS)
-        name = _model_name(request, data)
-        combos = data.get("combinations")
-        if not isinstance(combos, list) or not combos:
-            raise ValidationError("combinations must be a non-empty list of combinations (lists of drug ids).",
-                                  field="combinations")
-        if len(combos) > MAX_SCREEN_COMBINATIONS:
-            raise TooManyCombinations(f"At most {MAX_SCREEN_COMBINATIONS:,} combinations per request, got "
-                                      f"{len(combos):,}: split them, or run a bandit_screen job.")
-        only_flagged = data.get("only_flagged", False)
-        if not isinstance(only_flagged, bool):
-            raise ValidationError("only_flagged must be true or false.", field="only_flagged")
-    except TooManyCombinations as exc:
-        return Response({"detail": str(exc)}, status=413)
-    except ValidationError as exc:
-        return error_response(exc, data)
-    found = _model(name)
-    if isinstance(found, Response):
-        return found
-    ck, scorer = found
-    X, problems = scorer.encode(combos)
-    if problems:
-        return _problems_response(problems, "combinations", combos)
-    s = scorer.score(X)
+    done = _score_request(request, SCREEN_FIELDS, "combinations", _read_combinations)
+    if isinstance(done, Response):
+        return done
+    s, scorer, n = done.scores, done.scorer, len(done.X)
     mu, sigma, lower = _rounded(s.mu), _rounded(s.sigma), _rounded(s.lower)
     flagged = s.flagged.tolist()
-    if only_flagged:
+    if done.data.get("only_flagged", False):
         order = [int(i) for i in np.argsort(-s.lower, kind="stable") if flagged[i]]
-        results = [{"index": i, "drugs": scorer.drugs_of(X[i]), "predicted_rr": mu[i], "sigma": sigma[i],
+        results = [{"index": i, "drugs": scorer.drugs_of(done.X[i]), "predicted_rr": mu[i], "sigma": sigma[i],
                     "lower_bound": lower[i], "flagged": True} for i in order]
     else:
         results = [{"index": i, "predicted_rr": mu[i], "sigma": sigma[i], "lower_bound": lower[i],
-                    "flagged": flagged[i]} for i in range(len(combos))]
-    return Response({"model": bandit_model_info(ck), "threshold": scorer.threshold, "z": scorer.z,
-                     "n": len(combos), "n_flagged": int(s.flagged.sum()), "results": results})
+                    "flagged": flagged[i]} for i in range(n)]
+    return Response({"model": bandit_model_info(done.ck), "threshold": scorer.threshold, "z": scorer.z,
+                     "n": n, "n_flagged": int(s.flagged.sum()), "results": results})
 
 
 @api_view(["GET"])
