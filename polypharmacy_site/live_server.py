@@ -62,10 +62,16 @@ class LiveServer:
 
             with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{self.db_name}"')
-        for args in (["migrate", "--noinput", "-v", "0"], ["load_catalog", "--all"]):
-            subprocess.run(
-                [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True
-            )
+        self.manage("migrate", "--noinput", "-v", "0")
+        self.manage("load_catalog", "--all")
+
+    def manage(self, *args: str) -> str:
+        """Run a management command on this server's database; its stdout, or an error with its output."""
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
 
     def start(self, timeout: float = 30.0) -> None:
         if self.server == "uvicorn":

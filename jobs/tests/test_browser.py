@@ -12,14 +12,14 @@ import re
 import pytest
 
 from polypharmacy_site.live_server import LiveServer, LiveWorker
-from reviews.tests.test_browser import PASSWORD, SCREENSHOTS, browser, log_in, manage  # noqa: F401 (fixture)
+from reviews.tests.test_browser import PASSWORD, SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser):  # noqa: F811
     with LiveServer(extra_env={"REDIS_URL": ""}) as server, LiveWorker(server.env):
-        manage(server, "create_user", "rex", "--role", "researcher", "--password", PASSWORD)
+        server.manage("create_user", "rex", "--role", "researcher", "--password", PASSWORD)
         page = log_in(browser, server, "rex")
         page.goto("/jobs/new/train_policy/")
         page.fill("#id_total_steps", "12")

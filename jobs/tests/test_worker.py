@@ -7,15 +7,13 @@ on a database of their own; jobs go in over HTTP and come back over HTTP."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 from typing import Any
 
 import pytest
 
-from polypharmacy_site.live_server import ROOT, LiveServer, LiveWorker
+from polypharmacy_site.live_server import LiveServer, LiveWorker
 from polypharmacy_site.testing import requires_redis
 
 pytestmark = pytest.mark.timeout(420)
@@ -28,11 +26,8 @@ SMALL_TRAIN = {"task_id": "easy_screening", "catalog": "classic", "total_steps":
 class Api:
     def __init__(self, server: LiveServer) -> None:
         self.url = server.url
-        out = subprocess.run([sys.executable, "manage.py", "create_user", "rex", "--role", "researcher",
-                              "--password", "worker-test-1"], cwd=ROOT, env=server.env, check=True, capture_output=True)
-        assert out.returncode == 0
-        token = subprocess.run([sys.executable, "manage.py", "create_api_token", "rex"], cwd=ROOT, env=server.env,
-                               check=True, capture_output=True, text=True).stdout.strip().split()[-1]
+        server.manage("create_user", "rex", "--role", "researcher", "--password", "worker-test-1")
+        token = server.manage("create_api_token", "rex").strip().split()[-1]
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from urllib.request import Request, urlopen
 
@@ -57,18 +55,11 @@ def browser():
         browser.close()
 
 
-def manage(server: LiveServer, *args: str) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=server.env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise AssertionError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def server():
     with LiveServer() as server:
         for username, role in (("phil", "pharmacist"), ("pia", "pharmacist"), ("sue", "supervisor"), ("rex", "researcher")):
-            manage(server, "create_user", username, "--role", role, "--password", PASSWORD)
+            server.manage("create_user", username, "--role", role, "--password", PASSWORD)
         yield server
 
 
@@ -114,7 +105,7 @@ def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, serv
     assert "severe" in row.inner_text()
 
     # 2. An API client (the pharmacist's token) steps the same episode: it shows up too.
-    token = manage(server, "drf_create_token", "phil").split()[2]
+    token = server.manage("drf_create_token", "phil").split()[2]
     api_step(server, token, episode_id, {"action_type": "query_ddi", "drug_id_1": "DRUG_AMITRIPTYLINE", "drug_id_2": "DRUG_GABAPENTIN"})
     assert "api:phil" in supervisor.wait_for_selector('#history tr[data-index="2"]', timeout=10_000).inner_text()
     pharmacist.wait_for_selector('#history tr[data-index="2"]', timeout=10_000)
@@ -150,4 +141,4 @@ def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, serv
     assert colleague.goto(review_url).status == 404
 
     # The audit chain of this real run verifies.
-    assert re.fullmatch(r"\d+ records verified\n", manage(server, "verify_audit"))
+    assert re.fullmatch(r"\d+ records verified\n", server.manage("verify_audit"))
