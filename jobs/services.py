@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from datetime import timedelta
 from typing import Any
@@ -246,7 +247,6 @@ class Reaper(threading.Thread):
         super().__init__(daemon=True, name="job-reaper")
 
     def run(self) -> None:
-        stop = threading.Event()
         while True:
             try:
                 close_old_connections()
@@ -255,4 +255,4 @@ class Reaper(threading.Thread):
                 logger.exception("reaping stale jobs")
             finally:
                 connection.close()
-            stop.wait(settings.JOBS_REAP_EVERY_S)
+            time.sleep(settings.JOBS_REAP_EVERY_S)
