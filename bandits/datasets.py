@@ -9,12 +9,14 @@ nearest pattern by Hamming distance:
   ("protective");
 * it shares drugs: ``N(pattern_rr - adj, 0.1)``, clipped at 0.
 
-``adj_mode="decay"`` (default) is the intended behaviour: the adjustment grows with the Hamming
-distance, ``adj = adj_max * d / d_max`` with ``d_max`` the largest distance of an overlapping
-combination to its pattern (so a pattern itself keeps its RR and the farthest overlapping
-combinations lose ``adj_max``).  ``adj_mode="constant"`` is bug-compatible with the authors'
-generator, whose per-distance table was indexed by pattern, so every overlapping combination got
-``adj = adj_max = 1.0``.
+The adjustment follows the authors' generator (``create_dataset_combinations.py`` of their
+``sim-combi-donnees-massives``): ``adj = d / (|c| + |p|)``, the Hamming distance to the nearest
+pattern over the drug count of combination and pattern together, so it grows with the distance (an
+exact match keeps the pattern's RR, noiseless, as in their code).  ``adj_mode="decay"`` (default)
+is that intended formula.  ``adj_mode="authors"`` is bug-compatible: their code looked the ratio up
+with the nearest pattern's *number* as a combination index, so every combination near pattern ``k``
+got the ratio of combination row ``k``, which is 1.0 unless that row itself overlaps its nearest
+pattern.  ``adj_max`` scales either.
 
 A combination is a PIP (potentially inappropriate polypharmacy) when ``rr > pip_threshold``.
 """
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 NO_OVERLAP = {"neutral": (1.0, 0.05), "protective": (0.15, 0.1)}
+ADJ_MODES = ("decay", "authors")
 
 
 @dataclass
@@ -108,8 +111,8 @@ def make_dataset(
     """
     if kind not in NO_OVERLAP:
         raise ValueError(f"kind must be one of {sorted(NO_OVERLAP)}, not {kind!r}")
-    if adj_mode not in ("decay", "constant"):
-        raise ValueError("adj_mode must be 'decay' or 'constant'")
+    if adj_mode not in ADJ_MODES:
+        raise ValueError(f"adj_mode must be one of {ADJ_MODES}, not {adj_mode!r}")
     if include_patterns and n_patterns > n_combinations:
         raise ValueError("n_patterns > n_combinations")
     rng = np.random.default_rng(seed)
@@ -134,13 +137,12 @@ def make_dataset(
 
     mu0, sd0 = NO_OVERLAP[kind]
     rr = rng.normal(mu0, sd0, size=len(X))
-    if adj_mode == "constant":
-        adj = np.full(len(X), adj_max)
-    else:
-        d_max = max(int(d_near[overlap].max()) if overlap.any() else 1, 1)
-        adj = adj_max * d_near / d_max
+    ratio = d_near / (X.sum(1).astype(np.int64) + patterns.sum(1).astype(np.int64)[nearest])
+    # "authors": the ratio of combination row k for everything nearest to pattern k (their indexing)
+    adj = adj_max * (ratio if adj_mode == "decay" else ratio[nearest])
     rr_overlap = rng.normal(pattern_rr[nearest] - adj, overlap_std)
     rr = np.where(overlap, rr_overlap, rr)
+    rr = np.where(d_near == 0, pattern_rr[nearest], rr)
     rr = np.clip(rr, 0.0, None)
     return PolypharmacyDataset(
         X=X,

@@ -17,7 +17,6 @@ as one tensor, snapping is one matrix product, flagging runs in batches.
 
 from __future__ import annotations
 
-import copy
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from bandits.metrics import flag_metrics
+from bandits.training import FitSettings, SparseRows, fit
 
 
 @dataclass
@@ -133,6 +133,7 @@ class OptimNeuralTS:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             self.X_csr = self.X.to_sparse_csr()
+        self.rows = SparseRows(self.X)  # the same rows as column-index lists, for retraining
         self.rng = np.random.default_rng(self.s.seed)
         self.gen = torch.Generator(device=self.device).manual_seed(self.s.seed)
         with torch.random.fork_rng(devices=[]):
@@ -235,34 +236,12 @@ class OptimNeuralTS:
                 for m in self.net:
                     if hasattr(m, "reset_parameters"):
                         m.reset_parameters()
-        idx = torch.as_tensor(np.asarray(self.pulled), device=self.device)
-        xs = self.X[idx]
+        rows = torch.as_tensor(np.asarray(self.pulled), device=self.device)
         ys = torch.as_tensor(np.asarray(self.rewards), dtype=torch.float32, device=self.device)
-        N = len(ys)
-        opt = torch.optim.Adam(self.net.parameters(), lr=s.lr, weight_decay=s.lam / N)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=s.plateau_factor, patience=s.plateau_patience
-        )
-        best_loss, best_state = float("inf"), None
-        self.net.train()
-        for _ in range(epochs):
-            perm = torch.randperm(N, generator=self.gen, device=self.device)
-            total = 0.0
-            for i in range(0, N, s.batch_size):
-                b = perm[i : i + s.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = torch.mean((self.net(xs[b]).squeeze(-1) - ys[b]) ** 2)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(b)
-            epoch_loss = total / N
-            sched.step(epoch_loss)
-            if epoch_loss < best_loss:
-                best_loss = epoch_loss
-                if s.keep_best_epoch:
-                    best_state = copy.deepcopy(self.net.state_dict())
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
+        fs = FitSettings(epochs=epochs, batch_size=s.batch_size, lr=s.lr, weight_decay=s.lam / len(ys),
+                         plateau_patience=s.plateau_patience, plateau_factor=s.plateau_factor,
+                         keep_best_epoch=s.keep_best_epoch)
+        best_loss = fit(self.net, self.rows, rows, ys, fs, self.gen)
         self.net.eval()
         return best_loss
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from bandits.datasets import ADJ_MODES
 from jobs.params import CatalogField, StrictSerializer, catalog_names
 
 DATASETS = ["catalog", "protective", "neutral"]
@@ -32,8 +33,8 @@ class BanditTrainParams(StrictSerializer):
                                           help_text="Dangerous patterns planted in a synthetic dataset.")
     mean_size = serializers.FloatField(min_value=2.0, max_value=20.0, required=False, allow_null=True, default=None,
                                        help_text="Mean drugs per combination (default 8.7 synthetic, 5 catalog).")
-    adj_mode = serializers.ChoiceField(["decay", "constant"], default="decay",
-                                       help_text="Synthetic datasets: decay (intended) or constant (the authors' code).")
+    adj_mode = serializers.ChoiceField(list(ADJ_MODES), default="decay",
+                                       help_text="Synthetic datasets: decay (the intended adjustment) or authors (bug-compatible with their generator).")
     warmup = serializers.IntegerField(min_value=10, max_value=100_000, default=1_000,
                                       help_text="Random warm-up pulls (tau) before the bandit steps.")
     total_steps = serializers.IntegerField(min_value=10, max_value=100_000, default=3_000,

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from bandits.baselines import random_supervised, sequential_random  # noqa: E402
-from bandits.datasets import make_dataset  # noqa: E402
+from bandits.datasets import ADJ_MODES, make_dataset  # noqa: E402
 from bandits.optimneuralts import OptimNeuralTS, OptimNeuralTSSettings  # noqa: E402
 
 PAPER = {"protective": {"recall": 0.72, "precision": 0.999}}
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-combinations", type=int, default=100_000)
     p.add_argument("--n-patterns", type=int, default=10)
     p.add_argument("--drug-prob", type=float, default=None, help="default 8.7/n_drugs")
-    p.add_argument("--adj-mode", choices=["decay", "constant"], default="decay")
+    p.add_argument("--adj-mode", choices=list(ADJ_MODES), default="decay")
     p.add_argument("--warmup", type=int, default=10_000, help="tau")
     p.add_argument("--steps", type=int, default=30_000, help="total pulls incl. warm-up")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])

@@ -47,11 +47,37 @@ def test_rr_model_and_pip_rate():
     assert abs(np.median(rr_no) - 1.0) < 0.02 and 0.03 < rr_no.std() < 0.07
 
 
-def test_constant_adj_bug_compatible():
-    ds = _small(adj_mode="constant")
-    overlap = (ds.X.astype(int) @ ds.patterns.T.astype(int))[np.arange(len(ds.X)), ds.nearest_pattern] > 0
-    resid = ds.rr[overlap] - (ds.pattern_rr[ds.nearest_pattern[overlap]] - 1.0)
-    assert abs(resid.mean()) < 0.02 and 0.07 < resid.std() < 0.13
+def _overlap_residuals(ds, adj):
+    """rr minus its expected mean (pattern RR - adj) for combinations that overlap their nearest
+    pattern without being it."""
+    dist = hamming(ds.X, ds.patterns)[np.arange(len(ds.X)), ds.nearest_pattern]
+    shared = (ds.X.astype(int) @ ds.patterns.T.astype(int))[np.arange(len(ds.X)), ds.nearest_pattern]
+    near = (shared > 0) & (dist > 0)
+    return ds.rr[near] - (ds.pattern_rr[ds.nearest_pattern[near]] - adj[near])
+
+
+def test_decay_adjustment_is_distance_over_drug_count():
+    """The authors' intended formula: adj = Hamming distance / (|combination| + |pattern|)."""
+    ds = _small()
+    dist = hamming(ds.X, ds.patterns)[np.arange(len(ds.X)), ds.nearest_pattern]
+    adj = dist / (ds.X.sum(1) + ds.patterns.sum(1)[ds.nearest_pattern])
+    resid = _overlap_residuals(ds, adj)
+    assert len(resid) > 100 and abs(resid.mean()) < 0.02 and 0.08 < resid.std() < 0.12
+    assert np.array_equal(ds.rr[ds.pattern_index], ds.pattern_rr)  # exact matches: the pattern's RR
+
+
+def test_authors_adjustment_is_bug_compatible():
+    """Their generator looked the ratio up by pattern number: everything nearest to pattern k gets
+    the ratio of combination row k (1.0 when row k shares nothing with its own nearest pattern)."""
+    ds = _small(adj_mode="authors")
+    dist = hamming(ds.X, ds.patterns)[np.arange(len(ds.X)), ds.nearest_pattern]
+    row_ratio = dist / (ds.X.sum(1) + ds.patterns.sum(1)[ds.nearest_pattern])
+    per_pattern = np.array([row_ratio[k] for k in range(len(ds.patterns))])
+    assert (per_pattern == 1.0).sum() >= 1  # rows 0..2 are mostly disjoint from their pattern
+    resid = _overlap_residuals(ds, per_pattern[ds.nearest_pattern])
+    assert len(resid) > 100 and abs(resid.mean()) < 0.02 and 0.08 < resid.std() < 0.12
+    decay = _small()
+    assert np.array_equal(ds.X, decay.X) and not np.array_equal(ds.rr, decay.rr)
 
 
 def test_full_size_rate():
