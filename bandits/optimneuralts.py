@@ -55,6 +55,8 @@ class OptimNeuralTSSettings:
     plateau_patience: int = 10
     plateau_factor: float = 0.1
     keep_best_epoch: bool = True
+    sampling: str = "uniform"  # or "lds": the authors' label-distribution-smoothed sampling (bandits.training)
+    early_stop_patience: int = 0  # 0: every epoch runs; the authors stop after 25 without progress
     # flagging
     flag_every: int = 200
     flag_threshold: float = 1.1
@@ -240,7 +242,8 @@ class OptimNeuralTS:
         ys = torch.as_tensor(np.asarray(self.rewards), dtype=torch.float32, device=self.device)
         fs = FitSettings(epochs=epochs, batch_size=s.batch_size, lr=s.lr, weight_decay=s.lam / len(ys),
                          plateau_patience=s.plateau_patience, plateau_factor=s.plateau_factor,
-                         keep_best_epoch=s.keep_best_epoch)
+                         keep_best_epoch=s.keep_best_epoch, sampling=s.sampling,
+                         early_stop_patience=s.early_stop_patience)
         best_loss = fit(self.net, self.rows, rows, ys, fs, self.gen)
         self.net.eval()
         return best_loss

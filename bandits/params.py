@@ -13,6 +13,7 @@ from typing import Any
 from rest_framework import serializers
 
 from bandits.datasets import ADJ_MODES
+from bandits.training import SAMPLINGS
 from jobs.params import CatalogField, StrictSerializer, catalog_names
 
 DATASETS = ["catalog", "protective", "neutral"]
@@ -43,6 +44,8 @@ class BanditTrainParams(StrictSerializer):
     bandit_epochs = serializers.IntegerField(min_value=1, max_value=200, default=5,
                                              help_text="Epochs of each retraining (the paper: 100).")
     train_every = serializers.IntegerField(min_value=1, max_value=10_000, default=10)
+    sampling = serializers.ChoiceField(list(SAMPLINGS), default="uniform", help_text=(
+        "Training rows per epoch: uniform (a permutation) or lds (the authors' reweighting of rare rewards)."))
     flag_every = serializers.IntegerField(min_value=10, max_value=100_000, default=200,
                                           help_text="Bandit steps between flagging rounds (one point of the plots each).")
     hidden = serializers.IntegerField(min_value=8, max_value=1024, default=128)

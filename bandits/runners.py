@@ -61,7 +61,7 @@ def _settings(params: dict[str, Any]) -> OptimNeuralTSSettings:
     return OptimNeuralTSSettings(hidden=params["hidden"], warmup=params["warmup"], total_steps=params["total_steps"],
                                  warmup_epochs=params["warmup_epochs"], bandit_epochs=params["bandit_epochs"],
                                  train_every=params["train_every"], flag_every=params["flag_every"],
-                                 seed=params["seed"])
+                                 sampling=params.get("sampling", "uniform"), seed=params["seed"])
 
 
 def _with_truth(rows: list[dict[str, Any]], ds_rr: np.ndarray, ds_pip: np.ndarray) -> list[dict[str, Any]]:

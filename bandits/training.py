@@ -35,6 +35,13 @@ class FitSettings:
     plateau_patience: int = 10
     plateau_factor: float = 0.1
     keep_best_epoch: bool = True
+    # "uniform": each epoch is one random permutation of the rows.  "lds": as the authors' code,
+    # each epoch draws N rows with replacement, weighted by the inverse of the smoothed frequency of
+    # their reward's 0.1-wide bin (label distribution smoothing, Yang et al. 2021), so the rare high
+    # risks weigh as much as the common low ones; the best epoch is then chosen on the plain MSE
+    # over all rows (what their model selection does), since the sampled loss is weighted.
+    sampling: str = "uniform"
+    early_stop_patience: int = 0  # stop after this many epochs without a better loss (0: never)
 
 
 class FlatMLP:
@@ -74,9 +81,10 @@ class FlatMLP:
 class SparseRows:
     """Column indices of 0/1 rows in CSR form, to gather a batch of rows as one flat index list."""
 
-    def __init__(self, X: torch.Tensor) -> None:
+    def __init__(self, X: torch.Tensor, *, dense: bool | None = None) -> None:
+        """``dense``: train with dense first-layer products (default: on CUDA only)."""
         self.n, self.d = X.shape
-        self.dense = X if X.device.type == "cuda" else None
+        self.dense = X if (X.device.type == "cuda" if dense is None else dense) else None
         nz = X.nonzero()  # row-major, so each row's columns are contiguous
         self.col = nz[:, 1].contiguous()
         counts = torch.bincount(nz[:, 0], minlength=self.n)
@@ -95,6 +103,36 @@ class SparseRows:
         return flat, offsets, bag
 
 
+SAMPLINGS = ("uniform", "lds")
+
+
+def lds_weights(y: torch.Tensor, bin_size: float = 0.1, kernel_size: int = 5, kernel_sigma: float = 2.0) -> torch.Tensor:
+    """Per-row sampling weight: 1 / (count of the row's reward bin, smoothed by a Gaussian kernel
+    over neighbouring bins), the authors' label distribution smoothing."""
+    bins = torch.floor(y / bin_size).long()
+    bins -= bins.min()
+    counts = torch.bincount(bins).to(y.dtype)
+    k = torch.arange(kernel_size, device=y.device, dtype=y.dtype) - (kernel_size - 1) / 2
+    kernel = torch.exp(-(k**2) / (2 * kernel_sigma**2))
+    smooth = F.conv1d(counts[None, None], kernel[None, None], padding=kernel_size // 2)[0, 0]
+    return 1.0 / smooth[bins]
+
+
+def mse(p: FlatMLP, data: SparseRows, rows: torch.Tensor, y: torch.Tensor, chunk: int = 8192) -> float:
+    """Mean squared error of the flat net over ``rows`` (eval pass, in chunks)."""
+    total = 0.0
+    for i in range(0, len(rows), chunk):
+        r = rows[i : i + chunk]
+        if data.dense is None:
+            cols, offsets, _ = data.gather(r)
+            pre = F.embedding_bag(cols, p.W1T, offsets, mode="sum").add_(p.b1)
+        else:
+            pre = torch.addmm(p.b1, data.dense[r], p.W1T)
+        err = torch.addmv(p.b2, pre.clamp_(min=0), p.w2).sub_(y[i : i + chunk])
+        total += float(err.dot(err))
+    return total / len(rows)
+
+
 @torch.no_grad()
 def fit(net: nn.Sequential, data: SparseRows, rows: torch.Tensor, y: torch.Tensor, s: FitSettings,
         generator: torch.Generator) -> float:
@@ -111,9 +149,15 @@ def fit(net: nn.Sequential, data: SparseRows, rows: torch.Tensor, y: torch.Tenso
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(holder, mode="min", factor=s.plateau_factor,
                                                        patience=s.plateau_patience)
     N, B = len(y), s.batch_size
-    best_loss, best_flat = float("inf"), None
+    if s.sampling not in SAMPLINGS:
+        raise ValueError(f"sampling must be one of {SAMPLINGS}, not {s.sampling!r}")
+    weights = lds_weights(y) if s.sampling == "lds" else None
+    best_loss, best_flat, stale = float("inf"), None, 0
     for _ in range(s.epochs):
-        perm = torch.randperm(N, generator=generator, device=rows.device)
+        if weights is None:
+            perm = torch.randperm(N, generator=generator, device=rows.device)
+        else:
+            perm = torch.multinomial(weights, N, replacement=True, generator=generator)
         r, yp = rows[perm], y[perm]
         cols, offsets, bag = data.gather(r)
         starts = offsets[::B].tolist() + [len(cols)]
@@ -143,11 +187,15 @@ def fit(net: nn.Sequential, data: SparseRows, rows: torch.Tensor, y: torch.Tenso
                 torch.mm(xb.T, dpre, out=gW1T)
             adam_step([p.flat], [grad], [exp_avg], [exp_avg_sq], [], [step], fused=True, amsgrad=False,
                       beta1=0.9, beta2=0.999, lr=lr, weight_decay=s.weight_decay, eps=1e-8, maximize=False)
-        epoch_loss = float(total) / N
+        epoch_loss = float(total) / N if weights is None else mse(p, data, rows, y)
         sched.step(epoch_loss)
         if epoch_loss < best_loss:
-            best_loss = epoch_loss
+            best_loss, stale = epoch_loss, 0
             if s.keep_best_epoch:
                 best_flat = p.flat.clone()
+        else:
+            stale += 1
+            if s.early_stop_patience and stale >= s.early_stop_patience:
+                break
     p.write_to(net, best_flat)
     return best_loss

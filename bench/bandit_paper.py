@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-every", type=int, default=10)
     p.add_argument("--flag-every", type=int, default=200)
     p.add_argument("--no-warm-start", action="store_true")
+    p.add_argument("--sampling", choices=["uniform", "lds"], default="uniform",
+                   help="lds: the authors' label-distribution-smoothed sampling of training rows")
+    p.add_argument("--early-stop", type=int, default=0, help="early-stopping patience in epochs (0: off)")
     p.add_argument("--sigma", choices=["vmap", "analytic"], default="analytic")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             warmup=args.warmup, total_steps=args.steps, warmup_epochs=args.warmup_epochs,
             bandit_epochs=args.bandit_epochs, train_every=args.train_every, flag_every=args.flag_every,
             warm_start=not args.no_warm_start, sigma_method=args.sigma, device=args.device, seed=seed,
+            sampling=args.sampling, early_stop_patience=args.early_stop,
         )
         algo = OptimNeuralTS(ds.X, ds.rr, s, pip=ds.pip, pattern_index=ds.pattern_index)
         marks = {"t": time.perf_counter(), "step": 0}

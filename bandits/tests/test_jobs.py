@@ -58,9 +58,11 @@ def test_a_training_job_on_the_classic_catalog_registers_a_model_plots_and_flags
 def test_a_training_job_on_a_tiny_synthetic_dataset_names_its_columns_d000(db: None, artifacts: Path) -> None:
     job = run_job("bandit_train", {"dataset": "protective", "n_drugs": 30, "n_combinations": 600, "n_patterns": 3,
                                    "warmup": 100, "total_steps": 200, "warmup_epochs": 10, "bandit_epochs": 2,
-                                   "flag_every": 50, "hidden": 16, "random_baseline": "no"})
+                                   "flag_every": 50, "hidden": 16, "random_baseline": "no",
+                                   "adj_mode": "authors", "sampling": "lds"})
 
     assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.params["adj_mode"] == "authors" and job.params["sampling"] == "lds"
     ck = Checkpoint.objects.get(job=job)
     assert ck.name == f"bandit-protective-s0-job{job.pk}" and ck.catalog == ""
     payload = torch.load(str(checkpoint_file(ck)), weights_only=True)
