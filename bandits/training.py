@@ -199,3 +199,32 @@ def fit(net: nn.Sequential, data: SparseRows, rows: torch.Tensor, y: torch.Tenso
                 break
     p.write_to(net, best_flat)
     return best_loss
+
+
+def plain_fit(net: nn.Sequential, X: torch.Tensor, rows: torch.Tensor, y: torch.Tensor, s: FitSettings,
+              generator: torch.Generator) -> float:
+    """The textbook loop that ``fit`` replaces (nn.Sequential forward, autograd, torch.optim.Adam,
+    reduce-on-plateau, best epoch kept; uniform sampling only), kept as the reference that the
+    tests and ``bench/bandit_training.py`` hold ``fit`` to.  ``X`` is the dense 0/1 matrix."""
+    opt = torch.optim.Adam(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=s.plateau_factor,
+                                                       patience=s.plateau_patience)
+    xs, best, best_state = X[rows], float("inf"), None
+    for _ in range(s.epochs):
+        perm = torch.randperm(len(y), generator=generator)
+        total = 0.0
+        for i in range(0, len(y), s.batch_size):
+            b = perm[i : i + s.batch_size]
+            opt.zero_grad()
+            loss = torch.mean((net(xs[b]).squeeze(-1) - y[b]) ** 2)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(b)
+        sched.step(total / len(y))
+        if total / len(y) < best:
+            best = total / len(y)
+            if s.keep_best_epoch:
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return best

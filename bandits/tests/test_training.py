@@ -5,34 +5,7 @@ import torch
 from torch import nn
 
 from bandits.datasets import make_dataset
-from bandits.training import FitSettings, SparseRows, fit, lds_weights
-
-
-def _plain_fit(net, X, rows, y, s: FitSettings, generator) -> float:
-    """The textbook loop: nn.Sequential forward, autograd, torch.optim.Adam, reduce-on-plateau,
-    best epoch kept (what OptimNeuralTS ran before ``fit``)."""
-    opt = torch.optim.Adam(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=s.plateau_factor,
-                                                       patience=s.plateau_patience)
-    xs, best, best_state = X[rows], float("inf"), None
-    for _ in range(s.epochs):
-        perm = torch.randperm(len(y), generator=generator)
-        total = 0.0
-        for i in range(0, len(y), s.batch_size):
-            b = perm[i : i + s.batch_size]
-            opt.zero_grad()
-            loss = torch.mean((net(xs[b]).squeeze(-1) - y[b]) ** 2)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        sched.step(total / len(y))
-        if total / len(y) < best:
-            best = total / len(y)
-            if s.keep_best_epoch:
-                best_state = {k: v.clone() for k, v in net.state_dict().items()}
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    return best
+from bandits.training import FitSettings, SparseRows, fit, lds_weights, plain_fit
 
 
 @pytest.mark.parametrize("keep_best,dense", [(True, False), (False, False), (True, True)])
@@ -50,7 +23,7 @@ def test_fit_matches_the_autograd_loop(keep_best, dense):
     ref = nn.Sequential(nn.Linear(120, 32), nn.ReLU(), nn.Linear(32, 1))
     ours = nn.Sequential(nn.Linear(120, 32), nn.ReLU(), nn.Linear(32, 1))
     ours.load_state_dict(ref.state_dict())
-    ref_loss = _plain_fit(ref, X, rows, y, s, torch.Generator().manual_seed(5))
+    ref_loss = plain_fit(ref, X, rows, y, s, torch.Generator().manual_seed(5))
     loss = fit(ours, SparseRows(X, dense=dense), rows, y, s, torch.Generator().manual_seed(5))
     assert loss == pytest.approx(ref_loss, rel=1e-4) and loss < 0.5 * float(y.var())
     for a, b in zip(ref.parameters(), ours.parameters()):
