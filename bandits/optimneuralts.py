@@ -12,7 +12,8 @@ up to ``total_steps``; the network is retrained every ``train_every`` steps and 
 ``flag_every`` steps all combinations with ``mu - 3 sigma > threshold`` are flagged (union kept).
 
 Everything batched: per-sample gradients via ``torch.func.vmap(grad)``, the DE population evolves
-as one tensor, snapping is one matrix product, flagging runs in batches.
+as one tensor, snapping is one matrix product, flagging runs in batches, and retraining reads only
+the drugs present in each row (``bandits.training``).
 """
 
 from __future__ import annotations
