@@ -151,6 +151,8 @@ def fit(net: nn.Sequential, data: SparseRows, rows: torch.Tensor, y: torch.Tenso
     N, B = len(y), s.batch_size
     if s.sampling not in SAMPLINGS:
         raise ValueError(f"sampling must be one of {SAMPLINGS}, not {s.sampling!r}")
+    if N == 0:
+        return float("inf")
     weights = lds_weights(y) if s.sampling == "lds" else None
     best_loss, best_flat, stale = float("inf"), None, 0
     for _ in range(s.epochs):
@@ -159,14 +161,15 @@ def fit(net: nn.Sequential, data: SparseRows, rows: torch.Tensor, y: torch.Tenso
         else:
             perm = torch.multinomial(weights, N, replacement=True, generator=generator)
         r, yp = rows[perm], y[perm]
-        cols, offsets, bag = data.gather(r)
-        starts = offsets[::B].tolist() + [len(cols)]
+        if data.dense is None:
+            cols, offsets, bag = data.gather(r)
+            starts = offsets[::B].tolist() + [len(cols)]
         lr = holder.param_groups[0]["lr"]
         total = torch.zeros((), device=y.device)
         for j, i in enumerate(range(0, N, B)):
             yb = yp[i : i + B]
-            a, e = starts[j], starts[j + 1]
             if data.dense is None:
+                a, e = starts[j], starts[j + 1]
                 kb = cols[a:e]
                 pre = F.embedding_bag(kb, p.W1T, offsets[i : i + B] - a, mode="sum").add_(p.b1)
             else:
