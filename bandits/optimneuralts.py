@@ -19,7 +19,6 @@ the drugs present in each row (``bandits.training``).
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -131,12 +130,7 @@ class OptimNeuralTS:
         self.pattern_index = pattern_index
         self.n, self.d = self.X_np.shape
         self.X = torch.as_tensor(self.X_np, dtype=torch.float32, device=self.device)
-        # Combinations are sparse (8.7 drugs of 500 on average): snapping as a CSR mat-vec reads
-        # ~2% of what the dense product reads, 7x faster on CPU, same distances.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            self.X_csr = self.X.to_sparse_csr()
-        self.rows = SparseRows(self.X)  # the same rows as column-index lists, for retraining
+        self.rows = SparseRows(self.X)  # CSR: snapping 7x faster than dense on CPU, and retraining
         self.rng = np.random.default_rng(self.s.seed)
         self.gen = torch.Generator(device=self.device).manual_seed(self.s.seed)
         with torch.random.fork_rng(devices=[]):
@@ -227,7 +221,7 @@ class OptimNeuralTS:
     def snap(self, c: torch.Tensor) -> int:
         """Nearest existing combination to a relaxed vector c in [0,1]^d (L1 = Hamming on 0/1)."""
         # |x - c|_1 = sum(c) + sum_j x_j (1 - 2 c_j) for x in {0, 1}^d
-        dist = c.sum() + self.X_csr @ (1.0 - 2.0 * c)
+        dist = c.sum() + self.rows.csr @ (1.0 - 2.0 * c)
         return int(dist.argmin())
 
     # ------------------------------------------------------------------ training

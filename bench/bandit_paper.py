@@ -33,6 +33,7 @@ import torch  # noqa: E402
 from bandits.baselines import random_supervised, sequential_random  # noqa: E402
 from bandits.datasets import ADJ_MODES, make_dataset  # noqa: E402
 from bandits.optimneuralts import OptimNeuralTS, OptimNeuralTSSettings  # noqa: E402
+from bandits.training import SAMPLINGS  # noqa: E402
 
 PAPER = {"protective": {"recall": 0.72, "precision": 0.999}}
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-every", type=int, default=10)
     p.add_argument("--flag-every", type=int, default=200)
     p.add_argument("--no-warm-start", action="store_true")
-    p.add_argument("--sampling", choices=["uniform", "lds"], default="uniform",
+    p.add_argument("--sampling", choices=list(SAMPLINGS), default="uniform",
                    help="lds: the authors' label-distribution-smoothed sampling of training rows")
     p.add_argument("--early-stop", type=int, default=0, help="early-stopping patience in epochs (0: off)")
     p.add_argument("--sigma", choices=["vmap", "analytic"], default="analytic")

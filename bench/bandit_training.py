@@ -39,11 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     X = torch.as_tensor(ds.X, dtype=torch.float32)
     data = SparseRows(X)
     y_all = torch.as_tensor(ds.rr, dtype=torch.float32)
+
+    def new_net() -> nn.Sequential:
+        torch.manual_seed(0)  # the same initial weights for every run
+        return nn.Sequential(nn.Linear(X.shape[1], 128), nn.ReLU(), nn.Linear(128, 1))
+
     print(f"# {X.shape[0]:,} combinations of {X.shape[1]} drugs, 128 hidden units, batch 64, "
           f"{args.epochs} epochs, {args.threads} thread(s)")
     # warm-up: the first optimizer step imports parts of torch (seconds), which is not training time
     for fn, arg in ((plain_fit, X), (fit, data)):
-        fn(nn.Sequential(nn.Linear(X.shape[1], 128), nn.ReLU(), nn.Linear(128, 1)), arg, torch.arange(256),
+        fn(new_net(), arg, torch.arange(256),
            y_all[:256], FitSettings(epochs=1), torch.Generator().manual_seed(0))
     print(f"{'rows':>8s} {'plain s/epoch':>14s} {'fit s/epoch':>12s} {'ratio':>7s} "
           f"{'plain vs f64':>13s} {'fit vs f64':>11s}")
@@ -55,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         nets = {}
         for _ in range(args.repeats):
             for name in ("plain", "fit"):
-                torch.manual_seed(0)
-                net = nn.Sequential(nn.Linear(X.shape[1], 128), nn.ReLU(), nn.Linear(128, 1))
+                net = new_net()
                 t0 = time.perf_counter()
                 if name == "plain":
                     plain_fit(net, X, rows, y, s, torch.Generator().manual_seed(1))
@@ -64,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                     fit(net, data, rows, y, s, torch.Generator().manual_seed(1))
                 times[name].append((time.perf_counter() - t0) / args.epochs)
                 nets[name] = net
-        torch.manual_seed(0)
-        ref = nn.Sequential(nn.Linear(X.shape[1], 128), nn.ReLU(), nn.Linear(128, 1)).double()
+        ref = new_net().double()
         plain_fit(ref, X.double(), rows, y.double(), s, torch.Generator().manual_seed(1))
         diff = {name: max(float((a.double() - b).detach().abs().max()) for a, b in zip(net.parameters(), ref.parameters()))
                 for name, net in nets.items()}
