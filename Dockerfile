@@ -17,4 +17,4 @@ RUN useradd --create-home --uid 1000 app && mkdir -p /app/var /app/staticfiles &
 USER app
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "polypharmacy_site.asgi:application"]
+CMD ["python", "-m", "polypharmacy_site.serve", "--host", "0.0.0.0", "--port", "8000"]

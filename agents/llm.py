@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping, Protocol
 
 from agents.policies import Action, heuristic_policy
-from envcore.actions import parse_action
+from envcore.contract import parse_action
 from envcore.catalog import Catalog
 from envcore.errors import ValidationError
-from envcore.schema import ACTION_SCHEMA
+from envcore.contract import action_json_schema
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def build_messages(observation: Mapping[str, Any], *, catalog: Catalog) -> list[
         "Observation (the whole current state of the review, as JSON):",
         json.dumps(observation, sort_keys=True, default=str),
         "Action schema (JSON Schema; unknown fields are rejected):",
-        json.dumps(ACTION_SCHEMA, sort_keys=True),
+        json.dumps(action_json_schema(), sort_keys=True),
         "Substitute candidates (same ATC level-4 class, not already in the regimen), by drug:",
         json.dumps(substitute_candidates(observation, catalog=catalog), sort_keys=True),
         "Rules: query_ddi needs two different drug_ids from current_medications and "

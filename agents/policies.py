@@ -11,7 +11,7 @@ import random
 from itertools import combinations
 from typing import Any, Callable, Protocol
 
-from envcore.actions import INTERVENTION_TYPES
+from envcore.contract import INTERVENTION_TYPES
 from envcore.catalog import Catalog, pair_key
 from envcore.risk import BEERS_WEIGHTS, HIGH_RISK_WEIGHT, beers_flags
 

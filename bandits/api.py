@@ -9,94 +9,76 @@ The model is the newest ``bandit`` checkpoint, or the one named by the body's ``
 query's ``?model=``. Answers: 409 when there is no model yet (404 for an unknown name); 422 in
 OpenEnv's shape (``{"detail": [{"loc", "msg", "type", "input"}]}``) for a malformed body, one
 item per bad combination naming its unknown drug ids (``loc: ["body", "combinations", 3]``);
-413 over 10,000 combinations. Bodies over 1 MB are refused by the middleware; a client with
+413 over 10,000 combinations. Bodies over 1 MB are refused while they are read (the edge); a client with
 10,000 long combinations may send the body gzip-compressed (``Content-Encoding: gzip``). Auth as
 the environment API (anonymous unless ``POLYPHARMACY_API_AUTH=required``). Nothing is written."""
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bandits.params import MAX_SCREEN_COMBINATIONS
-from bandits.selectors import BanditModelMissing, bandit_model_get, bandit_model_info, bandit_scorer
-from envcore.errors import ValidationError
-from episodes.api import EnvAPIPermission
-from episodes.errors import error_response, validation_detail
-from episodes.requests import parse_json_object
+from bandits.selectors import bandit_model_get, bandit_model_info, bandit_scorer
+from envcore.contract import DrugId, validate
+from envcore.errors import PayloadTooLarge, ValidationError
+from episodes.api import EnvAPIPermission, query_model
+from episodes.wire import body_object
 
-PREDICT_FIELDS = ("combination", "model")
-SCREEN_FIELDS = ("combinations", "model", "only_flagged")
 MAX_PROBLEMS_LISTED = 50
-MAX_INFLATED_BYTES = 16 * 1024 * 1024  # a gzip body may inflate to this much, no more
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Combination = Annotated[list[DrugId], Field(min_length=1)]
 
 
-class TooManyCombinations(Exception):
-    pass
+class PredictRequest(BaseModel):
+    """``POST /bandit/predict``: one combination of drug ids, and optionally the model's name."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
+    combination: Combination
+    model: ModelName | None = None
 
 
-def _body(request: Request) -> dict[str, Any]:
-    """The JSON object of the body, inflated first when it is gzip-compressed."""
-    raw = request.body
-    if request.headers.get("Content-Encoding", "").strip().lower() == "gzip":
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            raw = inflater.decompress(raw, MAX_INFLATED_BYTES + 1)
-        except zlib.error as exc:
-            raise ValidationError(f"Malformed gzip body: {exc}", field=None) from exc
-        if len(raw) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
-            raise TooManyCombinations(f"The gzip body inflates beyond {MAX_INFLATED_BYTES} bytes.")
-    return parse_json_object(raw)
+class ScreenRequest(BaseModel):
+    """``POST /bandit/screen``: up to 10,000 combinations."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
+    combinations: Annotated[list[Combination], Field(min_length=1)]
+    model: ModelName | None = None
+    only_flagged: bool = False
 
 
-def _check_fields(data: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    for key in data:
-        if key not in allowed:
-            raise ValidationError(f"Unknown field {key!r}; expected some of {', '.join(allowed)}.", field=key)
+class ModelQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
+    model: ModelName | None = None
 
 
-def _model_name(request: Request, data: dict[str, Any]) -> str | None:
-    name = data.get("model", request.query_params.get("model"))
-    if name is None or name == "":
-        return None
-    if not isinstance(name, str) or len(name) > 100:
-        raise ValidationError("model must be a checkpoint name (a string of at most 100 characters).", field="model")
-    return name
+def _checkpoint(name: str | None, *, loaded: bool) -> tuple[Any, Any]:
+    """The named or newest model's checkpoint, and its loaded scorer when ``loaded``; raises
+    ``BanditModelMissing``: 409 (none yet, or its file is unusable) or 404 (no such name)."""
+    ck = bandit_model_get(name)
+    return ck, bandit_scorer(ck) if loaded else None
 
 
-def _missing(exc: BanditModelMissing) -> Response:
-    return Response({"detail": exc.message}, status=exc.status)
-
-
-def _model(name: str | None) -> tuple[Any, Any] | Response:
-    """(checkpoint, loaded scorer) of the named or newest model, or the 409/404 answer."""
-    try:
-        ck = bandit_model_get(name)
-        return ck, bandit_scorer(ck)
-    except BanditModelMissing as exc:
-        return _missing(exc)
-
-
-def _problems_response(problems: list[Any], field: str, combos: list[Any], *, single: bool = False) -> Response:
+def _problems(problems: list[Any], combos: list[Any], *, single: bool = False) -> ValidationError:
     """422 naming each bad combination (the first MAX_PROBLEMS_LISTED) and its unknown ids."""
+    field = "combination" if single else "combinations"
     detail = []
     for p in problems[:MAX_PROBLEMS_LISTED]:
-        item = validation_detail(p.message, field, combos[p.index], kind=p.kind)[0]
-        if not single:
-            item["loc"].append(p.index)
+        loc: list[Any] = [field] if single else [field, p.index]
+        item: dict[str, Any] = {"type": p.kind, "loc": loc, "msg": p.message, "input": combos[p.index]}
         if p.unknown:
             item["unknown_drug_ids"] = list(dict.fromkeys(p.unknown))
         detail.append(item)
     if len(problems) > MAX_PROBLEMS_LISTED:
-        detail.append(validation_detail(f"… and {len(problems) - MAX_PROBLEMS_LISTED} more bad combinations.",
-                                        field, None)[0])
-    return Response({"detail": detail}, status=422)
+        detail.append({"type": "value_error", "loc": [field], "input": None,
+                       "msg": f"… and {len(problems) - MAX_PROBLEMS_LISTED} more bad combinations."})
+    return ValidationError(detail[0]["msg"], ".".join(str(x) for x in detail[0]["loc"]), errors=detail)
 
 
 def _rounded(values: np.ndarray) -> list[float]:
@@ -109,61 +91,25 @@ class _Scored:
     scorer: Any
     X: np.ndarray
     scores: Any
-    data: dict[str, Any]
 
 
-def _score_request(request: Request, fields: tuple[str, ...], field: str,
-                   read: Callable[[dict[str, Any]], list[Any]], *, single: bool = False) -> _Scored | Response:
-    """The shared path of predict and screen: parse the body (413 for too much, 422 for bad
-    input), find the model (409/404), encode the combinations that ``read`` takes from the body
-    (422 naming unknown drug ids under ``field``) and score them."""
-    data: Any = None
-    try:
-        data = _body(request)
-        _check_fields(data, fields)
-        name = _model_name(request, data)
-        combos = read(data)
-    except TooManyCombinations as exc:
-        return Response({"detail": str(exc)}, status=413)
-    except ValidationError as exc:
-        return error_response(exc, data)
-    found = _model(name)
-    if isinstance(found, Response):
-        return found
-    ck, scorer = found
+def _score(request: Request, combos: list[list[str]], name: str | None, *, single: bool = False) -> _Scored:
+    """The shared path of predict and screen, after the body is validated: find the model
+    (409/404), encode the combinations (422 naming unknown drug ids) and score them."""
+    name = name or query_model(request, ModelQuery, ("model",)).model
+    ck, scorer = _checkpoint(name, loaded=True)
     X, problems = scorer.encode(combos)
     if problems:
-        return _problems_response(problems, field, combos, single=single)
-    return _Scored(ck, scorer, X, scorer.score(X), data)
-
-
-def _read_combination(data: dict[str, Any]) -> list[Any]:
-    combo = data.get("combination")
-    if not isinstance(combo, list) or not combo:
-        raise ValidationError("combination must be a non-empty list of drug ids.", field="combination")
-    return [combo]
-
-
-def _read_combinations(data: dict[str, Any]) -> list[Any]:
-    combos = data.get("combinations")
-    if not isinstance(combos, list) or not combos:
-        raise ValidationError("combinations must be a non-empty list of combinations (lists of drug ids).",
-                              field="combinations")
-    if len(combos) > MAX_SCREEN_COMBINATIONS:
-        raise TooManyCombinations(f"At most {MAX_SCREEN_COMBINATIONS:,} combinations per request, got "
-                                  f"{len(combos):,}: split them, or run a bandit_screen job.")
-    if not isinstance(data.get("only_flagged", False), bool):
-        raise ValidationError("only_flagged must be true or false.", field="only_flagged")
-    return combos
+        raise _problems(problems, combos, single=single)
+    return _Scored(ck, scorer, X, scorer.score(X))
 
 
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
 def predict(request: Request) -> Response:
     """Predicted RR, NeuralTS width and lower bound of one combination of drug ids."""
-    done = _score_request(request, PREDICT_FIELDS, "combination", _read_combination, single=True)
-    if isinstance(done, Response):
-        return done
+    body = validate(PredictRequest, body_object(request))
+    done = _score(request, [body.combination], body.model, single=True)
     s, scorer = done.scores, done.scorer
     drugs = scorer.drugs_of(done.X[0])
     return Response({
@@ -180,13 +126,16 @@ def predict(request: Request) -> Response:
 def screen(request: Request) -> Response:
     """Scores of up to 10,000 combinations, in request order (``index``), or only the flagged ones
     (``only_flagged``), highest lower bound first, with their drugs."""
-    done = _score_request(request, SCREEN_FIELDS, "combinations", _read_combinations)
-    if isinstance(done, Response):
-        return done
+    data = body_object(request)
+    if isinstance(data.get("combinations"), list) and len(data["combinations"]) > MAX_SCREEN_COMBINATIONS:
+        raise PayloadTooLarge(f"At most {MAX_SCREEN_COMBINATIONS:,} combinations per request, got "
+                              f"{len(data['combinations']):,}: split them, or run a bandit_screen job.")
+    body = validate(ScreenRequest, data)
+    done = _score(request, body.combinations, body.model)
     s, scorer, n = done.scores, done.scorer, len(done.X)
     mu, sigma, lower = _rounded(s.mu), _rounded(s.sigma), _rounded(s.lower)
     flagged = s.flagged.tolist()
-    if done.data.get("only_flagged", False):
+    if body.only_flagged:
         order = [int(i) for i in np.argsort(-s.lower, kind="stable") if flagged[i]]
         results = [{"index": i, "drugs": scorer.drugs_of(done.X[i]), "predicted_rr": mu[i], "sigma": sigma[i],
                     "lower_bound": lower[i], "flagged": True} for i in order]
@@ -202,14 +151,7 @@ def screen(request: Request) -> Response:
 def metrics(request: Request) -> Response:
     """The model's training metrics (precision, recall, pattern share of its flagged set, per
     flagging round too), its settings and dataset, and which model it is."""
-    try:
-        name = _model_name(request, {})
-    except ValidationError as exc:
-        return error_response(exc, {"model": request.query_params.get("model")}, where="query")
-    try:
-        ck = bandit_model_get(name)
-    except BanditModelMissing as exc:
-        return _missing(exc)
+    ck, _ = _checkpoint(query_model(request, ModelQuery, ("model",)).model, loaded=False)
     m = ck.metrics or {}
     dataset = {k: v for k, v in (m.get("dataset") or {}).items() if k != "pattern_pairs"}
     return Response({"model": bandit_model_info(ck), "metrics": m.get("final") or {}, "steps": m.get("steps"),

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from envcore.errors import EnvError
 from jobs.models import Checkpoint
 from jobs.selectors import checkpoint_file, newest_checkpoint
 
 TRAIN_HINT = 'train one first: a bandit_train job (the /jobs/ pages, or POST /api/jobs {"kind": "bandit_train"})'
 
 
-class BanditModelMissing(Exception):
+class BanditModelMissing(EnvError):
     """No usable bandit model: ``status`` is 409 when none exists (or its file is unusable), 404
     when a model was named that does not exist."""
 
+    code = "SESSION_ERROR"
+
     def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, "model" if status == 404 else None)
         self.status = status
 
 

@@ -1,6 +1,6 @@
 """envcore: the polypharmacy medication-review environment, pure Python (+ numpy), no Django."""
 
-from envcore.actions import Action, parse_action
+from envcore.contract import Action, parse_action
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
 from envcore.errors import (

@@ -1,29 +1,84 @@
 """PolypharmacyEnv: one medication review as a reinforcement-learning episode (DESIGN §3).
 
 The environment is deterministic given the catalog, the patient and the actions: the only
-randomness is the choice of patient at reset, and it is seeded. ``snapshot()`` captures the whole
-episode as a JSON-serialisable dict; ``restore()`` continues it in another process exactly as if
-it had never stopped.
+randomness is the choice of patient at reset, and it is seeded. Everything an episode changes
+lives in one ``EpisodeState``: ``snapshot()`` is its JSON form, ``restore()`` reads it back (and
+continues the episode in another process exactly as if it had never stopped), ``fork()`` copies
+it so a step can be tried on the copy and kept only once it is stored.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Mapping
+
+from pydantic import PlainSerializer, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from envcore import rewards
-from envcore.actions import Action, parse_action
 from envcore.catalog import Catalog, Patient, pair_key
-from envcore.errors import EpisodeFinishedError, NoEpisodeError, SnapshotError, ValidationError
+from envcore.contract import EnvReset, FinishReview, ProposeIntervention, QueryDDI, parse_action, validate
+from envcore.errors import EpisodeFinishedError, NoEpisodeError, SnapshotError
 from envcore.graders import GRADERS, GradeInputs
-from envcore.observation import InteractionQuery, InterventionRecord, Observation, State
-from envcore.regimen import Med, medication_entry, patient_start
+from envcore.observation import InteractionQuery, InterventionRecord, MedicationEntry, Observation, State
+from envcore.regimen import Med, PatientStart, medication_entry, patient_start
 from envcore.risk import regimen_risk
-from envcore.scenarios import TASKS, TaskConfig, select_patient, task_config, validate_seed
+from envcore.scenarios import DEFAULT_TASK, TASKS, TaskConfig, select_patient
 
 SNAPSHOT_VERSION = 1
-MAX_EPISODE_ID_LENGTH = 255
+
+
+@dataclass(slots=True)
+class LastStep:
+    """What the last step said, so a restored episode shows the same observation."""
+
+    raw_reward: float
+    error: str | None
+    query: InteractionQuery | None
+    reset: bool
+
+
+@dataclass(slots=True)
+class EpisodeState:
+    """Everything an episode changes. Containers are tuples and frozensets, replaced rather than
+    mutated, so a copy of this object is a complete, independent copy of the episode."""
+
+    catalog: str
+    catalog_fingerprint: str
+    episode_id: str
+    task_id: str
+    patient_id: str
+    meds: tuple[Med | None, ...]  # by slot: the starting order, None where a drug was stopped
+    queries: tuple[InteractionQuery, ...]
+    interventions: tuple[InterventionRecord, ...]
+    # Serialised sorted, so equal episodes give equal snapshots in any process.
+    queried: Annotated[frozenset[tuple[str, str]], PlainSerializer(sorted, return_type=list[tuple[str, str]])]
+    discoveries: int
+    drug_changes: int
+    critical_stopped: int
+    severe_hit: bool
+    step: int
+    remaining_queries: int
+    remaining_interventions: int
+    baseline_risk: float
+    risk: float
+    grader_score: float | None
+    terminated: bool
+    truncated: bool
+    last: LastStep
+    version: int = SNAPSHOT_VERSION
+
+    def copy(self) -> "EpisodeState":
+        twin = object.__new__(EpisodeState)
+        for name in _STATE_FIELDS:
+            object.__setattr__(twin, name, getattr(self, name))
+        return twin
+
+
+_STATE_FIELDS = tuple(EpisodeState.__slots__)  # type: ignore[attr-defined]
+_STATE = TypeAdapter(EpisodeState)
 
 
 class PolypharmacyEnv:
@@ -32,9 +87,13 @@ class PolypharmacyEnv:
     def __init__(self, catalog: Catalog | str = "curated", seed: int | None = None) -> None:
         self.catalog = catalog if isinstance(catalog, Catalog) else Catalog.load(catalog)
         self._rng = random.Random(seed)
+        self._state: EpisodeState | None = None
+        # Derived from the state and the catalog, kept for speed: the task, the patient, what
+        # the patient starts with, and the medication entries shown.
+        self._task: TaskConfig = TASKS[DEFAULT_TASK]
         self._patient: Patient | None = None
-        self._task: TaskConfig = TASKS["budgeted_screening"]
-        self._episode_id = ""
+        self._start: PatientStart | None = None
+        self._entries: tuple[MedicationEntry, ...] = ()
         self._obs: Observation | None = None
 
     # ── public API ─────────────────────────────────────────────────────────
@@ -49,76 +108,82 @@ class PolypharmacyEnv:
         raises ``ValidationError`` (naming the field) and leaves the current episode intact.
 
         ``patient_id`` without ``task_id`` runs the patient's own task."""
-        seed = validate_seed(seed)
-        if episode_id is not None and (
-            not isinstance(episode_id, str) or not episode_id or len(episode_id) > MAX_EPISODE_ID_LENGTH
-        ):
-            raise ValidationError(
-                f"episode_id must be a non-empty string of at most {MAX_EPISODE_ID_LENGTH} characters.",
-                field="episode_id",
-            )
-        if task_id is None and isinstance(patient_id, str) and patient_id in self.catalog.patients:
-            task_id = self.catalog.patients[patient_id].task_id
-        task = task_config(task_id)
-        patient = select_patient(self.catalog, task, seed=seed, patient_id=patient_id, rng=self._rng)
+        args = validate(EnvReset, {"seed": seed, "episode_id": episode_id, "task_id": task_id,
+                                   "patient_id": patient_id})
+        task_id = args.task_id
+        if task_id is None and args.patient_id in self.catalog.patients:
+            task_id = self.catalog.patients[args.patient_id].task_id
+        task = TASKS[task_id or DEFAULT_TASK]
+        patient = select_patient(self.catalog, task, seed=args.seed, patient_id=args.patient_id, rng=self._rng)
         start = patient_start(self.catalog, patient)
-
-        self._task = task
-        self._patient = patient
-        self._episode_id = episode_id or uuid.uuid4().hex
-        self._conditions = start.conditions
-        self._severe_drugs = start.severe_drugs
-        self._meds: list[Med | None] = [
-            Med(e.drug_id, e.dose_mg) for e in start.entries
-        ]
-        self._entries = start.entries
-        self._initial_count = len(start.entries)
-        self._queries: list[InteractionQuery] = []
-        self._interventions: list[InterventionRecord] = []
-        self._queried: set[tuple[str, str]] = set()
-        self._discoveries = 0
-        self._drug_changes = 0
-        self._critical_stopped = 0
-        self._severe_hit = False
-        self._step = 0
-        self._remaining_queries = task.query_budget
-        self._remaining_interventions = task.intervention_budget
-        self._baseline_risk = start.baseline_risk
-        self._risk = start.baseline_risk
-        self._grader_score: float | None = None
-        self._terminated = False
-        self._truncated = False
-        self._obs = self._observe(0.0, None, None, reset=True)
+        self._task, self._patient, self._start, self._entries = task, patient, start, start.entries
+        self._state = EpisodeState(
+            catalog=self.catalog.name,
+            catalog_fingerprint=self.catalog.fingerprint,
+            episode_id=args.episode_id or uuid.uuid4().hex,
+            task_id=task.task_id,
+            patient_id=patient.patient_id,
+            meds=tuple(Med(e.drug_id, e.dose_mg) for e in start.entries),
+            queries=(),
+            interventions=(),
+            queried=frozenset(),
+            discoveries=0,
+            drug_changes=0,
+            critical_stopped=0,
+            severe_hit=False,
+            step=0,
+            remaining_queries=task.query_budget,
+            remaining_interventions=task.intervention_budget,
+            baseline_risk=start.baseline_risk,
+            risk=start.baseline_risk,
+            grader_score=None,
+            terminated=False,
+            truncated=False,
+            last=LastStep(0.0, None, None, True),
+        )
+        self._obs = self._observe()
         return self._obs
 
-    def step(self, action: Action | Mapping[str, Any]) -> Observation:
+    def step(self, action: QueryDDI | ProposeIntervention | FinishReview | Mapping[str, Any]) -> Observation:
         """Take one action (typed, or a plain dict validated strictly).
 
         Raises ``ValidationError`` for a malformed action (nothing changes), ``NoEpisodeError``
         before reset and ``EpisodeFinishedError`` after the end. A well-formed action the
         environment refuses is a step: penalty, and ``last_action_error`` says why."""
-        if self._patient is None:
+        s = self._state
+        if s is None:
             raise NoEpisodeError("No episode: call reset() first.")
-        if self._terminated or self._truncated:
-            raise EpisodeFinishedError(f"Episode {self._episode_id} has finished; reset to start another.")
+        if s.terminated or s.truncated:
+            raise EpisodeFinishedError(f"Episode {s.episode_id} has finished; reset to start another.")
         act = parse_action(action)
-        self._step += 1
+        s.step += 1
         last_query: InteractionQuery | None = None
         if act.action_type == "query_ddi":
-            raw, error, last_query = self._query(act)
+            raw, error, last_query = self._query(act)  # type: ignore[arg-type]
         elif act.action_type == "propose_intervention":
-            raw, error = self._intervene(act)
+            raw, error = self._intervene(act)  # type: ignore[arg-type]
         else:
             raw, error = self._finish(), None
         if error is not None:
             raw = -rewards.INVALID_ACTION_PENALTY
-        if not self._terminated and self._step >= self._task.max_steps:
+        if not s.terminated and s.step >= self._task.max_steps:
             # Time limit: truncated, graded, with the timeout penalty on top of the score.
-            self._truncated = True
-            self._grader_score = self._grade()
-            raw += -rewards.TIMEOUT_PENALTY + self._grader_score
-        self._obs = self._observe(raw, error, last_query)
+            s.truncated = True
+            s.grader_score = self._grade()
+            raw += -rewards.TIMEOUT_PENALTY + s.grader_score
+        s.last = LastStep(raw, error, last_query, False)
+        self._obs = self._observe()
         return self._obs
+
+    def fork(self) -> "PolypharmacyEnv":
+        """An independent copy of this environment at its current step (a few microseconds):
+        step the copy, and keep it only if the step is kept."""
+        twin = object.__new__(PolypharmacyEnv)
+        twin.catalog, twin._rng = self.catalog, self._rng
+        twin._task, twin._patient, twin._start = self._task, self._patient, self._start
+        twin._entries, twin._obs = self._entries, self._obs
+        twin._state = self._state.copy() if self._state is not None else None
+        return twin
 
     @property
     def observation(self) -> Observation | None:
@@ -126,25 +191,26 @@ class PolypharmacyEnv:
 
     @property
     def done(self) -> bool:
-        return self._terminated or self._truncated
+        return self._state is not None and (self._state.terminated or self._state.truncated)
 
     @property
     def state(self) -> State:
-        if self._patient is None:
+        s = self._state
+        if s is None:
             return State(episode_id=None, step_count=0)
         return State(
-            episode_id=self._episode_id,
-            step_count=self._step,
-            task_id=self._task.task_id,
-            patient_id=self._patient.patient_id,
-            catalog=self.catalog.name,
+            episode_id=s.episode_id,
+            step_count=s.step,
+            task_id=s.task_id,  # type: ignore[arg-type]
+            patient_id=s.patient_id,
+            catalog=s.catalog,
             max_steps=self._task.max_steps,
-            remaining_query_budget=self._remaining_queries,
-            remaining_intervention_budget=self._remaining_interventions,
-            num_queries=len(self._queries),
-            num_interventions=len(self._interventions),
-            done=self.done,
-            grader_score=self._grader_score,
+            remaining_query_budget=s.remaining_queries,
+            remaining_intervention_budget=s.remaining_interventions,
+            num_queries=len(s.queries),
+            num_interventions=len(s.interventions),
+            done=s.terminated or s.truncated,
+            grader_score=s.grader_score,
         )
 
     @property
@@ -158,23 +224,23 @@ class PolypharmacyEnv:
     def medication_slots(self) -> list[str | None]:
         """Drug ids by slot: the starting regimen's order, a substitute in its original's slot,
         None where a drug was stopped. Slot numbers stay stable through an episode."""
-        return [m.drug_id if m is not None else None for m in self._meds]
+        return [m.drug_id if m is not None else None for m in self._live().meds]
 
     def slot_state(self, slot: int) -> tuple[str, float, bool, bool] | None:
         """(drug_id, dose_mg, dose_reduced, monitored) of a slot, or None if empty."""
-        med = self._meds[slot]
+        med = self._live().meds[slot]
         return None if med is None else (med.drug_id, med.dose_mg, med.dose_reduced, med.monitored)
 
     def was_queried(self, drug_a: str, drug_b: str) -> bool:
-        return pair_key(drug_a, drug_b) in self._queried
+        return pair_key(drug_a, drug_b) in self._live().queried
 
     @property
     def remaining_query_budget(self) -> int:
-        return self._remaining_queries
+        return self._live().remaining_queries
 
     @property
     def remaining_intervention_budget(self) -> int:
-        return self._remaining_interventions
+        return self._live().remaining_interventions
 
     def substitute_for(self, target: str) -> str | None:
         """The drug the environment would put in place of ``target`` (None: no candidate)."""
@@ -184,8 +250,13 @@ class PolypharmacyEnv:
         return self._safest_substitute(slot)
 
     # ── helpers ────────────────────────────────────────────────────────────
+    def _live(self) -> EpisodeState:
+        if self._state is None:
+            raise NoEpisodeError("No episode: call reset() first.")
+        return self._state
+
     def _slot_of(self, drug_id: str | None) -> int | None:
-        for i, med in enumerate(self._meds):
+        for i, med in enumerate(self._live().meds):
             if med is not None and med.drug_id == drug_id:
                 return i
         return None
@@ -194,42 +265,42 @@ class PolypharmacyEnv:
     # A well-formed action the environment refuses is a penalised step on the wire, but the
     # review pages must refuse it at the form without stepping. Both use these checks, so the
     # page's field errors and the step's ``last_action_error`` can never disagree.
-    def refusal(self, action: Action | Mapping[str, Any]) -> tuple[str, str] | None:
+    def refusal(self, action: QueryDDI | ProposeIntervention | FinishReview | Mapping[str, Any]) -> tuple[str, str] | None:
         """Why the environment would refuse ``action`` now, as (field, message), or None.
 
         Pure: nothing changes. ``field`` is the action field at fault (``drug_id_1``,
         ``drug_id_2``, ``target_drug_id``, ``intervention_type``, ``proposed_new_drug_id``), or
         ``action_type`` for an exhausted budget. The message is the step's ``last_action_error``.
         Raises ``ValidationError`` for a malformed action and ``NoEpisodeError`` before reset."""
-        if self._patient is None:
-            raise NoEpisodeError("No episode: call reset() first.")
+        self._live()
         act = parse_action(action)
-        if act.action_type == "query_ddi":
+        if isinstance(act, QueryDDI):
             return self._query_refusal(act)
-        if act.action_type == "propose_intervention":
+        if isinstance(act, ProposeIntervention):
             return self._intervention_check(act)[0]
         return None
 
-    def _query_refusal(self, act: Action) -> tuple[str, str] | None:
+    def _query_refusal(self, act: QueryDDI) -> tuple[str, str] | None:
         a, b = act.drug_id_1, act.drug_id_2
         if a == b:
             return "drug_id_2", "query_ddi needs two different drugs (drug_id_1 equals drug_id_2)."
         for name, drug_id in (("drug_id_1", a), ("drug_id_2", b)):
             if self._slot_of(drug_id) is None:
                 return name, f"{name} {drug_id!r} is not in the current regimen."
-        if self._remaining_queries <= 0:
+        if self._live().remaining_queries <= 0:
             return "action_type", "Query budget exhausted."
         return None
 
-    def _intervention_check(self, act: Action) -> tuple[tuple[str, str] | None, int, str | None]:
+    def _intervention_check(self, act: ProposeIntervention) -> tuple[tuple[str, str] | None, int, str | None]:
         """(refusal, slot of the target, the substitute that would be put in place)."""
         target, kind = act.target_drug_id, act.intervention_type
-        if self._remaining_interventions <= 0:
+        s = self._live()
+        if s.remaining_interventions <= 0:
             return ("action_type", "Intervention budget exhausted."), -1, None
         slot = self._slot_of(target)
         if slot is None:
             return ("target_drug_id", f"target_drug_id {target!r} is not in the current regimen."), -1, None
-        med = self._meds[slot]
+        med = s.meds[slot]
         assert med is not None
         drug = self.catalog.drugs[med.drug_id]
         if kind == "dose_reduce" and med.dose_mg <= drug.min_dose_mg:
@@ -246,83 +317,88 @@ class PolypharmacyEnv:
         return None, slot, None
 
     # ── actions ────────────────────────────────────────────────────────────
-    def _query(self, act: Action) -> tuple[float, str | None, InteractionQuery | None]:
+    def _query(self, act: QueryDDI) -> tuple[float, str | None, InteractionQuery | None]:
         refused = self._query_refusal(act)
         if refused is not None:
             return 0.0, refused[1], None
+        s = self._live()
         a, b = act.drug_id_1, act.drug_id_2
-        assert a is not None and b is not None
-        self._remaining_queries -= 1
+        s.remaining_queries -= 1
         key = pair_key(a, b)
         rule = self.catalog.rules.get(key)
         severity = rule.severity if rule else "none"
-        first_time = key not in self._queried
-        self._queried.add(key)
+        first_time = key not in s.queried
+        if first_time:
+            s.queried = s.queried | {key}
         # A pair earns its discovery bonus once per episode: re-querying is allowed but pays nothing.
         new_severity = severity if first_time and severity in ("severe", "moderate") else None
         if new_severity is not None:
-            self._discoveries += 1
+            s.discoveries += 1
         record = InteractionQuery(
             drug_id_1=a,
             drug_id_2=b,
-            severity=severity,
+            severity=severity,  # type: ignore[arg-type]
             recommendation=rule.recommendation if rule else "no_action",
             risk_score=rule.base_risk_score if rule else 0.0,
-            step_index=self._step,
+            step_index=s.step,
         )
-        self._queries.append(record)
+        s.queries = (*s.queries, record)
         return rewards.query_reward(new_severity), None, record
 
-    def _intervene(self, act: Action) -> tuple[float, str | None]:
+    def _intervene(self, act: ProposeIntervention) -> tuple[float, str | None]:
         refused, slot, new_drug_id = self._intervention_check(act)
         if refused is not None:
             # Includes a substitution that finds no candidate: no budget used, not recorded.
             return 0.0, refused[1]
+        s = self._live()
         target, kind = act.target_drug_id, act.intervention_type
-        med = self._meds[slot]
+        med = s.meds[slot]
         assert med is not None
         drug = self.catalog.drugs[med.drug_id]
 
-        previous_risk = self._risk
+        previous_risk = s.risk
+        meds = list(s.meds)
         if kind == "stop":
-            self._meds[slot] = None
-            self._drug_changes += 1
+            meds[slot] = None
+            s.drug_changes += 1
             if drug.is_critical:
-                self._critical_stopped += 1
+                s.critical_stopped += 1
         elif kind == "dose_reduce":
-            med.dose_mg = max(drug.min_dose_mg, med.dose_mg * 0.5)
-            med.dose_reduced = True
+            meds[slot] = med._replace(dose_mg=max(drug.min_dose_mg, med.dose_mg * 0.5), dose_reduced=True)
         elif kind == "substitute":
             assert new_drug_id is not None
-            self._meds[slot] = Med(new_drug_id, self.catalog.drugs[new_drug_id].default_dose_mg)
-            self._drug_changes += 1
+            meds[slot] = Med(new_drug_id, self.catalog.drugs[new_drug_id].default_dose_mg)
+            s.drug_changes += 1
         else:  # add_monitoring
-            med.monitored = True
-        self._remaining_interventions -= 1
-        self._risk = self._compute_risk(self._meds)
-        delta = previous_risk - self._risk
-        if delta > 0 and target in self._severe_drugs:
-            self._severe_hit = True
-        self._interventions.append(
-            InterventionRecord(
-                target_drug_id=med.drug_id,
-                action_type=kind or "",
-                proposed_new_drug_id=new_drug_id,
-                rationale=act.rationale or "",
-                step_index=self._step,
-                risk_delta=delta,
-            )
-        )
-        self._entries = tuple(
-            medication_entry(self.catalog, m, self._patient.conditions) for m in self._meds if m is not None  # type: ignore[union-attr]
-        )
-        return rewards.intervention_reward(previous_risk, self._risk), None
+            meds[slot] = med._replace(monitored=True)
+        s.meds = tuple(meds)
+        s.remaining_interventions -= 1
+        s.risk = self._compute_risk(s.meds)
+        delta = previous_risk - s.risk
+        assert self._start is not None
+        if delta > 0 and target in self._start.severe_drugs:
+            s.severe_hit = True
+        s.interventions = (*s.interventions, InterventionRecord(
+            target_drug_id=med.drug_id,
+            action_type=kind,
+            proposed_new_drug_id=new_drug_id,
+            rationale=act.rationale or "",
+            step_index=s.step,
+            risk_delta=delta,
+        ))
+        self._entries = self._medication_entries(s.meds)
+        return rewards.intervention_reward(previous_risk, s.risk), None
+
+    def _medication_entries(self, meds: tuple[Med | None, ...]) -> tuple[MedicationEntry, ...]:
+        assert self._patient is not None
+        return tuple(medication_entry(self.catalog, m, self._patient.conditions) for m in meds if m is not None)
 
     def _resolve_substitute(self, slot: int, proposed: str | None) -> tuple[str | None, str | None]:
-        med = self._meds[slot]
+        meds = self._live().meds
+        med = meds[slot]
         assert med is not None
         target = self.catalog.drugs[med.drug_id]
-        in_regimen = {m.drug_id for m in self._meds if m is not None}
+        in_regimen = {m.drug_id for m in meds if m is not None}
         if proposed is None:
             choice = self._safest_substitute(slot)
             if choice is None:
@@ -345,160 +421,112 @@ class PolypharmacyEnv:
     def _safest_substitute(self, slot: int) -> str | None:
         """The same-class drug, not already taken, that leaves the lowest regimen risk
         (ties: not high-risk first, then by id, so the choice is deterministic)."""
-        med = self._meds[slot]
+        meds = self._live().meds
+        med = meds[slot]
         assert med is not None
-        in_regimen = {m.drug_id for m in self._meds if m is not None}
+        in_regimen = {m.drug_id for m in meds if m is not None}
         best: tuple[float, bool, str] | None = None
         for candidate in self.catalog.same_class(med.drug_id):
             if candidate in in_regimen:
                 continue
-            trial = list(self._meds)
+            trial = list(meds)
             trial[slot] = Med(candidate, self.catalog.drugs[candidate].default_dose_mg)
             key = (self._compute_risk(trial), self.catalog.drugs[candidate].is_high_risk_elderly, candidate)
             if best is None or key < best:
                 best = key
         return best[2] if best else None
 
-    def _compute_risk(self, meds: list[Med | None]) -> float:
+    def _compute_risk(self, meds: tuple[Med | None, ...] | list[Med | None]) -> float:
+        assert self._start is not None and self._patient is not None
         present = [m for m in meds if m is not None]
-        return regimen_risk(self.catalog, present, self._conditions, self._initial_count)  # type: ignore[arg-type]
+        return regimen_risk(self.catalog, present, self._start.conditions, len(self._patient.medication_ids))
 
     def _finish(self) -> float:
-        self._terminated = True
-        self._grader_score = self._grade()
-        return self._grader_score
+        s = self._live()
+        s.terminated = True
+        s.grader_score = self._grade()
+        return s.grader_score
 
     def _grade(self) -> float:
+        s = self._live()
         inputs = GradeInputs(
-            baseline_risk=self._baseline_risk,
-            final_risk=self._risk,
-            risk_deltas=[i.risk_delta for i in self._interventions],
-            severe_hit=self._severe_hit,
-            num_queries=len(self._queries),
-            discoveries=self._discoveries,
-            drug_changes=self._drug_changes,
-            critical_stopped=self._critical_stopped,
+            baseline_risk=s.baseline_risk,
+            final_risk=s.risk,
+            risk_deltas=[i.risk_delta for i in s.interventions],
+            severe_hit=s.severe_hit,
+            num_queries=len(s.queries),
+            discoveries=s.discoveries,
+            drug_changes=s.drug_changes,
+            critical_stopped=s.critical_stopped,
         )
-        return GRADERS[self._task.task_id](inputs)
+        return GRADERS[s.task_id](inputs)
 
-    def _observe(
-        self, raw: float, error: str | None, last_query: InteractionQuery | None, reset: bool = False
-    ) -> Observation:
-        patient = self._patient
+    def _observe(self) -> Observation:
+        s, patient = self._live(), self._patient
         assert patient is not None
+        last = s.last
         return Observation(
-            episode_id=self._episode_id,
-            task_id=self._task.task_id,
+            episode_id=s.episode_id,
+            task_id=s.task_id,  # type: ignore[arg-type]
             patient_id=patient.patient_id,
-            catalog=self.catalog.name,
+            catalog=s.catalog,
             age=patient.age,
             sex=patient.sex,
             conditions=patient.conditions,
             eGFR_category=patient.eGFR_category,
             liver_function_category=patient.liver_function_category,
             current_medications=self._entries,
-            interaction_queries=tuple(self._queries),
-            interventions=tuple(self._interventions),
-            step_index=self._step,
+            interaction_queries=s.queries,
+            interventions=s.interventions,
+            step_index=s.step,
             max_steps=self._task.max_steps,
-            remaining_query_budget=self._remaining_queries,
-            remaining_intervention_budget=self._remaining_interventions,
-            shaped_reward=0.0 if reset else rewards.clamp_reward(raw),
-            raw_reward=raw,
-            last_action_error=error,
-            last_query_result=last_query,
-            current_risk=self._risk,
-            baseline_risk=self._baseline_risk,
-            grader_score=self._grader_score,
-            terminated=self._terminated,
-            truncated=self._truncated,
+            remaining_query_budget=s.remaining_queries,
+            remaining_intervention_budget=s.remaining_interventions,
+            shaped_reward=0.0 if last.reset else rewards.clamp_reward(last.raw_reward),
+            raw_reward=last.raw_reward,
+            last_action_error=last.error,
+            last_query_result=last.query,
+            current_risk=s.risk,
+            baseline_risk=s.baseline_risk,
+            grader_score=s.grader_score,
+            terminated=s.terminated,
+            truncated=s.truncated,
         )
 
     # ── snapshot / restore ─────────────────────────────────────────────────
     def snapshot(self) -> dict[str, Any]:
         """The whole episode as a JSON-serialisable dict (floats round-trip exactly in JSON)."""
-        if self._patient is None or self._obs is None:
+        if self._state is None:
             raise NoEpisodeError("No episode to snapshot: call reset() first.")
-        obs = self._obs
-        return {
-            "version": SNAPSHOT_VERSION,
-            "catalog": self.catalog.name,
-            "catalog_fingerprint": self.catalog.fingerprint,
-            "episode_id": self._episode_id,
-            "task_id": self._task.task_id,
-            "patient_id": self._patient.patient_id,
-            "meds": [None if m is None else [m.drug_id, m.dose_mg, m.dose_reduced, m.monitored] for m in self._meds],
-            "queries": [q.to_dict() for q in self._queries],
-            "interventions": [i.to_dict() for i in self._interventions],
-            "queried": sorted(list(k) for k in self._queried),
-            "discoveries": self._discoveries,
-            "drug_changes": self._drug_changes,
-            "critical_stopped": self._critical_stopped,
-            "severe_hit": self._severe_hit,
-            "step": self._step,
-            "remaining_queries": self._remaining_queries,
-            "remaining_interventions": self._remaining_interventions,
-            "baseline_risk": self._baseline_risk,
-            "risk": self._risk,
-            "grader_score": self._grader_score,
-            "terminated": self._terminated,
-            "truncated": self._truncated,
-            "last": {
-                "raw_reward": obs.raw_reward,
-                "error": obs.last_action_error,
-                "query": obs.last_query_result.to_dict() if obs.last_query_result else None,
-                "reset": obs.step_index == 0,
-            },
-        }
+        return _STATE.dump_python(self._state, mode="json")
+
+    def snapshot_json(self) -> bytes:
+        """``snapshot()`` encoded as compact JSON, in one pass (what the step path stores)."""
+        if self._state is None:
+            raise NoEpisodeError("No episode to snapshot: call reset() first.")
+        return _STATE.dump_json(self._state)
 
     def restore(self, snap: Mapping[str, Any], *, strict: bool = True) -> Observation:
         """Continue an episode from ``snapshot()`` output. With ``strict`` (the default) the
         catalog must be the one the snapshot was taken on (same content fingerprint)."""
+        if not isinstance(snap, Mapping) or snap.get("version") != SNAPSHOT_VERSION:
+            version = snap.get("version") if isinstance(snap, Mapping) else None
+            raise SnapshotError(f"Unsupported snapshot version {version!r}.")
         try:
-            if snap.get("version") != SNAPSHOT_VERSION:
-                raise SnapshotError(f"Unsupported snapshot version {snap.get('version')!r}.")
-            if snap["catalog"] != self.catalog.name or (
-                strict and snap["catalog_fingerprint"] != self.catalog.fingerprint
-            ):
-                raise SnapshotError("The snapshot was taken on another catalog (or another version of it).")
-            task = TASKS[snap["task_id"]]
-            patient = self.catalog.patients[snap["patient_id"]]
-            meds = [None if m is None else Med(m[0], float(m[1]), bool(m[2]), bool(m[3])) for m in snap["meds"]]
-            for med in meds:
-                if med is not None and med.drug_id not in self.catalog.drugs:
-                    raise SnapshotError(f"The snapshot names a drug the catalog lacks: {med.drug_id}.")
-            queries = [InteractionQuery(**q) for q in snap["queries"]]
-            interventions = [InterventionRecord(**i) for i in snap["interventions"]]
-            last = snap["last"]
-            last_query = InteractionQuery(**last["query"]) if last["query"] else None
-        except SnapshotError:
-            raise
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise SnapshotError(f"Corrupt snapshot: {exc!r}") from exc
-
-        start = patient_start(self.catalog, patient)
-        self._task = task
-        self._patient = patient
-        self._episode_id = snap["episode_id"]
-        self._conditions = start.conditions
-        self._severe_drugs = start.severe_drugs
-        self._meds = meds
-        self._initial_count = len(patient.medication_ids)
-        self._entries = tuple(medication_entry(self.catalog, m, patient.conditions) for m in meds if m is not None)
-        self._queries = queries
-        self._interventions = interventions
-        self._queried = {tuple(k) for k in snap["queried"]}  # type: ignore[misc]
-        self._discoveries = snap["discoveries"]
-        self._drug_changes = snap["drug_changes"]
-        self._critical_stopped = snap["critical_stopped"]
-        self._severe_hit = snap["severe_hit"]
-        self._step = snap["step"]
-        self._remaining_queries = snap["remaining_queries"]
-        self._remaining_interventions = snap["remaining_interventions"]
-        self._baseline_risk = snap["baseline_risk"]
-        self._risk = snap["risk"]
-        self._grader_score = snap["grader_score"]
-        self._terminated = snap["terminated"]
-        self._truncated = snap["truncated"]
-        self._obs = self._observe(last["raw_reward"], last["error"], last_query, reset=last["reset"])
+            state = _STATE.validate_python(snap)
+        except PydanticValidationError as exc:
+            raise SnapshotError(f"Corrupt snapshot: {exc.errors(include_url=False)[0]}") from None
+        if state.catalog != self.catalog.name or (strict and state.catalog_fingerprint != self.catalog.fingerprint):
+            raise SnapshotError("The snapshot was taken on another catalog (or another version of it).")
+        task = TASKS.get(state.task_id)
+        patient = self.catalog.patients.get(state.patient_id)
+        if task is None or patient is None:
+            raise SnapshotError(f"Corrupt snapshot: unknown task {state.task_id!r} or patient {state.patient_id!r}.")
+        for med in state.meds:
+            if med is not None and med.drug_id not in self.catalog.drugs:
+                raise SnapshotError(f"The snapshot names a drug the catalog lacks: {med.drug_id}.")
+        self._task, self._patient, self._start = task, patient, patient_start(self.catalog, patient)
+        self._state = state
+        self._entries = self._medication_entries(state.meds)
+        self._obs = self._observe()
         return self._obs

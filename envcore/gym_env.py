@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envcore.actions import FINISH, INTERVENTION_TYPES, intervene, query
+from envcore.contract import FINISH, INTERVENTION_TYPES, intervene, query
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
 from envcore.risk import BEERS_WEIGHTS

@@ -1,75 +1,81 @@
-"""The observation (DESIGN §3.3) and state, typed, with plain-dict forms for JSON.
+"""The observation (DESIGN §3.3) and state: frozen, slotted dataclasses, typed for the wire.
+
+These classes are the contract's definition of what a client sees. pydantic derives their JSON
+schema, validator and serializer from the annotations (the adapters at the end of this module),
+so nothing here is written twice. They stay stdlib dataclasses rather than pydantic models
+because one is built per step: a dataclass costs a third of a validated model's construction,
+and the environment's throughput is part of the contract too (bench/env_throughput.py).
 
 Records are frozen and shared between successive observations, so building an observation
-per step copies references, not data (the reference deep-copied pydantic models every step).
+per step copies references, not data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+Severity = Literal["severe", "moderate", "mild", "none"]
+Recommendation = Literal["avoid_combination", "dose_adjust", "monitor_closely", "no_action"]
+InterventionType = Literal["stop", "dose_reduce", "substitute", "add_monitoring"]
+TaskId = Literal["easy_screening", "budgeted_screening", "complex_tradeoff"]
+Risk = Annotated[float, Field(ge=0.0, le=1.0)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Wire:
+    """``to_dict``: the JSON-ready form, by the type's pydantic serializer."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _ADAPTERS[type(self)].dump_python(self, mode="json")
 
 
 @dataclass(frozen=True, slots=True)
-class MedicationEntry:
+class MedicationEntry(_Wire):
     drug_id: str
     generic_name: str
-    atc_class: str
+    atc_class: Annotated[str, Field(description="ATC level 4: the substitution class.")]
     dose_mg: float
     frequency: str
     route: str
     is_high_risk_elderly: bool
-    is_critical: bool
+    is_critical: Annotated[bool, Field(description="Stopping it without a substitute is penalised.")]
     beers_flags: tuple[str, ...]
-    anticholinergic_score: int
+    anticholinergic_score: Count
     monitored: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "drug_id": self.drug_id,
-            "generic_name": self.generic_name,
-            "atc_class": self.atc_class,
-            "dose_mg": self.dose_mg,
-            "frequency": self.frequency,
-            "route": self.route,
-            "is_high_risk_elderly": self.is_high_risk_elderly,
-            "is_critical": self.is_critical,
-            "beers_flags": list(self.beers_flags),
-            "anticholinergic_score": self.anticholinergic_score,
-            "monitored": self.monitored,
-        }
 
 
 @dataclass(frozen=True, slots=True)
-class InteractionQuery:
+class InteractionQuery(_Wire):
     drug_id_1: str
     drug_id_2: str
-    severity: str  # severe | moderate | mild | none
+    severity: Severity
     recommendation: str
     risk_score: float
-    step_index: int  # the 1-based index of the step that made the query
+    step_index: Annotated[int, Field(ge=1, description="The 1-based index of the step that made the query.")]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
-class InterventionRecord:
+class InterventionRecord(_Wire):
     target_drug_id: str
-    action_type: str
-    proposed_new_drug_id: str | None  # for substitutions, the drug actually put in place
+    action_type: InterventionType
+    proposed_new_drug_id: Annotated[str | None, Field(description="For substitutions, the drug put in place.")]
     rationale: str
-    step_index: int
-    risk_delta: float  # risk before minus risk after (positive: the intervention helped)
+    step_index: Annotated[int, Field(ge=1)]
+    risk_delta: Annotated[float, Field(description="Risk before minus risk after (positive: it helped).")]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(_Wire):
     episode_id: str
-    task_id: str
+    task_id: TaskId
     patient_id: str
     catalog: str
     age: int
@@ -80,17 +86,17 @@ class Observation:
     current_medications: tuple[MedicationEntry, ...]
     interaction_queries: tuple[InteractionQuery, ...]
     interventions: tuple[InterventionRecord, ...]
-    step_index: int
+    step_index: Count
     max_steps: int
-    remaining_query_budget: int
-    remaining_intervention_budget: int
-    shaped_reward: float  # the wire reward: raw_reward clamped to [0.001, 0.999]
+    remaining_query_budget: Count
+    remaining_intervention_budget: Count
+    shaped_reward: Annotated[float, Field(description="The wire reward: raw_reward clamped to [0.001, 0.999].")]
     raw_reward: float
     last_action_error: str | None
     last_query_result: InteractionQuery | None
-    current_risk: float
-    baseline_risk: float
-    grader_score: float | None  # set exactly when the episode is done
+    current_risk: Risk
+    baseline_risk: Risk
+    grader_score: Annotated[float | None, Field(description="Set exactly when the episode is done.")]
     terminated: bool
     truncated: bool
 
@@ -98,42 +104,13 @@ class Observation:
     def done(self) -> bool:
         return self.terminated or self.truncated
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: the ``observation`` object on the wire."""
-        return {
-            "episode_id": self.episode_id,
-            "task_id": self.task_id,
-            "patient_id": self.patient_id,
-            "catalog": self.catalog,
-            "age": self.age,
-            "sex": self.sex,
-            "conditions": list(self.conditions),
-            "eGFR_category": self.eGFR_category,
-            "liver_function_category": self.liver_function_category,
-            "current_medications": [m.to_dict() for m in self.current_medications],
-            "interaction_queries": [q.to_dict() for q in self.interaction_queries],
-            "interventions": [i.to_dict() for i in self.interventions],
-            "step_index": self.step_index,
-            "max_steps": self.max_steps,
-            "remaining_query_budget": self.remaining_query_budget,
-            "remaining_intervention_budget": self.remaining_intervention_budget,
-            "shaped_reward": self.shaped_reward,
-            "raw_reward": self.raw_reward,
-            "last_action_error": self.last_action_error,
-            "last_query_result": self.last_query_result.to_dict() if self.last_query_result else None,
-            "current_risk": self.current_risk,
-            "baseline_risk": self.baseline_risk,
-            "grader_score": self.grader_score,
-            "terminated": self.terminated,
-            "truncated": self.truncated,
-        }
 
 
 @dataclass(frozen=True, slots=True)
-class State:
+class State(_Wire):
     episode_id: str | None
-    step_count: int
-    task_id: str | None = None
+    step_count: Count
+    task_id: TaskId | None = None
     patient_id: str | None = None
     catalog: str | None = None
     max_steps: int = 0
@@ -144,5 +121,15 @@ class State:
     done: bool = False
     grader_score: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# pydantic's serializers (and, through ``envcore.contract``, the JSON schemas) of these types.
+OBSERVATION = TypeAdapter(Observation)
+STATE = TypeAdapter(State)
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {
+    MedicationEntry: TypeAdapter(MedicationEntry),
+    InteractionQuery: TypeAdapter(InteractionQuery),
+    InterventionRecord: TypeAdapter(InterventionRecord),
+    Observation: OBSERVATION,
+    State: STATE,
+}

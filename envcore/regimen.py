@@ -1,25 +1,24 @@
-"""The regimen inside an episode: each drug's mutable state, the frozen entries shown to
+"""The regimen inside an episode: each drug's state, the frozen entries shown to
 clients, and what a reset needs per patient (computed once per catalog and patient)."""
 
 from __future__ import annotations
 
 import weakref
+from typing import NamedTuple
 
 from envcore.catalog import Catalog, Patient, pair_key
 from envcore.observation import MedicationEntry
 from envcore.risk import beers_flags, regimen_risk
 
 
-class Med:
-    """A drug's state within the episode (mutable; entries shown to clients are frozen copies)."""
+class Med(NamedTuple):
+    """A drug's state within the episode. Immutable: an intervention puts a new one in its
+    slot, so copying an episode's regimen is copying a tuple."""
 
-    __slots__ = ("drug_id", "dose_mg", "dose_reduced", "monitored")
-
-    def __init__(self, drug_id: str, dose_mg: float, dose_reduced: bool = False, monitored: bool = False):
-        self.drug_id = drug_id
-        self.dose_mg = dose_mg
-        self.dose_reduced = dose_reduced
-        self.monitored = monitored
+    drug_id: str
+    dose_mg: float
+    dose_reduced: bool = False
+    monitored: bool = False
 
 
 class PatientStart:

@@ -40,28 +40,6 @@ assert tuple(TASKS) == TASK_IDS
 DEFAULT_TASK = "budgeted_screening"
 
 
-def task_config(task_id: str | None) -> TaskConfig:
-    """The task's configuration; ``None`` means the default task."""
-    if task_id is None:
-        return TASKS[DEFAULT_TASK]
-    if not isinstance(task_id, str) or task_id not in TASKS:
-        raise ValidationError(
-            f"Unknown task_id {task_id!r}; expected one of {', '.join(TASKS)}.", field="task_id"
-        )
-    return TASKS[task_id]
-
-
-def validate_seed(seed: object) -> int | None:
-    # bool is an int subclass: True as a seed is almost certainly a client bug.
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValidationError("seed must be a non-negative integer or null.", field="seed")
-    if seed < 0:
-        raise ValidationError("seed must be a non-negative integer (got a negative value).", field="seed")
-    return seed
-
-
 def select_patient(
     catalog: Catalog,
     task: TaskConfig,

@@ -1,30 +1,46 @@
-"""The OpenEnv REST endpoints (DESIGN §4): thin views over ``episodes.services``.
+"""The OpenEnv REST endpoints (DESIGN §4): thin views over ``episodes.services`` and
+``episodes.steps``.
 
-Bodies are read as raw JSON (not DRF's parsers) so a malformed or non-object body gets the
-OpenEnv 422 shape with its own message, and so the hot path stays short.
+Bodies are read strictly and validated by the contract's models before anything is looked up
+(``episodes.wire``); errors are raised and answered by the one DRF exception handler
+(``episodes.errors``). Anonymous steps on episodes this process serves, and fresh anonymous
+resets, are answered before Django by ``episodes.fastpath`` with the same bytes.
 """
 
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
+from http.cookies import Morsel, SimpleCookie
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from envcore.errors import EnvError
-from envcore.schema import ACTION_SCHEMA, OBSERVATION_SCHEMA, STATE_SCHEMA
+from envcore.contract import (
+    ResetRequest,
+    StateQuery,
+    StepRequest,
+    action_json_schema,
+    observation_json_schema,
+    state_json_schema,
+    validate,
+)
 from episodes import openapi
-from episodes.errors import AUTH_REQUIRED_MESSAGE, error_response
+from episodes.errors import AUTH_REQUIRED_MESSAGE
 from episodes.metadata import environment_metadata
-from episodes.requests import parse_json_object, parse_reset, parse_state, parse_step
-from episodes.services import Caller, episode_reset, episode_state, episode_step, wire_payload
+from episodes.services import episode_reset, episode_state, wire_body
+from episodes.sessions import Caller
+from episodes.steps import episode_step
+from episodes.wire import body_model
 
 ANON_COOKIE = "polypharmacy_anon"
+ANON_COOKIE_MAX_AGE = 30 * 24 * 3600
 
 
 class EnvAPIPermission(permissions.BasePermission):
@@ -36,6 +52,10 @@ class EnvAPIPermission(permissions.BasePermission):
         return settings.POLYPHARMACY_API_AUTH != "required" or bool(request.user and request.user.is_authenticated)
 
 
+def valid_anon_key(key: str | None) -> bool:
+    return bool(key) and len(key) == 32 and key.isalnum()  # type: ignore[union-attr]
+
+
 def request_caller(request: Request, *, channel: str = "api") -> tuple[Caller, str | None]:
     """The caller, and the anonymous key to set as a cookie when the request brought none (the
     caller then already carries that new key, so what it starts is found by its next request)."""
@@ -43,71 +63,79 @@ def request_caller(request: Request, *, channel: str = "api") -> tuple[Caller, s
     if user is not None and user.is_authenticated:
         return Caller.for_user(user, channel=channel), None
     key = request.COOKIES.get(ANON_COOKIE, "")
-    if len(key) != 32 or not key.isalnum():
+    if not valid_anon_key(key):
         new_key = secrets.token_hex(16)
         return Caller(anon_key=new_key), new_key
     return Caller(anon_key=key), None
 
 
-def with_anon_cookie(response: Response, new_key: str | None) -> Response:
+def anon_cookie(key: str) -> Morsel[str]:
+    """The anonymous caller's cookie (the one definition: the fast path sends the same)."""
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[ANON_COOKIE] = key
+    morsel = cookie[ANON_COOKIE]
+    morsel.update({"max-age": str(ANON_COOKIE_MAX_AGE), "path": "/", "httponly": True, "samesite": "Lax"})
+    if settings.SESSION_COOKIE_SECURE:
+        morsel["secure"] = True
+    return morsel
+
+
+def with_anon_cookie(response: HttpResponse, new_key: str | None) -> HttpResponse:
     if new_key:
-        response.set_cookie(ANON_COOKIE, new_key, httponly=True, samesite="Lax", max_age=30 * 24 * 3600)
+        response.cookies[ANON_COOKIE] = anon_cookie(new_key)
     return response
 
 
-@extend_schema(
-    operation_id="reset",
-    summary="Start an episode (or resume the caller's open episode named by episode_id).",
-    request=openapi.RESET_REQUEST,
-    responses={200: openapi.STEP_RESPONSE, 404: openapi.DETAIL, 409: openapi.DETAIL, 422: openapi.VALIDATION},
-)
+def json_response(body: bytes) -> HttpResponse:
+    return HttpResponse(body, content_type="application/json")
+
+
+@openapi.env_operation("reset", "ResetRequest",
+                       "Start an episode (or resume the caller's open episode named by episode_id).")
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
-def reset(request: Request) -> Response:
+def reset(request: Request) -> HttpResponse:
+    request_body = body_model(request, ResetRequest)
     caller, new_key = request_caller(request)
-    data = None
-    try:
-        data = parse_json_object(request.body)
-        obs, _resumed = episode_reset(caller, **parse_reset(data))
-    except EnvError as exc:
-        return error_response(exc, data)
-    return with_anon_cookie(Response(wire_payload(obs, reset=True)), new_key)
+    session, _resumed = episode_reset(caller, request_body)
+    assert session.env.observation is not None
+    return with_anon_cookie(json_response(wire_body(session.env.observation, reset=True)), new_key)
 
 
-@extend_schema(
-    operation_id="step",
-    summary="Take one action on the episode named by episode_id, else the caller's latest open one.",
-    request=openapi.STEP_REQUEST,
-    responses={200: openapi.STEP_RESPONSE, 404: openapi.DETAIL, 409: openapi.DETAIL, 422: openapi.VALIDATION},
-)
+@openapi.env_operation("step", "StepRequest",
+                       "Take one action on the episode named by episode_id, else the caller's latest open one.")
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
-def step(request: Request) -> Response:
+def step(request: Request) -> HttpResponse:
+    request_body = body_model(request, StepRequest)
     caller, _ = request_caller(request)
-    data = None
-    try:
-        data = parse_json_object(request.body)
-        action, episode_id = parse_step(data)
-        _row, obs = episode_step(caller, action=action, episode_id=episode_id)
-    except EnvError as exc:
-        return error_response(exc, data)
-    return Response(wire_payload(obs))
+    result = episode_step(caller, action=request_body.action, episode_id=request_body.episode_id)
+    return json_response(wire_body(result.observation, encoded=result.observation_json))
 
 
 @extend_schema(
     operation_id="state",
     summary="The state of the named episode, else of the caller's most recent one.",
     parameters=[OpenApiParameter("episode_id", str, required=False)],
-    responses={200: openapi.STATE, 404: openapi.DETAIL, 422: openapi.VALIDATION},
+    responses={200: openapi.ref("PolypharmacyState"), 404: openapi.DETAIL, 422: openapi.VALIDATION},
 )
 @api_view(["GET"])
 @permission_classes([EnvAPIPermission])
 def state(request: Request) -> Response:
+    query = query_model(request, StateQuery, ("episode_id",))
     caller, _ = request_caller(request)
-    try:
-        return Response(episode_state(caller, episode_id=parse_state(request.query_params)))
-    except EnvError as exc:
-        return error_response(exc, {"episode_id": request.query_params.get("episode_id")}, where="query")
+    return Response(episode_state(caller, episode_id=query.episode_id))
+
+
+def query_model(request: Request, model: Any, names: tuple[str, ...]) -> Any:
+    """Query parameters ``names`` validated by ``model``; its errors are located in the query."""
+    query = {name: request.query_params[name] for name in names if name in request.query_params}
+    return validate(model, query, where="query")
+
+
+@lru_cache(maxsize=1)
+def _schemas() -> dict[str, Any]:
+    return {"action": action_json_schema(), "observation": observation_json_schema(), "state": state_json_schema()}
 
 
 @extend_schema(operation_id="schema", responses={200: openapi.SCHEMAS})
@@ -115,7 +143,7 @@ def state(request: Request) -> Response:
 @authentication_classes([])
 @permission_classes([permissions.AllowAny])
 def schema(request: Request) -> Response:
-    return Response({"action": ACTION_SCHEMA, "observation": OBSERVATION_SCHEMA, "state": STATE_SCHEMA})
+    return Response(_schemas())
 
 
 @extend_schema(operation_id="metadata", responses={200: openapi.METADATA})

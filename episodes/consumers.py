@@ -1,36 +1,42 @@
 """The OpenEnv WebSocket endpoint ``/ws``: one session per connection, many at once.
 
-The consumer keeps its episode's environment in memory and writes each step with one
-statement from the event loop (``async_store``); if another writer (an HTTP client, another
-connection) stepped the episode meanwhile, the write is refused and the step is redone through
-the services from the stored snapshot. Every error is an error frame and the session goes on.
+A connection holds its episode's session (row and environment) and takes every step through
+``episodes.steps.episode_step_async``: the step is applied to a fork, written from the event loop,
+and only then becomes the connection's session, so a failed write leaves the session at its last
+stored step. Frames are parsed strictly and validated by the contract's frame models; every
+error is an error frame and the session goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from pydantic_core import to_json
 
-from envcore.actions import parse_action
-from envcore.errors import EnvError, ValidationError
-from envcore.observation import Observation
-from episodes import async_store, mcp, services, store
-from episodes.errors import ws_error
-from episodes.requests import parse_reset, reject_nul
+from envcore.contract import ResetRequest, frame_json_error, parse_frame
+from envcore.errors import EnvError, PayloadTooLarge, ValidationError
+from envcore.strict_json import strict_loads
+from episodes import mcp
+from episodes.errors import as_domain_error, ws_error
+from episodes.services import episode_reset, episode_start_async, episode_state, wire_body
+from episodes.sessions import Caller, EpisodeNotFound, Session
+from episodes.steps import episode_step_async
 
-FRAME_KEYS = {"type", "data"}
-# Close codes: 4000 + the HTTP status that means the same. Not 1013/1001: daphne (autobahn) sends
-# only 1000 and 3000-4999, and any other code fails the close itself (the client saw 1011, or an
-# idle session was never closed).
+log = logging.getLogger(__name__)
+MAX_FRAME_BYTES = 1024 * 1024
+# Close codes: 4000 + the HTTP status that means the same (1xxx codes other than 1000 are the
+# protocol's own).
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 CLOSE_IDLE = 4408
 CLOSE_AT_CAPACITY = 4503
+NO_CHANNEL_LAYER = "none"  # /ws joins no group: no channel (and no Redis listener) per connection
 
 
 class _Capacity:
@@ -53,10 +59,11 @@ capacity = _Capacity()
 
 
 class EnvConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = NO_CHANNEL_LAYER
+
     async def connect(self) -> None:
         self.holds_slot = False
-        self.env = None
-        self.row: dict[str, Any] | None = None
+        self.session: Session | None = None
         self.last_activity = time.monotonic()
         self.idle_task: asyncio.Task | None = None
         await self.accept()
@@ -74,7 +81,7 @@ class EnvConsumer(AsyncWebsocketConsumer):
                 "message": "Authentication required: pass ?token=<key> or log in.", "code": "SESSION_ERROR"}})
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
-        self.caller = services.Caller.for_user(user, channel="ws")
+        self.caller = Caller.for_user(user, channel="ws")
         self.idle_task = asyncio.ensure_future(self._close_when_idle())
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -105,95 +112,59 @@ class EnvConsumer(AsyncWebsocketConsumer):
                 return
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame))
+        await self.send(text_data=to_json(frame).decode())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.last_activity = time.monotonic()
+        raw = text_data if text_data is not None else bytes_data or b""
         try:
-            frame = json.loads(text_data if text_data is not None else bytes_data or b"")
-        except (ValueError, UnicodeDecodeError) as exc:
-            await self._send({"type": "error", "data": {"message": f"Invalid JSON: {exc}", "code": "INVALID_JSON"}})
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._send(ws_error(ValidationError("A frame is an object with a string 'type'.", field="type")))
-            return
-        extra = set(frame) - FRAME_KEYS
-        if extra:
-            await self._send(ws_error(ValidationError(f"Unknown frame key(s) {sorted(extra)}.", field=sorted(extra)[0])))
-            return
-        kind, data = frame["type"], frame.get("data")
-        handler = {"reset": self._reset, "step": self._step, "state": self._state, "mcp": self._mcp}.get(kind)
-        if kind == "close":
-            await self.close()
-            return
-        if handler is None:
-            await self._send({"type": "error", "data": {
-                "message": f"Unknown message type {kind!r}; expected reset, step, state, mcp or close.",
-                "code": "UNKNOWN_TYPE"}})
-            return
-        try:
-            await handler({} if data is None else data)
-        except EnvError as exc:
-            await self._send(ws_error(exc))
-        except Exception as exc:  # the session survives anything a message can cause
-            await self._send({"type": "error", "data": {"message": f"{type(exc).__name__}: {exc}", "code": "EXECUTION_ERROR"}})
+            if len(raw) > MAX_FRAME_BYTES:
+                raise PayloadTooLarge(f"Frame larger than {MAX_FRAME_BYTES:,} bytes (1 MB); send less.")
+            try:
+                value = strict_loads(raw, what="frame")
+            except ValidationError as exc:
+                raise frame_json_error(exc, raw) from None
+            frame = parse_frame(value)
+            if frame.type == "close":
+                await self.close()
+                return
+            await getattr(self, f"_on_{frame.type}")(frame.data)
+        except Exception as exc:  # the session survives anything a frame can cause
+            domain = as_domain_error(exc)
+            if domain is None:
+                log.exception("WebSocket frame failed")
+                domain = EnvError("The server failed to handle this frame; the session goes on.")
+            await self._send(ws_error(domain))
 
     # ── handlers ───────────────────────────────────────────────────────────
-    def _observation_frame(self, obs: Observation, *, reset: bool = False) -> dict[str, Any]:
-        return {"type": "observation", "data": services.wire_payload(obs, reset=reset)}
+    async def _on_reset(self, request: ResetRequest | None) -> None:
+        request = request or ResetRequest()
+        session = await episode_start_async(self.caller, request)
+        if session is None:
+            session, _resumed = await database_sync_to_async(episode_reset)(self.caller, request)
+        self.session = session
+        assert session.env.observation is not None
+        await self._send_body(wire_body(session.env.observation, reset=True))
 
-    async def _reset(self, data: Any) -> None:
-        if not isinstance(data, dict):
-            raise ValidationError("reset data must be an object.", field="data")
-        kwargs = parse_reset(data)
-        started = await services.episode_start_cached(self.caller, **kwargs)
-        if started is None:
-            started = await database_sync_to_async(self._reset_sync)(kwargs)
-        obs, self.row, self.env = started
-        await self._send(self._observation_frame(obs, reset=True))
+    async def _on_step(self, action: Any) -> None:
+        if self.session is None:
+            raise EpisodeNotFound("No episode in this session: send a reset first.")
+        result = await episode_step_async(self.caller, self.session, action, cache=False)
+        self.session = result.session
+        await self._send_body(wire_body(result.observation, encoded=result.observation_json))
 
-    def _reset_sync(self, kwargs: dict[str, Any]):
-        obs, _resumed = services.episode_reset(self.caller, **kwargs)
-        return (obs, *services.episode_take(self.caller, obs.episode_id))
+    async def _send_body(self, body: bytes) -> None:
+        await self.send(text_data='{"type":"observation","data":' + body.decode() + "}")
 
-    async def _step(self, data: Any) -> None:
-        reject_nul(data, "action")
-        act = parse_action(data)
-        if self.row is None or self.env is None:
-            raise services.EpisodeNotFound("No episode in this session: send a reset first.")
-        if self.env.done:
-            raise services.EpisodeConflict(f"Episode {self.row['episode_id']!r} has finished; reset to start another.")
-        obs, values = store.step_env(self.row, self.env, act, self.caller)
-        written = await async_store.write_step(values, fast=self.row["durability"] == "fast")
-        if written:
-            self.row["step_count"] = obs.step_index
-            await services.publish_live_step(self.row, obs, act, self.caller)
-            # The observation was encoded once, for the Step row; the reply reuses it.
-            await self.send(text_data=(
-                f'{{"type": "observation", "data": {{"observation": {values["observation"]}, '
-                f'"reward": {json.dumps(obs.shaped_reward)}, "done": {json.dumps(obs.done)}}}}}'
-            ))
-            return
-        # Someone else stepped this episode: redo the step on the stored state (the services
-        # publish it when the episode is live).
-        self.env = None
-        obs, self.row, self.env = await database_sync_to_async(self._step_sync)(act)
-        await self._send(self._observation_frame(obs))
-
-    def _step_sync(self, act):
-        assert self.row is not None
-        _row, obs = services.episode_step(self.caller, action=act, episode_id=self.row["episode_id"])
-        return (obs, *services.episode_take(self.caller, self.row["episode_id"]))
-
-    async def _state(self, data: Any) -> None:
-        # From the database, not the session's env: an HTTP client may have stepped it since.
-        episode_id = self.row["episode_id"] if self.row else None
+    async def _on_state(self, _data: Any) -> None:
+        # From the database, not the session's environment: an HTTP client may have stepped it.
+        episode_id = self.session.row.episode_id if self.session else None
         if episode_id is None:
-            state = {"episode_id": None, "step_count": 0}
+            state: dict[str, Any] = {"episode_id": None, "step_count": 0}
         else:
-            state = await database_sync_to_async(services.episode_state)(self.caller, episode_id=episode_id)
+            state = await database_sync_to_async(episode_state)(self.caller, episode_id=episode_id)
         await self._send({"type": "state", "data": state})
 
-    async def _mcp(self, data: Any) -> None:
-        answer = await database_sync_to_async(mcp.handle_message)(data, self.caller)
+    async def _on_mcp(self, message: dict[str, Any]) -> None:
+        answer = await database_sync_to_async(mcp.handle_message)(message, self.caller)
         await self._send({"type": "mcp", "data": answer or {}})

@@ -1,84 +1,99 @@
-"""One error shape for every entry point (STYLE §5).
+"""One error shape per transport (STYLE §5), for every domain error (``envcore.errors``).
 
-Domain exceptions carry a message and the field at fault. Over HTTP they become OpenEnv's
-(FastAPI's) bodies: 422 ``{"detail": [{"type", "loc", "msg", "input"}]}`` for validation,
-``{"detail": "..."}`` with 404/409/413/503 otherwise. Over WebSocket they become
-``{"type": "error", "data": {"message", "code"}}`` frames.
+- HTTP: ``error_body`` — OpenEnv's (FastAPI's) 422 ``{"detail": [{"type", "loc", "msg",
+  "input"}]}`` for validation, ``{"detail": "..."}`` with the error's own status otherwise;
+  ``api_exception_handler`` is DRF's handler, so views just raise.
+- WebSocket: ``ws_error`` — ``{"type": "error", "data": {"message", "code", "field"?, "errors"?}}``.
+- MCP: ``mcp_tool_error`` — a tool result with ``isError: true`` (MCP's convention).
+
+The pages show ``exc.message`` at the field. This module imports nothing but the errors, so
+any app can use it.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg
+import psycopg
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_default_handler
 
-from envcore.errors import EnvError, EpisodeFinishedError, NoEpisodeError, ValidationError
-from episodes.services import EpisodeConflict, EpisodeNotFound, ServiceUnavailable
+from envcore.errors import EnvError, PayloadTooLarge, UnavailableError, ValidationError
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+TOO_LARGE_MESSAGE = f"Request body larger than {MAX_BODY_BYTES:,} bytes (1 MB); send less, or gzip it."
 AUTH_REQUIRED_MESSAGE = "Authentication required: send 'Authorization: Token <key>' or log in."
 
 
-def validation_detail(
-    message: str, field: str | None, value: Any = None, kind: str = "value_error", where: str = "body"
-) -> list[dict]:
-    """FastAPI's 422 item; ``where`` is "body" or "query", as FastAPI locates the input."""
-    loc: list[str] = [where] + (field.split(".") if field else [])
-    return [{"type": kind, "loc": loc, "msg": message, "input": value}]
+DATABASE_UNAVAILABLE = "The database did not answer; nothing was changed by this request. Retry it."
 
 
-def http_status(exc: EnvError) -> int:
+def connection_failed(exc: BaseException) -> bool:
+    """A failure of the database connection itself (killed, reset, the server restarting), not
+    of a statement: the request may be retried on a fresh connection."""
+    # Django's wrappers (the thread's ORM), psycopg's and asyncpg's own, the socket's.
+    return isinstance(exc, (
+        OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+        asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
+        # asyncpg's client state after the server dropped a connection mid-operation
+        asyncpg.exceptions.InternalClientError, ConnectionError, OSError,
+    ))
+
+
+def as_domain_error(exc: BaseException) -> EnvError | None:
+    """The domain error a transport answers for ``exc``: itself, a database connection failure
+    as 503, anything else None (a bug: 500, and its traceback in the log)."""
+    if isinstance(exc, EnvError):
+        return exc
+    if connection_failed(exc):
+        log.warning("database connection failed: %s", exc)
+        return UnavailableError(DATABASE_UNAVAILABLE)
+    return None
+
+
+def items(exc: ValidationError, where: str = "body") -> list[dict[str, Any]]:
+    """FastAPI's 422 items, ``loc`` starting with ``where`` ("body" or "query")."""
+    return [{**item, "loc": [where, *item["loc"]]} for item in exc.errors]
+
+
+def error_body(exc: EnvError, where: str | None = None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) answering a domain error; a validation error's items are
+    located in ``where``, by default its own (the body, or the query)."""
     if isinstance(exc, ValidationError):
-        return 422
-    if isinstance(exc, (EpisodeNotFound, NoEpisodeError)):
-        return 404
-    if isinstance(exc, (EpisodeConflict, EpisodeFinishedError)):
-        return 409
-    if isinstance(exc, ServiceUnavailable):
-        return 503
-    return 400
+        return exc.status, {"detail": items(exc, where or exc.where)}
+    return exc.status, {"detail": exc.message}
 
 
-def input_at(body: Any, field: str | None) -> Any:
-    """The value at a dotted field path of the request body (FastAPI's ``input``), else None."""
-    if not field:
-        return None
-    value = body
-    for part in field.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def error_response(exc: EnvError, body: Any = None, where: str = "body") -> Response:
-    """The HTTP answer to a domain error; ``body`` (the parsed request) supplies a 422's input."""
-    status = http_status(exc)
-    if status == 422:
-        detail = validation_detail(exc.message, exc.field, input_at(body, exc.field), where=where)
-        return Response({"detail": detail}, status=422)
-    return Response({"detail": exc.message}, status=status)
+def error_response(exc: EnvError) -> Response:
+    status, body = error_body(exc)
+    return Response(body, status=status)
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's exception handler, extended to the domain errors and OpenEnv's shapes."""
-    if isinstance(exc, EnvError):
-        return error_response(exc)
-    if isinstance(exc, drf_exceptions.NotAuthenticated):
+    """DRF's exception handler: the domain errors, and DRF's own in the same shapes."""
+    domain = as_domain_error(exc)
+    if domain is not None:
+        return error_response(domain)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(PayloadTooLarge(TOO_LARGE_MESSAGE))
+    if isinstance(exc, drf_exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        found = [{"type": "value_error", "loc": ["body", name], "msg": f"{name}: {message}", "input": None}
+                 for name, messages in detail.items() for message in (messages if isinstance(messages, list) else [messages])]
+        return Response({"detail": found}, status=422)
+    response = drf_default_handler(exc, context)
+    if response is not None and isinstance(exc, drf_exceptions.NotAuthenticated):
         # DRF says only "credentials were not provided"; say how to provide them. The 401 and
         # its WWW-Authenticate header are DRF's (TokenAuthentication is the first class).
-        response = drf_default_handler(exc, context)
-        if response is not None:
-            response.data = {"detail": AUTH_REQUIRED_MESSAGE}
-        return response
-    if isinstance(exc, RequestDataTooBig):
-        return Response({"detail": f"Request body larger than {MAX_BODY_BYTES} bytes."}, status=413)
-    if isinstance(exc, drf_exceptions.ParseError):
-        return Response({"detail": validation_detail(f"Malformed JSON: {exc.detail}", None, kind="json_invalid")}, status=422)
-    return drf_default_handler(exc, context)
+        response.data = {"detail": AUTH_REQUIRED_MESSAGE}
+    return response
 
 
 def ws_error(exc: EnvError) -> dict[str, Any]:
@@ -86,5 +101,12 @@ def ws_error(exc: EnvError) -> dict[str, Any]:
     if exc.field:
         data["field"] = exc.field
     if isinstance(exc, ValidationError):
-        data["errors"] = validation_detail(exc.message, exc.field)
+        data["errors"] = items(exc)
     return {"type": "error", "data": data}
+
+
+def mcp_tool_error(exc: EnvError) -> dict[str, Any]:
+    """A failed tool call: the message as text, and the structured error beside it."""
+    status, body = error_body(exc, "arguments")
+    return {"content": [{"type": "text", "text": exc.message}], "isError": True,
+            "structuredContent": {"status": status, "code": exc.code, "field": exc.field, **body}}

@@ -1,81 +1,118 @@
-"""A fast path for ``POST /step`` on the event loop, in front of the Django view.
+"""The HTTP fast path: ``POST /step`` and ``POST /reset`` answered on the event loop, before
+Django, for the traffic a trainer makes — anonymous steps on an episode this process serves, and
+fresh anonymous resets.
 
-Under ASGI a sync view costs several thread hops per request (into the view's thread and back,
-plus a thread per request for thread-sensitive code), which on a 2-core machine cost more than
-the step itself. Most trainer traffic is anonymous steps on an episode this process has just
-served, so this middleware answers exactly those from ``services.episode_step_cached`` and lets
-everything else — authentication, cookies, errors, cache misses, conflicts — fall through to the
-DRF view, which remains the one authority on every other case. The answer is byte-for-byte what
-the view would give.
+Under ASGI a Django view costs several thread hops per request (the view's thread, the request
+signals' threads) and the whole middleware stack, which on a 2-core machine cost more than the
+step itself. These handlers take the same one step path (``episodes.steps``) with the async
+writer, and answer with the bytes the DRF view would. Anything they cannot decide alone —
+authentication, a malformed body, a cache miss, a stored episode to resume — they decline
+(``False``) and the edge hands the request to Django, which remains the one authority on every
+other case.
 """
 
 from __future__ import annotations
 
-import json
+import secrets
+from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import HttpResponse
+from django.http.cookie import parse_cookie
+from pydantic_core import to_json
 
+from envcore.contract import ResetRequest, StepRequest, validate
 from envcore.errors import ValidationError
-from episodes.requests import reject_nul
-from episodes.services import Caller, episode_step_cached, wire_payload
+from envcore.strict_json import strict_loads
+from episodes.api import ANON_COOKIE, anon_cookie, valid_anon_key
+from episodes.errors import as_domain_error, error_body
+from episodes.services import episode_start_async, wire_body
+from episodes.sessions import Caller, env_cache
+from episodes.steps import episode_step_async
 
-_ANONYMOUS = Caller()
+Send = Any
 
 
-class StepFastPathMiddleware:
-    sync_capable = True
-    async_capable = True
+def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
+    return dict(scope.get("headers") or ())
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
-    def __call__(self, request):
-        if not self.is_async:
-            return self.get_response(request)
-        return self.__acall__(request)
+def _anonymous(headers: dict[bytes, bytes]) -> bool:
+    # Anything that could name a user goes the full way (DRF authentication); so does a body
+    # that needs inflating.
+    if not settings.POLYPHARMACY_STEP_FAST_PATH or settings.POLYPHARMACY_API_AUTH == "required":
+        return False
+    if b"authorization" in headers or b"content-encoding" in headers:
+        return False
+    cookies = headers.get(b"cookie")
+    return cookies is None or settings.SESSION_COOKIE_NAME.encode() not in cookies
 
-    async def __acall__(self, request):
-        if (
-            settings.POLYPHARMACY_STEP_FAST_PATH
-            and request.method == "POST"
-            and request.path_info == "/step"
-            and self._anonymous(request)
-        ):
-            response = await self._try(request)
-            if response is not None:
-                return response
-        return await self.get_response(request)
 
-    @staticmethod
-    def _anonymous(request) -> bool:
-        # Anything that could name a user goes the full way (DRF authentication).
-        return (
-            settings.POLYPHARMACY_API_AUTH != "required"
-            and "HTTP_AUTHORIZATION" not in request.META
-            and settings.SESSION_COOKIE_NAME not in request.COOKIES
-        )
+async def _respond(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]})
+    await send({"type": "http.response.body", "body": body})
 
-    async def _try(self, request):
-        try:
-            body = json.loads(request.body)
-            reject_nul(body)  # PostgreSQL would refuse the step's write: the view answers 422
-        except (ValueError, UnicodeDecodeError, ValidationError):
-            return None
-        if not isinstance(body, dict) or not isinstance(body.get("episode_id"), str) or set(body) - {
-            "action", "episode_id", "timeout_s", "request_id"
-        } or body.get("timeout_s") is not None or body.get("request_id") is not None:
-            return None
-        result = await episode_step_cached(_ANONYMOUS, action=body.get("action"), episode_id=body["episode_id"])
-        if result is None:
-            return None
-        _row, obs = result
-        # Encoded as DRF's JSONRenderer does (compact, UTF-8), so both paths answer alike.
-        content = json.dumps(wire_payload(obs), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        response = HttpResponse(content, content_type="application/json")
-        response["Content-Length"] = str(len(content))  # CommonMiddleware, which would add it, is bypassed
-        return response
+
+def _request(body: bytes, model: Any) -> Any:
+    """The validated body, or None: a malformed one is the DRF view's to answer."""
+    try:
+        return validate(model, strict_loads(body) if body.strip() else {})
+    except ValidationError:
+        return None
+
+
+async def step(scope: dict[str, Any], body: bytes, send: Send) -> bool:
+    if not _anonymous(_headers(scope)):
+        return False
+    request = _request(body, StepRequest)
+    if request is None or request.episode_id is None:
+        return False
+    session = env_cache.take(request.episode_id)
+    if session is None:
+        return False
+    caller = Caller()
+    if not (session.row.visible_to(caller) and session.steppable):
+        env_cache.put(session)  # someone else's, or finished: the view's 404/409
+        return False
+    try:
+        result = await episode_step_async(caller, session, request.action)
+    except Exception as exc:
+        domain = as_domain_error(exc)
+        if domain is None:
+            raise
+        env_cache.put(session)  # nothing was stored: the session is as it was
+        status, payload = error_body(domain)
+        await _respond(send, status, to_json(payload))
+        return True
+    await _respond(send, 200, wire_body(result.observation, encoded=result.observation_json))
+    return True
+
+
+async def reset(scope: dict[str, Any], body: bytes, send: Send) -> bool:
+    headers = _headers(scope)
+    if not _anonymous(headers):
+        return False
+    request = _request(body, ResetRequest)
+    if request is None or request.episode_id is not None:
+        return False
+    key = parse_cookie(headers.get(b"cookie", b"").decode("latin-1")).get(ANON_COOKIE)
+    new_key = None if valid_anon_key(key) else secrets.token_hex(16)
+    try:
+        session = await episode_start_async(Caller(anon_key=key if new_key is None else new_key), request)
+    except Exception as exc:  # an unknown patient, say: the view's answer, from here
+        domain = as_domain_error(exc)
+        if domain is None:
+            raise
+        status, payload = error_body(domain)
+        await _respond(send, status, to_json(payload))
+        return True
+    if session is None:
+        return False
+    env_cache.put(session)
+    assert session.env.observation is not None
+    extra = [(b"set-cookie", anon_cookie(new_key).OutputString().encode())] if new_key else []
+    await _respond(send, 200, wire_body(session.env.observation, reset=True), extra)
+    return True
+
+
+HANDLERS = {("POST", "/step"): step, ("POST", "/reset"): reset}

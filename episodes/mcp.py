@@ -1,56 +1,46 @@
 """MCP over JSON-RPC 2.0 (``POST /mcp`` and WebSocket ``{"type": "mcp"}`` frames).
 
-Tools: reset, query_ddi, propose_intervention, finish_review, state. A tool's failure is a
-result with ``isError: true`` (MCP's convention), not a JSON-RPC error; protocol errors use the
-JSON-RPC codes. The HTTP answer is always 200, as OpenEnv's server does.
+Tools: reset, query_ddi, propose_intervention, finish_review, state. Their input schemas are
+the contract's models (``envcore.contract``): each action tool takes the action's own fields
+plus ``episode_id``, and its arguments are validated by a model built from the action model, so
+the two cannot drift. A tool's failure is a result with ``isError: true`` (MCP's convention),
+not a JSON-RPC error; protocol errors use the JSON-RPC codes. The HTTP answer is always 200,
+as OpenEnv's server does.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from envcore.errors import EnvError
-from envcore.schema import INTERVENTION_ACTION, QUERY_ACTION
-from episodes.requests import parse_reset, reject_nul
-from episodes.services import Caller, episode_reset, episode_state, episode_step, wire_payload
+from pydantic import BaseModel
+from pydantic_core import to_json
+
+from envcore.contract import ACTION_TYPES, ResetRequest, StateQuery, tool_arguments_model, validate
+from envcore.errors import EnvError, InvalidJSON, ValidationError
+from envcore.strict_json import strict_loads
+from episodes.errors import mcp_tool_error
+from episodes.services import episode_reset, episode_state, wire_payload
+from episodes.sessions import Caller
+from episodes.steps import episode_step
 
 PROTOCOL_VERSION = "2025-06-18"
-_EPISODE = {"episode_id": {"type": "string", "description": "Defaults to your most recent open episode."}}
-
-
-def _tool_schema(action_schema: dict[str, Any]) -> dict[str, Any]:
-    props = {k: v for k, v in action_schema["properties"].items() if k not in ("action_type", "metadata")}
-    required = [k for k in action_schema.get("required", []) if k != "action_type"]
-    return {"type": "object", "properties": {**props, **_EPISODE}, "required": required}
-
-
+SERVER_VERSION = "1.0.0"
+_DESCRIPTIONS = {
+    "reset": "Start a medication review episode (returns the first observation).",
+    "query_ddi": "Look up the interaction between two drugs of the regimen (costs one query).",
+    "propose_intervention": "Stop, dose-reduce, substitute or monitor a drug of the regimen (costs one intervention).",
+    "finish_review": "End the review and get the grader score.",
+    "state": "The episode's state (step count, budgets).",
+}
+_ARGUMENTS: dict[str, type[BaseModel]] = {
+    "reset": ResetRequest,
+    **{name: tool_arguments_model(name) for name in ACTION_TYPES},
+    "state": StateQuery,
+}
 TOOLS: list[dict[str, Any]] = [
-    {
-        "name": "reset",
-        "description": "Start a medication review episode (returns the first observation).",
-        "inputSchema": {
-            "type": "object",
-            "properties": {
-                "seed": {"type": "integer", "minimum": 0},
-                "task_id": {"type": "string", "enum": ["easy_screening", "budgeted_screening", "complex_tradeoff"]},
-                "patient_id": {"type": "string"},
-                "catalog": {"type": "string", "enum": ["classic", "curated"]},
-                **_EPISODE,
-            },
-        },
-    },
-    {"name": "query_ddi", "description": "Look up the interaction between two drugs of the regimen (costs one query).",
-     "inputSchema": _tool_schema(QUERY_ACTION)},
-    {"name": "propose_intervention",
-     "description": "Stop, dose-reduce, substitute or monitor a drug of the regimen (costs one intervention).",
-     "inputSchema": _tool_schema(INTERVENTION_ACTION)},
-    {"name": "finish_review", "description": "End the review and get the grader score.",
-     "inputSchema": {"type": "object", "properties": dict(_EPISODE)}},
-    {"name": "state", "description": "The episode's state (step count, budgets).",
-     "inputSchema": {"type": "object", "properties": dict(_EPISODE)}},
+    {"name": name, "description": _DESCRIPTIONS[name], "inputSchema": model.model_json_schema()}
+    for name, model in _ARGUMENTS.items()
 ]
-_TOOL_NAMES = {tool["name"] for tool in TOOLS}
 
 
 def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
@@ -62,21 +52,20 @@ def _result(request_id: Any, result: Any) -> dict[str, Any]:
 
 
 def _call_tool(caller: Caller, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    args = dict(arguments)
     try:
-        reject_nul(args)
+        args = validate(_ARGUMENTS[name], arguments)
         if name == "reset":
-            obs, _ = episode_reset(caller, **parse_reset(args))
-            payload: Any = wire_payload(obs, reset=True)
+            session, _ = episode_reset(caller, args)
+            payload: Any = wire_payload(session.env.observation, reset=True)
         elif name == "state":
-            payload = episode_state(caller, episode_id=args.get("episode_id"))
+            payload = episode_state(caller, episode_id=args.episode_id)
         else:
-            episode_id = args.pop("episode_id", None)
-            _row, obs = episode_step(caller, action={"action_type": name, **args}, episode_id=episode_id)
-            payload = wire_payload(obs)
+            fields = args.model_dump(exclude_none=True, exclude={"episode_id"})
+            result = episode_step(caller, action={"action_type": name, **fields}, episode_id=args.episode_id)
+            payload = wire_payload(result.observation)
     except EnvError as exc:
-        return {"content": [{"type": "text", "text": exc.message}], "isError": True}
-    return {"content": [{"type": "text", "text": json.dumps(payload)}], "isError": False}
+        return mcp_tool_error(exc)
+    return {"content": [{"type": "text", "text": to_json(payload).decode()}], "isError": False}
 
 
 def handle_message(message: Any, caller: Caller) -> dict[str, Any] | None:
@@ -95,7 +84,7 @@ def handle_message(message: Any, caller: Caller) -> dict[str, Any] | None:
         return _result(request_id, {
             "protocolVersion": PROTOCOL_VERSION,
             "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": "polypharmacy_env", "version": "0.1.0"},
+            "serverInfo": {"name": "polypharmacy_env", "version": SERVER_VERSION},
         })
     if method == "ping":
         return _result(request_id, {})
@@ -104,8 +93,8 @@ def handle_message(message: Any, caller: Caller) -> dict[str, Any] | None:
     if method == "tools/call":
         name = params.get("name")
         arguments = params.get("arguments") or {}
-        if name not in _TOOL_NAMES:
-            return _error(request_id, -32602, f"Unknown tool {name!r}; expected one of {', '.join(sorted(_TOOL_NAMES))}.")
+        if name not in _ARGUMENTS:
+            return _error(request_id, -32602, f"Unknown tool {name!r}; expected one of {', '.join(_ARGUMENTS)}.")
         if not isinstance(arguments, dict):
             return _error(request_id, -32602, "Invalid params: arguments must be an object.")
         return _result(request_id, _call_tool(caller, name, arguments))
@@ -113,8 +102,11 @@ def handle_message(message: Any, caller: Caller) -> dict[str, Any] | None:
 
 
 def handle_raw(raw: bytes, caller: Caller) -> dict[str, Any]:
+    """Answer a raw HTTP body: strict JSON, then ``handle_message``."""
     try:
-        message = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _error(None, -32700, f"Parse error: {exc}")
+        message = strict_loads(raw, what="body") if raw.strip() else {}
+    except InvalidJSON as exc:
+        return _error(None, -32700, f"Parse error: {exc.message}")
+    except ValidationError as exc:  # JSON, but with a value no tool can take (a NUL...)
+        return _error(None, -32602, f"Invalid params: {exc.message}")
     return handle_message(message, caller) or {"jsonrpc": "2.0", "id": None, "result": {}}

@@ -1,9 +1,11 @@
 """Episodes and their steps (DESIGN §5).
 
-An Episode row holds everything needed to continue the episode in any process: the envcore
-snapshot after its last step, plus the few fields the API and the pages filter on. Each accepted
-step appends one Step row; the unique (episode, index) constraint is what makes two concurrent
-steps on one episode serialize instead of both landing.
+An Episode row holds what the API and the pages filter on, and the envcore snapshot it was
+reset to. Each accepted step appends one Step row, which carries the snapshot after it: the
+episode continues from its latest step's snapshot, in any process. A step's write updates the
+Episode row too, but only columns that no index covers (step count, risk, times), so PostgreSQL
+updates it in place (a HOT update) instead of touching every index; the unique (episode, index)
+constraint is what makes two concurrent steps on one episode serialize instead of both landing.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ class Episode(models.Model):
         FULL = "full"
         FAST = "fast"
 
-    episode_id = models.CharField(max_length=255, unique=True, default=new_episode_id)
+    # Unique by a constraint, not unique=True: that would add a LIKE-pattern index on PostgreSQL,
+    # one more index to update on every write, for a search nobody makes.
+    episode_id = models.CharField(max_length=255, default=new_episode_id)
     catalog = models.ForeignKey(CatalogSource, on_delete=models.PROTECT, related_name="episodes")
     catalog_fingerprint = models.CharField(max_length=64, blank=True)
     task_id = models.CharField(max_length=32, choices=[(t, t) for t in TASK_IDS])
@@ -49,6 +53,7 @@ class Episode(models.Model):
     # Live episodes push every step to their channel group (review pages watch them); others
     # skip the broadcast, which would cost a Redis round trip per step for nobody.
     live = models.BooleanField(default=False)
+    # The snapshot at reset (episodes stepped before 2026-12 kept their latest one here).
     snapshot = models.JSONField(default=dict, blank=True)
     baseline_risk = models.FloatField(default=0.0)
     current_risk = models.FloatField(default=0.0)
@@ -60,11 +65,13 @@ class Episode(models.Model):
     class Meta:
         ordering = ["-updated_at"]
         indexes = [
-            # "the caller's most recent open episode" (DESIGN §4), for users and anonymous callers
-            models.Index(fields=["owner", "status", "-updated_at"], name="episode_owner_recent"),
-            models.Index(fields=["anon_key", "status", "-updated_at"], name="episode_anon_recent"),
+            # "the caller's most recent open episode" (DESIGN §4), for users and anonymous callers:
+            # the most recently started, by columns a step never changes (see the module's note).
+            models.Index(fields=["owner", "status", "-created_at"], name="episode_owner_started"),
+            models.Index(fields=["anon_key", "status", "-created_at"], name="episode_anon_started"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["episode_id"], name="episode_id_unique"),
             models.CheckConstraint(condition=Q(step_count__gte=0), name="episode_step_count_non_negative"),
             models.CheckConstraint(
                 condition=Q(status__in=["open", "terminated", "truncated"]), name="episode_status_valid"
@@ -77,14 +84,20 @@ class Episode(models.Model):
 
 
 class Step(models.Model):
-    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="steps")
+    # No index of its own: the unique (episode, index) constraint's index serves the episode's
+    # steps, and an index is a write on every step.
+    episode = models.ForeignKey(Episode, on_delete=models.CASCADE, related_name="steps", db_index=False)
     index = models.PositiveIntegerField(help_text="1 for the first step after reset.")
+    # Unindexed for the same reason: only deleting a user looks steps up by actor.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
     )
     actor_label = models.CharField(max_length=160, blank=True, help_text='e.g. "anonymous", "api:alice".')
     action = models.JSONField()
     observation = models.JSONField()
+    # The episode's envcore snapshot after this step (None on steps stored before 2026-12,
+    # whose episode row kept the latest snapshot).
+    snapshot = models.JSONField(null=True, blank=True)
     reward = models.FloatField()
     raw_reward = models.FloatField()
     done = models.BooleanField(default=False)

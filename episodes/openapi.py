@@ -1,52 +1,34 @@
-"""OpenAPI pieces for drf-spectacular: request/response components of the env endpoints.
+"""OpenAPI for drf-spectacular: the env endpoints' bodies are the contract's own models.
 
-The action, observation and state schemas are envcore's own (``envcore.schema``); a
-post-processing hook puts them into ``components`` so ``/openapi.json`` and ``/schema`` agree.
+``add_contract_schemas`` (a post-processing hook) puts the JSON schemas pydantic derives from
+``envcore.contract`` into ``components``, and the views reference them by name (``ref``), so
+``/openapi.json``, ``/schema``, MCP and the validators agree by construction. The document is
+OpenAPI 3.1, whose schemas are JSON Schema (pydantic's nullable is ``anyOf [..., null]``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from pydantic.json_schema import models_json_schema
 from rest_framework import serializers
 
-from envcore.schema import ACTION_SCHEMA, OBSERVATION_SCHEMA, STATE_SCHEMA
-from envcore.scenarios import TASKS
+from envcore import contract
 
-RESET_REQUEST = inline_serializer(
-    "ResetRequest",
-    {
-        "seed": serializers.IntegerField(required=False, allow_null=True, min_value=0),
-        "episode_id": serializers.CharField(required=False, allow_null=True, max_length=255),
-        "task_id": serializers.ChoiceField(choices=list(TASKS), required=False, allow_null=True),
-        "patient_id": serializers.CharField(required=False, allow_null=True, max_length=255),
-        "catalog": serializers.ChoiceField(choices=["classic", "curated"], required=False, allow_null=True),
-        "durability": serializers.ChoiceField(choices=["full", "fast"], required=False, allow_null=True),
-    },
-)
-STEP_REQUEST = inline_serializer(
-    "StepRequest",
-    {
-        "action": serializers.JSONField(help_text="PolypharmacyAction"),
-        "episode_id": serializers.CharField(required=False, allow_null=True, max_length=255),
-        "timeout_s": serializers.FloatField(required=False, allow_null=True, min_value=0),
-        "request_id": serializers.CharField(required=False, allow_null=True, max_length=255),
-    },
-)
-STEP_RESPONSE = inline_serializer(
-    "StepResponse",
-    {
-        "observation": serializers.JSONField(help_text="PolypharmacyObservation"),
-        "reward": serializers.FloatField(allow_null=True),
-        "done": serializers.BooleanField(),
-    },
-)
+_REF = "#/components/schemas/{model}"
+_MODELS = (contract.ResetRequest, contract.StepRequest, contract.StepResponse, contract.ErrorItem,
+           contract.ErrorData, contract.ResetFrame, contract.StepFrame, contract.StateFrame, contract.CloseFrame,
+           contract.McpFrame, contract.ObservationFrame, contract.StateReplyFrame, contract.ErrorFrame)
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=name)}
+
+
 DETAIL = OpenApiResponse(inline_serializer("ErrorDetail", {"detail": serializers.CharField()}))
-VALIDATION = OpenApiResponse(
-    inline_serializer("ValidationErrorBody", {"detail": serializers.ListField(child=serializers.DictField())})
-)
-STATE = inline_serializer("StateResponse", {"episode_id": serializers.CharField(allow_null=True), "step_count": serializers.IntegerField()})
+VALIDATION = OpenApiResponse({"type": "object", "properties": {"detail": {"type": "array", "items": ref("ErrorItem")}},
+                              "required": ["detail"]}, description="The request failed validation.")
 SCHEMAS = inline_serializer(
     "EnvSchemas",
     {"action": serializers.DictField(), "observation": serializers.DictField(), "state": serializers.DictField()},
@@ -57,15 +39,30 @@ METADATA = inline_serializer(
 )
 
 
-def add_env_schemas(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """drf-spectacular post-processing hook: envcore's schemas as components, referenced from
-    the step request's ``action`` and the responses' ``observation``."""
-    schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas["PolypharmacyAction"] = ACTION_SCHEMA
-    schemas["PolypharmacyObservation"] = OBSERVATION_SCHEMA
-    schemas["PolypharmacyState"] = STATE_SCHEMA
-    if "StepRequest" in schemas:
-        schemas["StepRequest"]["properties"]["action"] = {"$ref": "#/components/schemas/PolypharmacyAction"}
-    if "StepResponse" in schemas:
-        schemas["StepResponse"]["properties"]["observation"] = {"$ref": "#/components/schemas/PolypharmacyObservation"}
+def env_operation(operation_id: str, request: str, summary: str) -> Any:
+    """The schema of ``POST /reset`` or ``/step``: a contract request in, a StepResponse out."""
+    return extend_schema(
+        operation_id=operation_id, summary=summary, request={"application/json": ref(request)},
+        responses={200: ref("StepResponse"), 404: DETAIL, 409: DETAIL, 413: DETAIL, 422: VALIDATION, 503: DETAIL},
+    )
+
+
+def contract_schemas() -> dict[str, Any]:
+    """Every contract schema, as OpenAPI components (their references between each other included)."""
+    _, top = models_json_schema([(model, "validation") for model in _MODELS], ref_template=_REF)
+    schemas: dict[str, Any] = dict(top.get("$defs", {}))
+    schemas["PolypharmacyAction"] = _strip_defs(contract.action_json_schema(ref_template=_REF), schemas)
+    schemas["PolypharmacyObservation"] = _strip_defs(contract.observation_json_schema(ref_template=_REF), schemas)
+    schemas["PolypharmacyState"] = _strip_defs(contract.state_json_schema(ref_template=_REF), schemas)
+    return schemas
+
+
+def _strip_defs(schema: dict[str, Any], into: dict[str, Any]) -> dict[str, Any]:
+    into.update(schema.pop("$defs", {}))
+    return schema
+
+
+def add_contract_schemas(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: the contract's schemas as components."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(contract_schemas())
     return result

@@ -1,5 +1,6 @@
 from django.urls import path
 
 from episodes.consumers import EnvConsumer
+from episodes.ws_auth import ApiSocketAuth, SessionOriginValidator
 
-websocket_urlpatterns = [path("ws", EnvConsumer.as_asgi())]
+websocket_urlpatterns = [path("ws", ApiSocketAuth(SessionOriginValidator(EnvConsumer.as_asgi())))]

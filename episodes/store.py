@@ -1,5 +1,10 @@
-"""Writing a step: one Step row plus the episode's new snapshot, atomically, and only if the
-episode is still at the step count the writer restored (optimistic concurrency).
+"""Writing a step: one Step row (with the episode's new snapshot) and the Episode row's step
+count, atomically, and only if the episode is still at the step count the writer started from
+(optimistic concurrency).
+
+What a step writes is listed once, in ``EPISODE_UPDATE`` and ``STEP_INSERT``: the PostgreSQL
+statement (``STEP_SQL``, also sent by ``async_store``) and the ORM writer (SQLite) are built
+from them, so adding a column to Step is a change in the model and here.
 
 On PostgreSQL the write is a single statement (``WITH u AS (UPDATE … RETURNING) INSERT …``):
 one round trip, atomic on its own. DESIGN §5 measured this at about twice the throughput of
@@ -7,122 +12,114 @@ lock + insert + update. Elsewhere (SQLite) it is a conditional UPDATE then an IN
 transaction. ``fast`` durability (training episodes) commits with ``synchronous_commit = off``:
 a crash of the web process loses nothing, only a crash of the database server itself could lose
 the last few milliseconds of steps.
+
+A connection that dies during the statement (``errors.connection_failed``) leaves the outcome
+unknown: the commit may have landed before the answer was lost. ``step_landed`` asks the
+database, on a fresh connection, whether this very step (its episode, index, actor and
+timestamp) is stored.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from django.db import connection, transaction
 
-from envcore.actions import Action
-from envcore.env import PolypharmacyEnv
-from envcore.observation import Observation
+from episodes.models import Episode, Step
 
-# The statement both the sync (Django cursor) and async (psycopg) writers send.
-PG_STEP_SQL = """
-WITH u AS (
-    UPDATE episodes_episode
-       SET step_count = %(index)s, status = %(status)s, snapshot = %(snapshot)s::jsonb,
-           current_risk = %(current_risk)s, grader_score = %(grader_score)s,
-           updated_at = %(now)s, finished_at = %(finished_at)s
-     WHERE id = %(pk)s AND step_count = %(previous)s AND status = 'open'
- RETURNING id
+# The Episode columns a step updates and the Step row it adds; ``values`` (see
+# ``episodes.steps.step_values``) has a key for each, plus "pk" and "previous" (the step
+# count the writer started from).
+EPISODE_UPDATE = ("step_count", "status", "current_risk", "grader_score", "updated_at", "finished_at")
+STEP_INSERT = ("index", "actor_id", "actor_label", "action", "observation", "snapshot", "reward", "raw_reward",
+               "done", "created_at", "duration_ms")
+
+
+def sql(template: str, placeholder: Any) -> str:
+    """``template`` with ``{name}`` placeholders rendered by ``placeholder(name)``."""
+    names = [part.split("}", 1)[0] for part in template.split("{")[1:]]
+    return template.format(**{name: placeholder(name) for name in names})
+
+
+def cast(name: str) -> str:
+    """The cast a parameter needs: JSON travels as text (encoded once, by pydantic-core)."""
+    for model, names in ((Episode, EPISODE_UPDATE), (Step, STEP_INSERT)):
+        if name in names and model._meta.get_field(name).get_internal_type() == "JSONField":
+            return "::jsonb"
+    return ""
+
+
+_episode, _step = Episode._meta.db_table, Step._meta.db_table
+STEP_TEMPLATE = (
+    f'WITH u AS (UPDATE "{_episode}" SET '
+    + ", ".join(f'"{Episode._meta.get_field(n).column}" = {{{n}}}' for n in EPISODE_UPDATE)
+    + " WHERE id = {pk} AND step_count = {previous} AND status = 'open' RETURNING id) "
+    + f'INSERT INTO "{_step}" ("episode_id", ' + ", ".join(f'"{Step._meta.get_field(n).column}"' for n in STEP_INSERT)
+    + ") SELECT id, " + ", ".join(f"{{{n}}}" for n in STEP_INSERT) + " FROM u RETURNING id"
 )
-INSERT INTO episodes_step
-    (episode_id, index, actor_id, actor_label, action, observation, reward, raw_reward, done,
-     created_at, duration_ms)
-SELECT id, %(index)s, %(actor_id)s, %(actor_label)s, %(action)s::jsonb, %(observation)s::jsonb,
-       %(reward)s, %(raw_reward)s, %(done)s, %(now)s, %(duration_ms)s
-  FROM u
-RETURNING id
-"""
+LANDED_TEMPLATE = (
+    f'SELECT 1 FROM "{_step}" WHERE episode_id = {{pk}} AND "index" = {{index}} '
+    "AND created_at = {created_at} AND actor_label = {actor_label}"
+)
+# For Django's cursor (and psycopg): named parameters.
+STEP_SQL = sql(STEP_TEMPLATE, lambda name: f"%({name})s{cast(name)}")
+LANDED_SQL = sql(LANDED_TEMPLATE, lambda name: f"%({name})s")
 
 
-def episode_status(obs: Observation) -> str:
-    """The Episode.status a step leaves: open, terminated (finish_review) or truncated (time limit)."""
-    return "truncated" if obs.truncated else "terminated" if obs.terminated else "open"
+def positional(template: str) -> tuple[str, tuple[str, ...]]:
+    """``template`` with ``$1``, ``$2``… placeholders (asyncpg's), and the value names in order."""
+    order: list[str] = []
 
+    def placeholder(name: str) -> str:
+        if name not in order:
+            order.append(name)
+        return f"${order.index(name) + 1}{cast(name)}"
 
-def step_env(
-    row: Mapping[str, Any], env: PolypharmacyEnv, act: Action, caller: Any
-) -> tuple[Observation, dict[str, Any]]:
-    """Step the episode's environment and return (observation, everything written for the step).
-
-    JSON is encoded here once, so both writers send the same and a caller can reuse
-    ``values["observation"]`` as the reply's observation. Raises envcore's EpisodeFinishedError
-    when the environment has ended."""
-    started = time.perf_counter()
-    obs = env.step(act)
-    duration_ms = (time.perf_counter() - started) * 1000.0
-    now = datetime.now(timezone.utc)
-    status = episode_status(obs)
-    return obs, {
-        "pk": row["pk"],
-        "previous": row["step_count"],
-        "index": obs.step_index,
-        "status": status,
-        "snapshot": json.dumps(env.snapshot()),
-        "current_risk": obs.current_risk,
-        "grader_score": obs.grader_score,
-        "now": now,
-        "finished_at": now if status != "open" else None,
-        "actor_id": caller.user_id,
-        "actor_label": caller.label,
-        "action": json.dumps(act.to_dict()),
-        "observation": json.dumps(obs.to_dict()),
-        "reward": obs.shaped_reward,
-        "raw_reward": obs.raw_reward,
-        "done": obs.done,
-        "duration_ms": duration_ms,
-    }
+    return sql(template, placeholder), tuple(order)
 
 
 def write_step(values: Mapping[str, Any], *, fast: bool = False) -> bool:
     """Write one step through Django's connection. False: the episode moved on (or finished)
-    since ``values["previous"]``, and nothing was written."""
+    since ``values["previous"]``, and nothing was written. Raises DatabaseError when the
+    database fails (then ``step_landed`` tells whether the step is stored)."""
     if connection.vendor == "postgresql":
         if fast:
             with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                    cursor.execute(PG_STEP_SQL, values)
+                    cursor.execute(STEP_SQL, values)
                     return cursor.fetchone() is not None
         with connection.cursor() as cursor:
-            cursor.execute(PG_STEP_SQL, values)
+            cursor.execute(STEP_SQL, values)
             return cursor.fetchone() is not None
     return _write_step_orm(values)
 
 
 def _write_step_orm(values: Mapping[str, Any]) -> bool:
-    from episodes.models import Episode, Step
+    def column_value(model: Any, name: str) -> Any:
+        json_field = model._meta.get_field(name).get_internal_type() == "JSONField"
+        return json.loads(values[name]) if json_field else values[name]
 
     with transaction.atomic():
         updated = Episode.objects.filter(pk=values["pk"], step_count=values["previous"], status="open").update(
-            step_count=values["index"],
-            status=values["status"],
-            snapshot=json.loads(values["snapshot"]),
-            current_risk=values["current_risk"],
-            grader_score=values["grader_score"],
-            updated_at=values["now"],
-            finished_at=values["finished_at"],
+            **{name: column_value(Episode, name) for name in EPISODE_UPDATE}
         )
         if updated != 1:
             return False
-        Step.objects.create(
-            episode_id=values["pk"],
-            index=values["index"],
-            actor_id=values["actor_id"],
-            actor_label=values["actor_label"],
-            action=json.loads(values["action"]),
-            observation=json.loads(values["observation"]),
-            reward=values["reward"],
-            raw_reward=values["raw_reward"],
-            done=values["done"],
-            created_at=values["now"],
-            duration_ms=values["duration_ms"],
-        )
+        Step.objects.create(episode_id=values["pk"], **{name: column_value(Step, name) for name in STEP_INSERT})
     return True
+
+
+def in_transaction() -> bool:
+    """Whether Django's connection is inside a transaction (the review pages' services)."""
+    return connection.in_atomic_block
+
+
+def step_landed(values: Mapping[str, Any]) -> bool:
+    """Whether this step is stored, asked on a fresh connection (after the one that sent it
+    failed). Raises DatabaseError when the database cannot answer either."""
+    connection.close()  # the broken connection goes back to the pool, which discards it
+    with connection.cursor() as cursor:
+        cursor.execute(LANDED_SQL, values)
+        return cursor.fetchone() is not None

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from episodes import mcp
 from episodes.api import request_caller, with_anon_cookie
 from episodes.errors import AUTH_REQUIRED_MESSAGE
+from episodes.wire import inflate
 
 
 @extend_schema(
@@ -25,6 +26,7 @@ def mcp_endpoint(request: Request) -> Response:
     caller, new_key = request_caller(request, channel="mcp")
     if caller.user_id is None and settings.POLYPHARMACY_API_AUTH == "required":
         return Response({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": AUTH_REQUIRED_MESSAGE}})
+    raw = inflate(request.body, request.headers.get("Content-Encoding", ""))
     # An anonymous client that keeps cookies gets the same key as from /reset, so its tool calls
     # find "your most recent open episode" without passing episode_id.
-    return with_anon_cookie(Response(mcp.handle_raw(request.body, caller)), new_key)
+    return with_anon_cookie(Response(mcp.handle_raw(raw, caller)), new_key)

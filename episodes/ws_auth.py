@@ -1,12 +1,29 @@
-"""Token authentication for WebSocket connections (``?token=<key>`` or an Authorization
-header), on top of Channels' session authentication."""
+"""WebSocket authentication: a token (``?token=<key>`` or an Authorization header) on top of
+Channels' session authentication, and the Origin check a session cookie needs.
+
+``/ws`` authenticates once, at the handshake (``ApiSocketAuth``): Channels' session middleware
+would wrap every frame the server sends to save a session that ``/ws`` never changes.
+
+A browser sends the site's session cookie with a WebSocket handshake from any page, so a page
+on another site could drive a logged-in user's episodes (cross-site WebSocket hijacking). A
+connection whose user comes from the session cookie must therefore come from this site's own
+origins (``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``); token and anonymous connections carry
+nothing a foreign page could borrow, and are not checked.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 
 
 @database_sync_to_async
@@ -29,11 +46,55 @@ def _token_from_scope(scope) -> str | None:
     return (query.get("token") or [None])[0]
 
 
+@database_sync_to_async
+def _authenticate(scope) -> tuple[object, str]:
+    """(user, how): a token's user, else the session cookie's, else anonymous."""
+    key = _token_from_scope(scope)
+    if key:
+        user = _user_for_token.func(key)  # the same lookup, already in this thread
+        if user is not None:
+            return user, "token"
+    cookies = next((value for name, value in scope.get("headers", []) if name == b"cookie"), b"")
+    session_key = parse_cookie(cookies.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
+    if session_key:
+        session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        user = get_user(SimpleNamespace(session=session))
+        if user.is_authenticated:
+            return user, "session"
+    return AnonymousUser(), "anonymous"
+
+
+class ApiSocketAuth:
+    """``/ws``'s authentication, once per connection: ``scope["user"]`` and ``scope["auth"]``."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        user, how = await _authenticate(scope)
+        return await self.app({**scope, "user": user, "auth": how}, receive, send)
+
+
 class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
         key = _token_from_scope(scope)
         if key:
             user = await _user_for_token(key)
             if user is not None:
-                scope = {**scope, "user": user}
+                scope = {**scope, "user": user, "auth": "token"}
         return await super().__call__(scope, receive, send)
+
+
+class SessionOriginValidator:
+    """Refuse the handshake (403) of a session-cookie connection from a foreign Origin."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.checked = OriginValidator(app, [*settings.ALLOWED_HOSTS, *settings.CSRF_TRUSTED_ORIGINS])
+
+    async def __call__(self, scope, receive, send):
+        user = scope.get("user")
+        has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
+        if has_origin and scope.get("auth") != "token" and user is not None and user.is_authenticated:
+            return await self.checked(scope, receive, send)
+        return await self.app(scope, receive, send)

@@ -50,7 +50,7 @@ class JobAdmin(admin.ModelAdmin):
             try:
                 services.job_cancel(job=job)
                 done += 1
-            except services.JobError as exc:
+            except services.JobConflict as exc:
                 self.message_user(request, exc.message, messages.WARNING)
         self.message_user(request, f"{done} job(s) cancelled or asked to stop.")
 

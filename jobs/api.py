@@ -18,13 +18,21 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from episodes.errors import error_response
-from episodes.requests import parse_json_object, reject_nul
-from envcore.errors import EnvError
+from pydantic import BaseModel, ConfigDict, Field
+
+from episodes.wire import body_model
 from jobs import selectors, services
 from jobs.models import Checkpoint, Job
 
 LIST_LIMIT = 200
+
+
+class JobRequest(BaseModel):
+    """``POST /api/jobs``: a kind and its parameters (checked by the kind's own serializer)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    kind: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] | None = None
 
 
 class JobsPermission(permissions.BasePermission):
@@ -70,16 +78,8 @@ def jobs(request: Request) -> Response:
     if request.method == "GET":
         qs = selectors.job_list(kind=request.query_params.get("kind"), status=request.query_params.get("status"))
         return Response(JobOut(qs[:LIST_LIMIT], many=True).data)
-    body: Any = None
-    try:
-        body = parse_json_object(request.body)
-        reject_nul(body)  # PostgreSQL's JSON cannot store NUL: refuse it as bad input, by field
-        unknown = sorted(set(body) - {"kind", "params"})
-        if unknown:
-            raise services.JobError(f"Unknown field {unknown[0]!r}; a job is {{kind, params}}.", field=unknown[0])
-        job = services.job_create(kind=body.get("kind"), params=body.get("params"), owner=request.user)
-    except EnvError as exc:
-        return error_response(exc, body)
+    body = body_model(request, JobRequest)
+    job = services.job_create(kind=body.kind, params=body.params, owner=request.user)
     return Response(JobDetailOut(job).data, status=201)
 
 
@@ -97,11 +97,7 @@ def job_cancel(request: Request, job_id: int) -> Response:
     found = _job_or_404(job_id)
     if not selectors.can_cancel(request.user, found):
         return Response({"detail": "Only the job's owner, a supervisor or staff can cancel it."}, status=403)
-    try:
-        found = services.job_cancel(job=found)
-    except services.JobError as exc:
-        return Response({"detail": exc.message}, status=409)
-    return Response(JobOut(found).data)
+    return Response(JobOut(services.job_cancel(job=found)).data)
 
 
 @extend_schema(operation_id="checkpoints", responses={200: CheckpointOut(many=True)})

@@ -19,7 +19,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
-from envcore.errors import ValidationError
+from envcore.errors import ConflictError, ValidationError
 from jobs.context import JobCancelled, JobContext, JobLost
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 class JobError(ValidationError):
     """A request about a job that cannot be honoured; ``field`` names the parameter at fault."""
+
+
+class JobConflict(ConflictError):
+    """The job's state does not allow this (cancelling a finished job): 409."""
 
 
 def worker_id() -> str:
@@ -91,7 +95,7 @@ def job_cancel(*, job: Job) -> Job:
         return job
     if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True, stage="cancelling…"):
         job.refresh_from_db()
-        raise JobError(f"Job {job.pk} is {job.status}; only a queued or running job can be cancelled.", field="status")
+        raise JobConflict(f"Job {job.pk} is {job.status}; only a queued or running job can be cancelled.", field="status")
     job.refresh_from_db()
     return job
 

@@ -10,6 +10,8 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from envcore.errors import ValidationError
+from episodes.errors import error_body
 from jobs import selectors, services
 from jobs.forms import form_fields, params_from_post
 from jobs.kinds import KINDS
@@ -61,7 +63,7 @@ def job_new(request: HttpRequest, kind: str) -> HttpResponse:
         except services.JobError as exc:
             field = (exc.field or "").removeprefix("params.").split(".")[0]
             errors = {field or "__all__": exc.message}
-            data, status = {k: request.POST.get(k, "") for k in request.POST}, 400
+            data, status = {k: request.POST.get(k, "") for k in request.POST}, exc.status
         else:
             return redirect("jobs:detail", job_id=job.pk)
     return _render(request, "jobs/new.html", {
@@ -97,8 +99,12 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
         raise PermissionDenied("Only the job's owner, a supervisor or staff can cancel it.")
     try:
         services.job_cancel(job=job)
-    except services.JobError as exc:
-        return HttpResponse(exc.message, status=409, content_type="text/plain")
+    except services.JobConflict as exc:
+        # The API's 409 and its message, on the job's own page.
+        return _render(request, "jobs/detail.html", {
+            "job": job, "kind": KINDS.get(job.kind), "shown": present(job), "error": exc.message,
+            "can_cancel": selectors.can_cancel(request.user, job),
+        }, status=exc.status)
     return redirect("jobs:detail", job_id=job.pk)
 
 
@@ -110,7 +116,8 @@ def job_progress(request: HttpRequest) -> JsonResponse:
     try:
         ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip()][:200]
     except ValueError:
-        return JsonResponse({"detail": "ids must be comma-separated job ids."}, status=400)
+        status, body = error_body(ValidationError("ids must be comma-separated job ids.", "ids", where="query"))
+        return JsonResponse(body, status=status)
     rows = Job.objects.filter(pk__in=ids).values("id", "status", "progress", "stage", "error", "attempts")
     return JsonResponse({"jobs": list(rows)})
 

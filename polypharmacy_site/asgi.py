@@ -1,4 +1,5 @@
-"""ASGI entry point served by daphne: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point (served by uvicorn, ``polypharmacy_site.serve``): the edge
+(``polypharmacy_site.edge``) in front of Django for HTTP and Channels for WebSockets."""
 
 import os
 
@@ -10,16 +11,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "polypharmacy_site.settings")
 # (the channels sample project's order).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import URLRouter  # noqa: E402
 
+from episodes import async_store, fastpath  # noqa: E402
 from episodes.routing import websocket_urlpatterns  # noqa: E402
-from episodes.ws_auth import TokenAuthMiddleware  # noqa: E402
+from polypharmacy_site.edge import Edge  # noqa: E402
 from reviews.routing import websocket_urlpatterns as review_websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns + review_websocket_urlpatterns))),
-    }
+application = Edge(
+    http=django_asgi_app,
+    # Each route brings its own authentication (episodes.routing, reviews.routing).
+    websocket=URLRouter(websocket_urlpatterns + review_websocket_urlpatterns),
+    fast=fastpath.HANDLERS,
+    on_shutdown=async_store.close_pools,
 )

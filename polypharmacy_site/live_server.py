@@ -1,4 +1,5 @@
-"""A real server process for tests and benchmarks: daphne on a free port, with a database of
+"""A real server process for tests and benchmarks: the site as ``polypharmacy_site.serve`` runs
+it (uvicorn) on a free port, with a database of
 its own (a fresh SQLite file, or a fresh PostgreSQL database when DATABASE_URL names one),
 migrated and loaded with both catalogs. It can be killed and restarted on the same database.
 
@@ -32,10 +33,9 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, *, extra_env: dict[str, str] | None = None, server: str = "daphne") -> None:
+    def __init__(self, *, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = server
         self.tmp = tempfile.TemporaryDirectory(prefix="ppenv-live-")
         self.env = {**os.environ, "POLYPHARMACY_VAR_DIR": self.tmp.name, "PYTHONUNBUFFERED": "1"}
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -74,13 +74,7 @@ class LiveServer:
         return done.stdout
 
     def start(self, timeout: float = 30.0) -> None:
-        if self.server == "uvicorn":
-            cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
-                   "polypharmacy_site.asgi:application"]
-        else:
-            cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                   "polypharmacy_site.asgi:application"]
+        cmd = [sys.executable, "-m", "polypharmacy_site.serve", "--host", "127.0.0.1", "--port", str(self.port)]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

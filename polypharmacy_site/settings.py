@@ -89,7 +89,6 @@ VAR_DIR = Path(envstr("POLYPHARMACY_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
-    "daphne",  # first: its runserver serves ASGI (HTTP and WebSockets) in development
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -110,9 +109,9 @@ INSTALLED_APPS = [
     "bandits",
 ]
 
+# Body limits, strict query strings and the HTTP fast path sit in front of all of this, in the
+# ASGI edge (polypharmacy_site.edge).
 MIDDLEWARE = [
-    "episodes.middleware.BodySizeLimitMiddleware",
-    "episodes.fastpath.StepFastPathMiddleware",  # anonymous cached steps, on the event loop
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -155,6 +154,11 @@ if DATABASE_URL:
             "max_size": envint("DATABASE_POOL_MAX", 16),
             "timeout": envint("DATABASE_POOL_TIMEOUT", 10),
         }
+        # The pool checks a connection as it hands it out (psycopg_pool's check_connection), so
+        # one the server dropped (killed, restarted) is replaced instead of failing requests
+        # until the pool turns over. The event loop's asyncpg pool needs no check: asyncpg
+        # notices a closed connection as it happens (episodes/async_store.py).
+        _db["CONN_HEALTH_CHECKS"] = True
     DATABASES = {"default": _db}
 else:
     DATABASES = {
@@ -271,11 +275,13 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "PolypharmacyEnv",
     "DESCRIPTION": "A research simulator for elderly polypharmacy medication review (not clinical advice).",
-    "VERSION": "0.1.0",
+    "VERSION": "1.0.0",
+    # 3.1: the schemas are JSON Schema, as pydantic derives them from the contract.
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # self-hosted: the docs page works with no internet access
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["episodes.openapi.add_env_schemas"],
+    "POSTPROCESSING_HOOKS": ["episodes.openapi.add_contract_schemas"],
 }
 
 # ── the environment API (DESIGN §4) ─────────────────────────────────────────
@@ -295,7 +301,8 @@ POLYPHARMACY_STEP_FAST_PATH = envbool("POLYPHARMACY_STEP_FAST_PATH", True)
 POLYPHARMACY_WS_MAX_SESSIONS = envint("POLYPHARMACY_WS_MAX_SESSIONS", 256)
 POLYPHARMACY_WS_IDLE_TIMEOUT = envint("POLYPHARMACY_WS_IDLE_TIMEOUT", 600)
 POLYPHARMACY_WS_DB_POOL_MAX = envint("POLYPHARMACY_WS_DB_POOL_MAX", 8)
-# Bodies over 1 MB are refused with 413 (episodes.middleware); Django's own limit agrees.
+# Bodies over 1 MB are refused with 413 while they are read (polypharmacy_site.edge); Django's
+# own limit agrees.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 # ── history ─────────────────────────────────────────────────────────────────

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from catalog.models import TASK_IDS
-from envcore.actions import INTERVENTION_TYPES, MAX_ID_LENGTH, MAX_RATIONALE_LENGTH
+from envcore.contract import INTERVENTION_TYPES, MAX_ID_LENGTH, MAX_RATIONALE_LENGTH
 from envcore.catalog import CATALOG_NAMES
 from reviews.models import AuditRecord
 

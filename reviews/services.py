@@ -26,11 +26,12 @@ from agents.llm import LLMConfig, Suggestion, llm_suggest
 from agents.policies import heuristic_policy
 from catalog.selectors import catalog_get
 from envcore.catalog import Catalog
-from envcore.actions import FINISH, parse_action
-from envcore.env import PolypharmacyEnv
+from envcore.contract import FINISH, parse_action
 from envcore.errors import EnvError, ValidationError
 from envcore.observation import Observation
 from episodes import services as episodes
+from episodes import selectors as episode_selectors
+from episodes import steps
 from episodes.models import Episode
 from reviews import roles
 from reviews.audit import RequestMeta, audit_append, audit_verify  # noqa: F401  (re-exported)
@@ -40,13 +41,14 @@ Action = AuditRecord.Action
 log = logging.getLogger(__name__)
 
 
-class ReviewError(Exception):
-    """A request the review pages refuse, with the form field it concerns (None: the form)."""
+class ReviewError(EnvError):
+    """A request the review pages refuse, with the form field it concerns (None: the form).
+    ``status`` is the page's answer: 422 a refused value, 403 not the user's to do, 409 not
+    possible in the review's state."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+    def __init__(self, message: str, field: str | None = None, *, status: int = 422) -> None:
+        super().__init__(message, field)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,9 @@ def _caller(user: Any) -> episodes.Caller:
 
 def _require_pharmacist_of(session: ReviewSession, user: Any) -> None:
     if not roles.can_act_on_session(user, session):
-        raise ReviewError("Only the session's pharmacist can act on it.")
+        raise ReviewError("Only the session's pharmacist can act on it.", status=403)
     if session.status != ReviewSession.Status.IN_PROGRESS:
-        raise ReviewError(f"This review is {session.get_status_display()}; it takes no more actions.")
+        raise ReviewError(f"This review is {session.get_status_display()}; it takes no more actions.", status=409)
 
 
 # ── start ──────────────────────────────────────────────────────────────────
@@ -71,13 +73,15 @@ def review_start(*, meta: RequestMeta, patient_id: str, task_id: str, catalog_na
     """Start a review of a patient on a task: a live, fully durable episode owned by the pharmacist."""
     user = meta.user
     if not roles.has_role(user, roles.PHARMACIST):
-        raise ReviewError("Only pharmacists start review sessions.")
+        raise ReviewError("Only pharmacists start review sessions.", status=403)
     with transaction.atomic():
         try:
-            obs, _resumed = episodes.episode_reset(
+            started, _resumed = episodes.episode_reset(
                 _caller(user), patient_id=patient_id, task_id=task_id, catalog=catalog_name,
                 durability=Episode.Durability.FULL, live=True,
             )
+            obs = started.env.observation
+            assert obs is not None
         except ValidationError as exc:
             raise ReviewError(exc.message, field=(exc.field or "").removeprefix("action.") or None) from exc
         episode = Episode.objects.only("pk").get(episode_id=obs.episode_id)
@@ -105,22 +109,22 @@ def review_step(session: ReviewSession, *, meta: RequestMeta, action: Any, sourc
         # Lock the episode so no API client steps it between the check and the step: the
         # check must judge the state the step will run on. The check runs on an environment
         # restored from the locked row's snapshot (no dependence on the step path's cache).
-        row = Episode.objects.select_for_update().filter(pk=session.episode_id).values("snapshot", "status").first()
-        if row is None or row["status"] != Episode.Status.OPEN:
+        status = Episode.objects.select_for_update().filter(pk=session.episode_id).values_list("status", flat=True).first()
+        if status != Episode.Status.OPEN:
             refusal: tuple[str, str] | None = ("action_type", "The review has ended; it takes no more actions.")
         else:
-            env = PolypharmacyEnv(catalog_get(session.catalog_name))
-            env.restore(row["snapshot"], strict=False)
-            refusal = env.refusal(act)
+            snapshot = episode_selectors.stored_snapshot(session.episode_id)
+            assert snapshot is not None
+            refusal = episode_selectors.episode_env(session.catalog_name, snapshot, episode_id).refusal(act)
         if refusal is not None:
             audit_append(meta=meta, action=Action.STEP_REJECTED, session=session, payload={
                 "action": act.to_dict(), "field": refusal[0], "message": refusal[1], "source": source,
             })
             return StepOutcome(None, refusal)
         try:
-            _row, obs = episodes.episode_step(caller, action=act, episode_id=episode_id)
+            obs = steps.episode_step(caller, action=act, episode_id=episode_id).observation
         except EnvError as exc:
-            raise ReviewError(exc.message) from exc
+            raise ReviewError(exc.message, status=exc.status) from exc
         audit_append(meta=meta, action=Action.STEP_TAKEN, session=session, payload={
             "index": obs.step_index, "action": act.to_dict(), "source": source, "reward": obs.shaped_reward,
             "raw_reward": obs.raw_reward, "error": obs.last_action_error, "current_risk": obs.current_risk,
@@ -259,7 +263,7 @@ def _pending_suggestion(session: ReviewSession, suggestion_id: Any) -> AuditReco
         payload__suggestion_id=pk,
     ).exists()
     if answered:
-        raise ReviewError("This suggestion was already answered.", field="suggestion_id")
+        raise ReviewError("This suggestion was already answered.", field="suggestion_id", status=409)
     return record
 
 
@@ -269,7 +273,8 @@ def review_accept_suggestion(session: ReviewSession, *, meta: RequestMeta, sugge
     with transaction.atomic():
         record = _pending_suggestion(session, suggestion_id)
         if record.payload.get("step_index") != session.episode.step_count:
-            raise ReviewError("The review moved on since this suggestion; ask for a new one.", field="suggestion_id")
+            raise ReviewError("The review moved on since this suggestion; ask for a new one.", field="suggestion_id",
+                              status=409)
         audit_append(meta=meta, action=Action.SUGGESTION_ACCEPTED, session=session, payload={
             "suggestion_id": record.pk, "action": record.payload["action"],
         })
@@ -291,7 +296,7 @@ def review_sign_off(session: ReviewSession, *, meta: RequestMeta, approve: bool,
     (the services refuse, and a database trigger refuses any UPDATE or DELETE of the row)."""
     user = meta.user
     if not roles.can_sign_off(user, session):
-        raise ReviewError("Only a supervisor other than the session's pharmacist can sign it off.")
+        raise ReviewError("Only a supervisor other than the session's pharmacist can sign it off.", status=403)
     comment = (comment or "").strip()
     if not approve and not comment:
         raise ReviewError("Say why the review is returned.", field="comment")
@@ -304,7 +309,7 @@ def review_sign_off(session: ReviewSession, *, meta: RequestMeta, approve: bool,
             status=status, signed_off_by=user, signed_off_at=now, sign_off_comment=comment, updated_at=now,
         )
         if signed != 1:
-            raise ReviewError("Only a finished review that is not yet signed off can be signed off.")
+            raise ReviewError("Only a finished review that is not yet signed off can be signed off.", status=409)
         session.status, session.signed_off_by, session.signed_off_at, session.sign_off_comment = status, user, now, comment
         audit_append(
             meta=meta, action=Action.SESSION_APPROVED if approve else Action.SESSION_RETURNED, session=session,

@@ -91,7 +91,7 @@ def session_start(request: HttpRequest) -> HttpResponse:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             return redirect("reviews:review", pk=session.pk)
-    return render(request, "reviews/start_failed.html", {"form": form}, status=400)
+    return render(request, "reviews/start_failed.html", {"form": form}, status=422)
 
 
 @login_required
@@ -149,7 +149,7 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "reviews/review.html", _review_context(request, session))
 
 
-def _rerender(request: HttpRequest, session: ReviewSession, status: int = 400, **forms: Any) -> HttpResponse:
+def _rerender(request: HttpRequest, session: ReviewSession, status: int = 422, **forms: Any) -> HttpResponse:
     session.episode.refresh_from_db()
     return render(request, "reviews/review.html", _review_context(request, session, **forms), status=status)
 
@@ -172,16 +172,18 @@ def _step_view(request: HttpRequest, pk: int, form_class: type, form_key: str) -
     if form_class is InterventionForm:
         kwargs["substitutes"] = substitutes
     form = form_class(request.POST, **kwargs)
+    status = 422
     if form.is_valid():
         try:
             outcome = services.review_step(session, meta=RequestMeta.from_request(request), action=form.action())
         except services.ReviewError as exc:
             _apply_refusal(form, exc.field, exc.message)
+            status = exc.status
         else:
             if outcome.refusal is None:
                 return redirect("reviews:review", pk=pk)
             _apply_refusal(form, *outcome.refusal)
-    return _rerender(request, session, **{form_key: form})
+    return _rerender(request, session, status=status, **{form_key: form})
 
 
 @login_required
@@ -203,7 +205,7 @@ def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         outcome = services.review_finish(session, meta=RequestMeta.from_request(request))
     except services.ReviewError as exc:
-        return _rerender(request, session, error=exc.message)
+        return _rerender(request, session, status=exc.status, error=exc.message)
     if outcome.refusal is not None:
         return _rerender(request, session, error=outcome.refusal[1])
     return redirect("reviews:review", pk=pk)
@@ -234,7 +236,7 @@ def review_suggest(request: HttpRequest, pk: int) -> HttpResponse:
         if exc.field == "suggester":
             form.add_error("suggester", exc.message)
             return _rerender(request, session, suggest_form=form)
-        return _rerender(request, session, error=exc.message)
+        return _rerender(request, session, status=exc.status, error=exc.message)
     payload = record.payload
     if request.headers.get("Accept", "").startswith("application/json"):
         return JsonResponse({
@@ -261,7 +263,7 @@ def review_answer_suggestion(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             services.review_ignore_suggestion(session, meta=meta, suggestion_id=form.cleaned_data["suggestion_id"])
     except services.ReviewError as exc:
-        return _rerender(request, session, error=exc.message)
+        return _rerender(request, session, status=exc.status, error=exc.message)
     return redirect("reviews:review", pk=pk)
 
 
@@ -270,6 +272,7 @@ def review_answer_suggestion(request: HttpRequest, pk: int) -> HttpResponse:
 def review_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     session = selectors.session_for(request.user, pk)
     form = SignOffForm(request.POST)
+    status = 422
     if form.is_valid():
         try:
             services.review_sign_off(
@@ -278,6 +281,7 @@ def review_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except services.ReviewError as exc:
             _apply_refusal(form, exc.field, exc.message)
+            status = exc.status
         else:
             return redirect("reviews:review", pk=pk)
-    return _rerender(request, session, sign_off_form=form)
+    return _rerender(request, session, status=status, sign_off_form=form)

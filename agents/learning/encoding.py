@@ -25,7 +25,7 @@ from envcore.gym_env import (
     EGFR, FINISH_ACTION, GLOBAL_FEATURES, LIVER, MAX_SLOTS, N_ACTIONS, N_QUERY, PAIR_FEATURES, PAIRS,
     RECOMMENDATION_CODES, SEVERITY_CODES, SLOT_FEATURES, TASK_IDS,
 )
-from envcore.actions import INTERVENTION_TYPES
+from envcore.contract import INTERVENTION_TYPES
 from envcore.risk import BEERS_WEIGHTS
 from envcore.scenarios import TASKS
 

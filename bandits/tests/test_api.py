@@ -203,18 +203,18 @@ def test_more_than_10000_combinations_is_a_413_saying_the_limit(tiny_model: Chec
     assert "At most 10,000 combinations per request, got 10,001" in response.json()["detail"]
 
 
-BAD_SCREENS = [
-    ("{not json", ["body"], "value_error"),
-    ("[1, 2]", ["body"], "value_error"),
-    ({}, ["body", "combinations"], "value_error"),
-    ({"combinations": []}, ["body", "combinations"], "value_error"),
-    ({"combinations": "DRUG_WARFARIN"}, ["body", "combinations"], "value_error"),
+BAD_SCREENS = [  # the item types are pydantic's (the contract's validation errors)
+    ("{not json", ["body"], "json_invalid"),
+    ("[1, 2]", ["body"], "dict_type"),
+    ({}, ["body", "combinations"], "missing"),
+    ({"combinations": []}, ["body", "combinations"], "too_short"),
+    ({"combinations": "DRUG_WARFARIN"}, ["body", "combinations"], "list_type"),
     ({"combinations": [[]]}, ["body", "combinations", 0], "too_short"),
     ({"combinations": [PAIR, "DRUG_WARFARIN"]}, ["body", "combinations", 1], "list_type"),
-    ({"combinations": [[1, 2]]}, ["body", "combinations", 0], "string_type"),
-    ({"combinations": [PAIR], "extra": 1}, ["body", "extra"], "value_error"),
-    ({"combinations": [PAIR], "model": 5}, ["body", "model"], "value_error"),
-    ({"combinations": [PAIR], "only_flagged": "yes"}, ["body", "only_flagged"], "value_error"),
+    ({"combinations": [[1, 2]]}, ["body", "combinations", 0, 0], "string_type"),
+    ({"combinations": [PAIR], "extra": 1}, ["body", "extra"], "extra_forbidden"),
+    ({"combinations": [PAIR], "model": 5}, ["body", "model"], "string_type"),
+    ({"combinations": [PAIR], "only_flagged": "yes"}, ["body", "only_flagged"], "bool_type"),
 ]
 
 

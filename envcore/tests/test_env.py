@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from envcore.actions import parse_action
+from envcore.contract import parse_action
 from envcore.env import PolypharmacyEnv
 from envcore.errors import EpisodeFinishedError, NoEpisodeError, SnapshotError, ValidationError
 from envcore.rewards import INVALID_ACTION_PENALTY, TIMEOUT_PENALTY

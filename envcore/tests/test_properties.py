@@ -5,7 +5,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from envcore.actions import INTERVENTION_TYPES
+from envcore.contract import INTERVENTION_TYPES
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
 from envcore.scenarios import TASKS

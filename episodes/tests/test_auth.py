@@ -3,6 +3,7 @@ a session), and every episode belongs to its creator, in either mode."""
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 from typing import Any
 
@@ -186,7 +187,7 @@ def ws_session(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> l
 def test_the_websocket_refuses_a_connection_without_a_token() -> None:
     error, closed = ws_session("/ws")
 
-    assert '"code": "SESSION_ERROR"' in error["text"] and "token" in error["text"]
+    assert json.loads(error["text"])["data"]["code"] == "SESSION_ERROR" and "token" in error["text"]
     assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHORIZED}
     assert Episode.objects.count() == 0
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from agents.policies import heuristic_policy
 from catalog.selectors import catalog_get
-from episodes import services
+from episodes import services, steps
 from episodes.models import Episode
 from episodes.tests.conftest import database_rows
 
@@ -34,12 +34,13 @@ IDENTITY_KEYS = {"owner", "owner_id", "anon_key", "actor", "actor_id", "actor_la
 def play(caller: services.Caller, *, catalog: str, task_id: str, seed: int, finish: bool = True) -> dict[str, Any]:
     """An episode through the services with the heuristic; its reset observation (a dict).
     Without ``finish`` it stops after one step and stays open."""
-    obs, _ = services.episode_reset(caller, seed=seed, task_id=task_id, catalog=catalog)
+    session, _ = services.episode_reset(caller, seed=seed, task_id=task_id, catalog=catalog)
+    obs = session.env.observation
     reset = obs.to_dict()
     rng, cat = random.Random(seed), catalog_get(catalog)
     while not obs.done:
         action = heuristic_policy(obs.to_dict(), catalog=cat, rng=rng)
-        _, obs = services.episode_step(caller, action=action, episode_id=obs.episode_id)
+        obs = steps.episode_step(caller, action=action, episode_id=obs.episode_id).observation
         if not finish:
             break
     return reset

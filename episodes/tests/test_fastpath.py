@@ -18,7 +18,7 @@ def raw_step(server, body: dict[str, Any], headers: dict[str, str] | None = None
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        return response.status, response.read(), dict(response.headers)
+        return response.status, response.read(), {k.lower(): v for k, v in response.headers.items()}
 
 
 def play(server, episode_id: str, actions: list[dict], headers: dict[str, str] | None = None) -> list[dict]:
@@ -26,7 +26,7 @@ def play(server, episode_id: str, actions: list[dict], headers: dict[str, str] |
     for action in actions:
         status, body, response_headers = raw_step(server, {"action": action, "episode_id": episode_id}, headers)
         assert status == 200
-        assert int(response_headers["Content-Length"]) == len(body)
+        assert int(response_headers["content-length"]) == len(body)
         payload = json.loads(body)
         payload["observation"].pop("episode_id")
         out.append(payload)

@@ -98,11 +98,13 @@ def test_a_bad_tool_call_is_an_error_result_and_changes_nothing(client) -> None:
         call(client, "finish_review", episode_id="no-such-episode"),
         call(client, "reset", task_id="triage"),
         call(client, "reset", colour="red"),
-        call(client, "query_ddi", drug_id_1="A\u0000", drug_id_2="B"),
     ]
+    # A NUL is refused by the strict JSON parser, before any method runs: invalid params.
+    nul = rpc(client, "tools/call", {"name": "query_ddi", "arguments": {"drug_id_1": "A\u0000", "drug_id_2": "B"}})
 
     assert all(error for error, _ in bad)
     assert "drug_id_2" in bad[0][1] and "no-such-episode" in bad[2][1] and "task_id" in bad[3][1]
+    assert nul["error"]["code"] == -32602 and "params.arguments.drug_id_1" in nul["error"]["message"]
     assert Step.objects.count() == 0 and Episode.objects.count() == 1
 
 

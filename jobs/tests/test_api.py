@@ -45,7 +45,7 @@ def test_it_accepts_a_token(classic, rex):
     ({"kind": "evaluate", "params": {"agent": "policy:nope"}}, ["body", "params", "agent"], "No policy checkpoint"),
     ({"kind": "evaluate", "params": {"agent": "heur\x00istic"}}, ["body", "params", "agent"], "NUL"),
     ({"kind": "mine_bitcoin"}, ["body", "kind"], "Unknown job kind"),
-    ({"kind": "evaluate", "priority": 9}, ["body", "priority"], "Unknown field"),
+    ({"kind": "evaluate", "priority": 9}, ["body", "priority"], "is not a known field"),
     ("{not json", ["body"], "Malformed JSON"),
 ])
 def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(classic, rex, body, loc, words):

@@ -32,7 +32,7 @@ def test_the_progress_feed_reports_status_and_progress(classic, rex):
     body = client_for(rex).get(f"/jobs/progress.json?ids={job.pk},999").json()
     assert body["jobs"] == [{"id": job.pk, "status": "running", "progress": 12.5, "stage": "queued", "error": "",
                              "attempts": 0}]
-    assert client_for(rex).get("/jobs/progress.json?ids=a,b").status_code == 400
+    assert client_for(rex).get("/jobs/progress.json?ids=a,b").status_code == 422
 
 
 def test_the_form_refuses_bad_parameters_with_the_message_at_the_field(classic, rex):
@@ -40,7 +40,7 @@ def test_the_form_refuses_bad_parameters_with_the_message_at_the_field(classic, 
     form = client.get("/jobs/new/train_policy/").content.decode()
     assert 'name="total_steps" value="200000"' in form and 'name="hidden" value="256,256"' in form
     resp = client.post("/jobs/new/train_policy/", {"catalog": "classic", "total_steps": "12", "hidden": "64,64"})
-    assert resp.status_code == 400
+    assert resp.status_code == 422
     html = resp.content.decode()
     assert re.search(r'data-field="total_steps"><li>total_steps: Ensure this value is greater than or equal to 1024',
                      html)

@@ -122,7 +122,7 @@ def test_a_running_job_stops_at_its_next_report_when_cancelled(classic, rex, mon
 
 def test_a_finished_job_cannot_be_cancelled(classic, rex):
     job = run(services.job_create(kind="evaluate", params={"catalog": "classic", "episodes": 1}, owner=rex))
-    with pytest.raises(services.JobError, match="only a queued or running job"):
+    with pytest.raises(services.JobConflict, match="only a queued or running job"):
         services.job_cancel(job=job)
 
 

@@ -24,7 +24,7 @@ def compose() -> dict:
 
 def test_it_runs_web_worker_postgres_and_redis(compose: dict) -> None:
     assert set(compose["services"]) == {"web", "worker", "postgres", "redis"}
-    assert "daphne" in compose["services"]["web"]["command"]
+    assert "python -m polypharmacy_site.serve" in compose["services"]["web"]["command"]
     assert "celery -A polypharmacy_site worker -Q celery,training" in compose["services"]["worker"]["command"]
 
 

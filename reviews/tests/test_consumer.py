@@ -10,6 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group, User
 
 from episodes import services as episodes
+from episodes import steps
 from episodes.models import Episode
 from reviews.models import ReviewSession
 from reviews.routing import websocket_urlpatterns
@@ -32,9 +33,9 @@ def world():
     pia = User.objects.create_user("pia")
     pia.groups.add(roles["pharmacist"])
     caller = episodes.Caller.for_user(phil, channel="review")
-    obs, _ = episodes.episode_reset(caller, patient_id=PATIENT, task_id="easy_screening", catalog="classic", live=True)
+    started, _ = episodes.episode_reset(caller, patient_id=PATIENT, task_id="easy_screening", catalog="classic", live=True)
     session = ReviewSession.objects.create(
-        episode=Episode.objects.get(episode_id=obs.episode_id), pharmacist=phil, catalog_name="classic",
+        episode=Episode.objects.get(episode_id=started.row.episode_id), pharmacist=phil, catalog_name="classic",
     )
     return session, phil, sue, pia
 
@@ -57,7 +58,7 @@ async def _a_supervisor_sees_a_step_taken_by_an_api_client():
     connected, _ = await comm.connect()
     assert connected
     api_caller = episodes.Caller.for_user(phil, channel="api")
-    await sync_to_async(episodes.episode_step)(
+    await sync_to_async(steps.episode_step)(
         api_caller, action={"action_type": "query_ddi", "drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]},
         episode_id=session.episode.episode_id,
     )

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def post_rejected(client, url, data, field):
     steps_before = Step.objects.count()
     response = client.post(url, data)
-    assert response.status_code == 400
+    assert response.status_code == 422
     form = response.context["query_form"] if "query" in url else response.context["intervention_form"]
     assert Step.objects.count() == steps_before
     return form.errors[field][0], response
@@ -51,7 +51,7 @@ def test_it_rejects_an_action_once_the_budget_is_exhausted(session, phil):
     client.post(f"/reviews/{session.pk}/intervene", {"target_drug_id": target, "intervention_type": "substitute", "proposed_new_drug_id": new})
     assert Step.objects.count() == 2
     response = client.post(f"/reviews/{session.pk}/intervene", {"target_drug_id": "DRUG_TRAMADOL", "intervention_type": "stop"})
-    assert response.status_code == 400 and Step.objects.count() == 2
+    assert response.status_code == 422 and Step.objects.count() == 2
     assert response.context["intervention_form"].non_field_errors() == ["Intervention budget exhausted."]
     assert "Intervention budget exhausted." in response.content.decode()
 
@@ -59,7 +59,7 @@ def test_it_rejects_an_action_once_the_budget_is_exhausted(session, phil):
 def test_it_rejects_a_malformed_form_without_any_record(session, phil):
     before = AuditRecord.objects.count()
     response = client_for(phil).post(f"/reviews/{session.pk}/intervene", {"target_drug_id": "DRUG_TRAMADOL", "intervention_type": "explode"})
-    assert response.status_code == 400 and response.context["intervention_form"].errors["intervention_type"]
+    assert response.status_code == 422 and response.context["intervention_form"].errors["intervention_type"]
     assert AuditRecord.objects.count() == before and not Step.objects.exists()
 
 

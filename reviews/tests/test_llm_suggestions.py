@@ -131,7 +131,7 @@ def test_unconfigured_the_form_shows_the_llm_disabled_and_llm_falls_back(no_llm,
 
 def test_an_unknown_suggester_is_a_400_with_the_message_at_the_field(llm, session, phil):
     response = client_for(phil).post(f"/reviews/{session.pk}/suggest", {"suggester": "oracle"})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.context["suggest_form"].errors["suggester"]
     assert "oracle" in response.content.decode()
     assert suggestions(session) == [] and llm.requests == []
@@ -148,7 +148,7 @@ def test_an_anonymous_caller_is_sent_to_log_in_and_spends_no_key(llm, session):
 def test_a_colleague_or_a_supervisor_cannot_make_the_site_call_the_llm(llm, session, pia, sue):
     assert client_for(pia).post(f"/reviews/{session.pk}/suggest", {"suggester": "llm"}).status_code == 404
     refused = client_for(sue).post(f"/reviews/{session.pk}/suggest", {"suggester": "llm"})
-    assert refused.status_code == 400 and refused.context["error"].startswith("Only the session's pharmacist")
+    assert refused.status_code == 403 and refused.context["error"].startswith("Only the session's pharmacist")
     assert llm.requests == [] and suggestions(session) == []
 
 

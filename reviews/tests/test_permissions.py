@@ -45,7 +45,7 @@ def test_a_pharmacists_own_views_are_not_audited(session, phil):
 
 def test_a_supervisor_cannot_step_someone_elses_session(session, sue):
     response = client_for(sue).post(f"/reviews/{session.pk}/query", {"drug_id_1": "DRUG_TRAMADOL", "drug_id_2": "DRUG_IBUPROFEN"})
-    assert response.status_code == 400 and session.episode.steps.count() == 0
+    assert response.status_code == 403 and session.episode.steps.count() == 0
 
 
 def test_a_researcher_sees_only_anonymised_finished_episodes(session, phil, rex):

@@ -44,4 +44,4 @@ def test_a_trained_policy_answers_and_the_audit_says_which(policy_checkpoint, se
 
 def test_an_unknown_checkpoint_is_refused_at_the_field(policy_checkpoint, session, phil):
     resp = client_for(phil).post(f"/reviews/{session.pk}/suggest", {"suggester": "policy:nope"})
-    assert resp.status_code == 400 and not AuditRecord.objects.filter(action="suggestion.shown").exists()
+    assert resp.status_code == 422 and not AuditRecord.objects.filter(action="suggestion.shown").exists()

@@ -43,7 +43,7 @@ def test_a_pharmacist_starts_a_live_review_of_a_patient(classic, phil):
 
 def test_it_refuses_to_start_a_patient_outside_the_tasks_pool(classic, phil):
     response = client_for(phil).post("/reviews/start", {"catalog": "classic", "patient_id": PATIENT, "task_id": "complex_tradeoff"})
-    assert response.status_code == 400 and not ReviewSession.objects.exists()
+    assert response.status_code == 422 and not ReviewSession.objects.exists()
 
 
 def test_the_review_page_shows_patient_medication_flags_budgets_and_history(session, phil):
@@ -108,7 +108,7 @@ def test_a_suggestion_accepted_is_taken_and_both_are_recorded(session, phil):
     assert actions(session) == [A.SESSION_STARTED, A.SUGGESTION_SHOWN, A.SUGGESTION_ACCEPTED, A.STEP_TAKEN]
     # An answered suggestion cannot be answered again.
     again = client.post(f"/reviews/{session.pk}/suggestion", {"suggestion_id": answer["id"], "decision": "accept"})
-    assert again.status_code == 400 and Step.objects.filter(episode=session.episode).count() == 1
+    assert again.status_code == 409 and Step.objects.filter(episode=session.episode).count() == 1
 
 
 def test_a_suggestion_ignored_is_recorded_and_takes_no_step(session, phil):
@@ -127,4 +127,4 @@ def test_a_stale_suggestion_cannot_be_accepted(session, phil):
     answer = client.post(f"/reviews/{session.pk}/suggest", HTTP_ACCEPT="application/json").json()
     client.post(f"/reviews/{session.pk}/query", {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]})
     response = client.post(f"/reviews/{session.pk}/suggestion", {"suggestion_id": answer["id"], "decision": "accept"})
-    assert response.status_code == 400 and "moved on" in response.content.decode()
+    assert response.status_code == 409 and "moved on" in response.content.decode()

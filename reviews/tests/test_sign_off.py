@@ -29,14 +29,14 @@ def test_a_supervisor_approves_a_finished_review_with_a_comment(finished, sue):
 
 def test_returning_a_review_needs_a_comment(finished, sue):
     response = client_for(sue).post(f"/reviews/{finished.pk}/sign-off", {"decision": "return", "comment": " "})
-    assert response.status_code == 400 and response.context["sign_off_form"].errors["comment"]
+    assert response.status_code == 422 and response.context["sign_off_form"].errors["comment"]
     finished.refresh_from_db()
     assert finished.status == "finished"
 
 
 def test_a_review_in_progress_cannot_be_signed_off(session, sue):
     response = client_for(sue).post(f"/reviews/{session.pk}/sign-off", {"decision": "approve"})
-    assert response.status_code == 400
+    assert response.status_code == 409
     session.refresh_from_db()
     assert session.status == "in_progress"
 
@@ -44,7 +44,7 @@ def test_a_review_in_progress_cannot_be_signed_off(session, sue):
 def test_nobody_signs_off_their_own_review(finished, phil):
     phil.groups.add(Group.objects.get(name="supervisor"))
     response = client_for(phil).post(f"/reviews/{finished.pk}/sign-off", {"decision": "approve"})
-    assert response.status_code == 400
+    assert response.status_code == 403
     finished.refresh_from_db()
     assert finished.status == "finished"
 
@@ -53,7 +53,7 @@ def test_a_signed_off_review_is_immutable(finished, sue):
     client = client_for(sue)
     client.post(f"/reviews/{finished.pk}/sign-off", {"decision": "return", "comment": "Check the NSAID."})
     again = client.post(f"/reviews/{finished.pk}/sign-off", {"decision": "approve", "comment": "changed my mind"})
-    assert again.status_code == 400
+    assert again.status_code == 409
     finished.refresh_from_db()
     assert finished.status == "returned"
     # The database refuses too, whatever the code path.
