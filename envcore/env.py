@@ -123,7 +123,7 @@ class PolypharmacyEnv:
             episode_id=args.episode_id or uuid.uuid4().hex,
             task_id=task.task_id,
             patient_id=patient.patient_id,
-            meds=tuple(Med(e.drug_id, e.dose_mg) for e in start.entries),
+            meds=start.meds,
             queries=(),
             interventions=(),
             queried=frozenset(),
@@ -256,7 +256,7 @@ class PolypharmacyEnv:
         return self._state
 
     def _slot_of(self, drug_id: str | None) -> int | None:
-        for i, med in enumerate(self._live().meds):
+        for i, med in enumerate(self._state.meds):  # type: ignore[union-attr]
             if med is not None and med.drug_id == drug_id:
                 return i
         return None
@@ -287,14 +287,15 @@ class PolypharmacyEnv:
         for name, drug_id in (("drug_id_1", a), ("drug_id_2", b)):
             if self._slot_of(drug_id) is None:
                 return name, f"{name} {drug_id!r} is not in the current regimen."
-        if self._live().remaining_queries <= 0:
+        if self._state.remaining_queries <= 0:  # type: ignore[union-attr]
             return "action_type", "Query budget exhausted."
         return None
 
     def _intervention_check(self, act: ProposeIntervention) -> tuple[tuple[str, str] | None, int, str | None]:
         """(refusal, slot of the target, the substitute that would be put in place)."""
         target, kind = act.target_drug_id, act.intervention_type
-        s = self._live()
+        s = self._state
+        assert s is not None
         if s.remaining_interventions <= 0:
             return ("action_type", "Intervention budget exhausted."), -1, None
         slot = self._slot_of(target)
@@ -321,7 +322,8 @@ class PolypharmacyEnv:
         refused = self._query_refusal(act)
         if refused is not None:
             return 0.0, refused[1], None
-        s = self._live()
+        s = self._state
+        assert s is not None
         a, b = act.drug_id_1, act.drug_id_2
         s.remaining_queries -= 1
         key = pair_key(a, b)
@@ -350,7 +352,8 @@ class PolypharmacyEnv:
         if refused is not None:
             # Includes a substitution that finds no candidate: no budget used, not recorded.
             return 0.0, refused[1]
-        s = self._live()
+        s = self._state
+        assert s is not None
         target, kind = act.target_drug_id, act.intervention_type
         med = s.meds[slot]
         assert med is not None
@@ -394,7 +397,7 @@ class PolypharmacyEnv:
         return tuple(medication_entry(self.catalog, m, self._patient.conditions) for m in meds if m is not None)
 
     def _resolve_substitute(self, slot: int, proposed: str | None) -> tuple[str | None, str | None]:
-        meds = self._live().meds
+        meds = self._state.meds  # type: ignore[union-attr]
         med = meds[slot]
         assert med is not None
         target = self.catalog.drugs[med.drug_id]
@@ -421,7 +424,7 @@ class PolypharmacyEnv:
     def _safest_substitute(self, slot: int) -> str | None:
         """The same-class drug, not already taken, that leaves the lowest regimen risk
         (ties: not high-risk first, then by id, so the choice is deterministic)."""
-        meds = self._live().meds
+        meds = self._state.meds  # type: ignore[union-attr]
         med = meds[slot]
         assert med is not None
         in_regimen = {m.drug_id for m in meds if m is not None}
@@ -442,13 +445,15 @@ class PolypharmacyEnv:
         return regimen_risk(self.catalog, present, self._start.conditions, len(self._patient.medication_ids))
 
     def _finish(self) -> float:
-        s = self._live()
+        s = self._state
+        assert s is not None
         s.terminated = True
         s.grader_score = self._grade()
         return s.grader_score
 
     def _grade(self) -> float:
-        s = self._live()
+        s = self._state
+        assert s is not None
         inputs = GradeInputs(
             baseline_risk=s.baseline_risk,
             final_risk=s.risk,
@@ -462,7 +467,8 @@ class PolypharmacyEnv:
         return GRADERS[s.task_id](inputs)
 
     def _observe(self) -> Observation:
-        s, patient = self._live(), self._patient
+        s, patient = self._state, self._patient
+        assert s is not None
         assert patient is not None
         last = s.last
         return Observation(

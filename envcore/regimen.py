@@ -24,13 +24,13 @@ class Med(NamedTuple):
 class PatientStart:
     """What reset needs for a patient, computed once per catalog: starting entries and risk."""
 
-    __slots__ = ("entries", "baseline_risk", "severe_drugs", "conditions")
+    __slots__ = ("meds", "entries", "baseline_risk", "severe_drugs", "conditions")
 
     def __init__(self, catalog: Catalog, patient: Patient):
         self.conditions = frozenset(patient.conditions)
-        meds = [Med(d, catalog.drugs[d].default_dose_mg) for d in patient.medication_ids]
+        self.meds = meds = tuple(Med(d, catalog.drugs[d].default_dose_mg) for d in patient.medication_ids)
         self.entries = tuple(medication_entry(catalog, m, patient.conditions) for m in meds)
-        self.baseline_risk = regimen_risk(catalog, meds, self.conditions, len(meds))
+        self.baseline_risk = regimen_risk(catalog, list(meds), self.conditions, len(meds))
         severe: set[str] = set()
         ids = patient.medication_ids
         for i, a in enumerate(ids):

@@ -20,12 +20,13 @@ import pydantic_core
 
 from envcore.errors import InvalidJSON, ValidationError
 
-# pydantic-core's parser stops at this depth (it is not configurable); no request here needs
+# pydantic-core's parser stops beyond this depth (it is not configurable); no request here needs
 # more than a handful of levels.
-MAX_DEPTH = 200
+MAX_DEPTH = 201
 # Only a number with a 3-digit exponent or 309+ digits can overflow a float: look for one
 # before walking the document for infinities.
 _MAYBE_HUGE = re.compile(r"[0-9.][eE]\+?0*[1-9][0-9]{2}|[0-9]{309}")
+_MAYBE_HUGE_BYTES = re.compile(_MAYBE_HUGE.pattern.encode())
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]')
 _POSITION = re.compile(r"at line (\d+) column (\d+)")
 _MAX_LOC = 8  # a path through deep nesting is cut after this many steps
@@ -40,12 +41,12 @@ def strict_loads(raw: bytes | str, *, what: str = "body") -> Any:
         raise _parse_error(raw, str(exc), what) from None
     except TypeError:  # a str holding a lone surrogate cannot even be encoded
         raise _error([], "a lone surrogate (\\ud800-\\udfff) is not valid Unicode text.", "json_invalid") from None
-    text = raw if isinstance(raw, str) else None
-    if (b"\\u0000" in raw) if isinstance(raw, bytes) else ("\\u0000" in raw):
+    as_bytes = isinstance(raw, (bytes, bytearray))
+    if (b"\\u0000" in raw) if as_bytes else ("\\u0000" in raw):  # type: ignore[operator]
         path = _find(value, lambda v: isinstance(v, str) and "\x00" in v)
         if path is not None:
             raise _error(path, "a NUL character (\\u0000) is not allowed in text.", "string_nul", ValidationError)
-    if _MAYBE_HUGE.search(text if text is not None else raw.decode("utf-8", "replace")):
+    if (_MAYBE_HUGE_BYTES if as_bytes else _MAYBE_HUGE).search(raw):  # type: ignore[arg-type]
         path = _find(value, lambda v: isinstance(v, float) and math.isinf(v))
         if path is not None:
             raise _error(path, "a number too large for a float is not allowed; send a finite number.",

@@ -11,7 +11,6 @@ pools serve every step again without a restart.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import threading
 import time
