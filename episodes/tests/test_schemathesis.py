@@ -28,7 +28,10 @@ def test_no_generated_request_gets_a_server_error(env_server: LiveServer, tmp_pa
         "--max-examples", "20",
         "--seed", "1",
         "--generation-database", "none",
-        "--workers", "2",
+        # One worker: with two threads, CPython 3.11's ast.parse (Hypothesis describes its
+        # lambdas with it) now and then raises "AST constructor recursion depth mismatch"
+        # (python/cpython#106905), a runtime error of the tool, not of the server.
+        "--workers", "1",
         "--request-timeout", "10",
         "--no-color",
     ]
