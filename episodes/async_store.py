@@ -53,8 +53,11 @@ async def _pool(fast: bool) -> Any:
     key = (id(asyncio.get_running_loop()), fast)
     pool = _pools.get(key)
     if pool is None:
+        # Connecting and every statement are bounded as Django's pool is (DATABASE_WAIT_S): a
+        # database that does not answer is a 503, not a client left hanging.
         pool = _pools[key] = await asyncpg.create_pool(
-            min_size=1, max_size=settings.POLYPHARMACY_WS_DB_POOL_MAX, reset=_no_reset, **_connect_kwargs(fast),
+            min_size=1, max_size=settings.POLYPHARMACY_WS_DB_POOL_MAX, reset=_no_reset,
+            timeout=settings.DATABASE_WAIT_S, command_timeout=settings.DATABASE_WAIT_S, **_connect_kwargs(fast),
         )
     return pool
 

@@ -38,9 +38,12 @@ from episodes.sessions import Caller, EpisodeConflict, EpisodeNotFound, Session,
 log = logging.getLogger(__name__)
 MAX_CONFLICT_RETRIES = 8
 # A write whose connection died is checked (and sent again if it did not land) on fresh
-# connections, a few times: a database that stays away this long is down.
+# connections, a few times, as long as the step has been waiting less than LANDED_WINDOW_S: a
+# database that stays away this long is down, and the client hears so (503) instead of hanging
+# (each attempt may itself wait up to DATABASE_WAIT_S for a connection).
 LANDED_ATTEMPTS = 4
 LANDED_BACKOFF_S = 0.05
+LANDED_WINDOW_S = 6.0
 NOT_STORED = ("The database did not answer and the step could not be stored; the episode is as it was before "
               "it (send state to check), retry the step.")
 AnyAction = QueryDDI | ProposeIntervention | FinishReview
@@ -138,6 +141,7 @@ def episode_step(caller: Caller, *, action: Any, episode_id: Any = None) -> Step
 
 
 def _write(pending: Pending, before: Session) -> bool:
+    deadline = time.monotonic() + LANDED_WINDOW_S
     try:
         return store.write_step(pending.values, fast=pending.fast)
     except Exception as exc:
@@ -150,6 +154,8 @@ def _write(pending: Pending, before: Session) -> bool:
             raise StepNotStored(NOT_STORED) from exc
         log.warning("step write on %s failed (%s); checking whether it landed", before.row.episode_id, exc)
     for attempt in range(LANDED_ATTEMPTS):
+        if time.monotonic() > deadline:
+            break
         try:
             # The write is conditional on the step count it started from: sent again, it cannot
             # apply twice.
@@ -184,6 +190,7 @@ async def episode_step_async(caller: Caller, session: Session, action: Any, *, c
 
 
 async def _write_async(pending: Pending) -> bool:
+    deadline = time.monotonic() + LANDED_WINDOW_S
     try:
         return await async_store.write_step(pending.values, fast=pending.fast)
     except Exception as exc:
@@ -191,6 +198,8 @@ async def _write_async(pending: Pending) -> bool:
             raise
         log.warning("step write on %s failed (%s); checking whether it landed", pending.session.row.episode_id, exc)
     for attempt in range(LANDED_ATTEMPTS):
+        if time.monotonic() > deadline:
+            break
         try:
             landed = await async_store.step_landed(pending.values)
             return landed or await async_store.write_step(pending.values, fast=pending.fast)

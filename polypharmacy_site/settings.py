@@ -144,6 +144,10 @@ TEMPLATES = [
 
 # ── database ────────────────────────────────────────────────────────────────
 DATABASE_URL = envstr("DATABASE_URL", "")
+# The longest a request waits for a database connection (either pool) before it is answered 503:
+# a database that does not hand one out this long is down or overloaded, and a client would
+# rather hear so than hang.
+DATABASE_WAIT_S = envint("DATABASE_POOL_TIMEOUT", 5)
 if DATABASE_URL:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0))
     if _db["ENGINE"] == "django.db.backends.postgresql" and envbool("DATABASE_POOL", True):
@@ -152,12 +156,12 @@ if DATABASE_URL:
         _db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": envint("DATABASE_POOL_MIN", 2),
             "max_size": envint("DATABASE_POOL_MAX", 16),
-            "timeout": envint("DATABASE_POOL_TIMEOUT", 10),
+            "timeout": DATABASE_WAIT_S,
         }
-        # The pool checks a connection as it hands it out (psycopg_pool's check_connection), so
-        # one the server dropped (killed, restarted) is replaced instead of failing requests
-        # until the pool turns over. The event loop's asyncpg pool needs no check: asyncpg
-        # notices a closed connection as it happens (episodes/async_store.py).
+        # With a pool, Django turns this into psycopg_pool's check_connection: a connection is
+        # checked as it is handed out (one empty round trip), so one the server dropped (killed,
+        # restarted) is replaced instead of failing a request. The event loop's asyncpg pool
+        # needs no check: asyncpg notices a closed connection as it happens.
         _db["CONN_HEALTH_CHECKS"] = True
     DATABASES = {"default": _db}
 else:
@@ -212,7 +216,7 @@ if REDIS_URL:
         }
     }
 else:
-    # One process only: fine for a laptop; run several daphne processes only with Redis.
+    # One process only: fine for a laptop; run several server processes only with Redis.
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # ── celery ──────────────────────────────────────────────────────────────────

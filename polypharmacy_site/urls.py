@@ -24,7 +24,7 @@ urlpatterns = [
     *account_urlpatterns,
 ]
 
-# daphne serves no static files of its own (settings.SERVE_STATIC says why Django does).
+# uvicorn serves no static files of its own (settings.SERVE_STATIC says why Django does).
 if settings.DEBUG:
     urlpatterns += staticfiles_urlpatterns()
 elif settings.SERVE_STATIC:

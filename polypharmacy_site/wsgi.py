@@ -1,4 +1,4 @@
-"""WSGI entry point (the site is served by daphne over ASGI; this is for tools that want WSGI)."""
+"""WSGI entry point (the site is served by uvicorn over ASGI; this is for tools that want WSGI)."""
 
 import os
 

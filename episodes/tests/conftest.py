@@ -5,7 +5,7 @@
   when the module ends; each test's own transaction nests inside it as a savepoint, so a test
   costs no catalog load. Modules of in-process WebSocket tests (``transaction=True``, where
   every test ends with a flush) load the small classic catalog per test instead.
-- ``env_server``: a real daphne process (module-scoped: a start costs seconds) with a database
+- ``env_server``: a real server process (module-scoped: a start costs seconds) with a database
   of its own, for what only a real socket shows: WebSockets, concurrency, crashes.
 """
 
@@ -158,7 +158,7 @@ async def ws_send(communicator: Any, frame: Any) -> dict[str, Any]:
 # ── the live server ──────────────────────────────────────────────────────────
 @pytest.fixture(scope="module")
 def env_server() -> Iterator[LiveServer]:
-    """A daphne process with its own database. (Not named ``live_server``: pytest-django's
+    """A real server process with its own database. (Not named ``live_server``: pytest-django's
     fixture of that name serves WSGI only, and its autouse helper expects its own object.)"""
     with LiveServer() as server:
         yield server

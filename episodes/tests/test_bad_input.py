@@ -25,6 +25,8 @@ import websockets
 from episodes.tests.conftest import FINISH, ws_request, ws_url
 from polypharmacy_site.live_server import LiveServer
 
+pytestmark = pytest.mark.live
+
 DEEP = 100_000  # levels of nesting in the deep rows
 QUERY = {"action_type": "query_ddi", "drug_id_1": "DRUG_A", "drug_id_2": "DRUG_B"}
 

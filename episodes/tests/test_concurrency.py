@@ -9,10 +9,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import websockets
 
 from episodes.tests.conftest import FINISH, FOREIGN_QUERY, http_json, stored_step_indices, ws_request, ws_url
 from polypharmacy_site.live_server import LiveServer
+
+pytestmark = pytest.mark.live
 
 
 def test_sixteen_websocket_sessions_play_their_episodes_side_by_side(env_server: LiveServer) -> None:

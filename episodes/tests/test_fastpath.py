@@ -7,7 +7,11 @@ import json
 import urllib.request
 from typing import Any
 
+import pytest
+
 from episodes.tests.conftest import FINISH, http_json, stored_step_indices
+
+pytestmark = pytest.mark.live
 
 SESSION_COOKIE = {"Cookie": "sessionid=not-a-session"}  # any session cookie takes the DRF view
 

@@ -26,7 +26,7 @@ from episodes.tests.conftest import FINISH, http_json, ws_request, ws_url
 from polypharmacy_site.live_server import LiveServer
 from polypharmacy_site.testing import requires_postgres
 
-pytestmark = requires_postgres
+pytestmark = [pytest.mark.live, requires_postgres]
 STEPS = 24  # actions each client tries while connections are killed (complex_tradeoff allows 30)
 # Kills this far apart: often enough to hit every client, rarely enough for the pools to reconnect
 # in between (psycopg's pool waits a second after a failed check before the next).
@@ -186,7 +186,7 @@ def test_killed_connections_lose_no_acknowledged_step_and_leave_no_gap(server: L
     assert killer.between >= 3 and killer.during >= 3, (killer.between, killer.during)
     assert "checking whether it landed" in server.log()
     failed = {name: repr(result) for name, result in results.items() if isinstance(result, BaseException)}
-    assert not failed, failed
+    assert not failed, (failed, server.log()[-6000:])
     assert set(results) == {"ws", "http fast path", "http view"}, results.keys()
     for name, (observation, acked, _errors) in results.items():
         indices, actions, snapshot = stored(server, observation["episode_id"])

@@ -1,6 +1,6 @@
 """The real OpenEnv client library against a real server process (issue 4, first "Done when").
 
-A live daphne server (``LiveServer``: its own fresh SQLite file, or its own PostgreSQL database
+A live server (``LiveServer``: its own fresh SQLite file, or its own PostgreSQL database
 when DATABASE_URL names one) is driven by the two client releases we promise to serve, each in
 its own virtualenv made by ``bin/openenv-clients`` (they install the same import package
 ``openenv``, so they cannot share one):
@@ -36,7 +36,7 @@ INSTALL_TIMEOUT_S = 900
 SCRIPT_TIMEOUT_S = 120
 
 # Building the venvs (first run only, ~45 s each) happens inside the first test's setup.
-pytestmark = pytest.mark.timeout(INSTALL_TIMEOUT_S + 120)
+pytestmark = [pytest.mark.live, pytest.mark.timeout(INSTALL_TIMEOUT_S + 120)]
 
 # What pip prints when it cannot reach the package index (as opposed to a real resolution error).
 REGISTRY_UNREACHABLE = re.compile(

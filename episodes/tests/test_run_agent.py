@@ -1,4 +1,4 @@
-"""``manage.py run_agent``: agents drive a real server (daphne, its own database) over the OpenEnv
+"""``manage.py run_agent``: agents drive a real server (uvicorn, its own database) over the OpenEnv
 HTTP protocol and print the reference inference log; failures end an episode with
 ``[END] success=false``, a message on stderr and exit status 1, never a traceback."""
 
@@ -29,6 +29,8 @@ from envcore.env import PolypharmacyEnv
 from envcore.gym_env import N_ACTIONS, OBS_SIZE
 from episodes.tests.conftest import http_json
 from polypharmacy_site.live_server import ROOT, LiveServer, free_port
+
+pytestmark = pytest.mark.live
 
 START = re.compile(r"\[START\] task=(?P<task>\S+) env=polypharmacy_env model=(?P<model>\S+)")
 STEP = re.compile(

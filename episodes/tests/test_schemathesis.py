@@ -14,6 +14,8 @@ import pytest
 from episodes.tests.conftest import FOREIGN_QUERY, http_json, stored_step_indices
 from polypharmacy_site.live_server import LiveServer
 
+pytestmark = pytest.mark.live
+
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 

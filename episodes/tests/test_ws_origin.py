@@ -19,6 +19,8 @@ from websockets.exceptions import InvalidStatus
 from episodes.tests.conftest import ws_request, ws_url
 from polypharmacy_site.live_server import LiveServer
 
+pytestmark = pytest.mark.live
+
 PASSWORD = "a-long-pharmacist-password"
 
 

@@ -1,4 +1,4 @@
-"""The job pages in a real browser (Debian's Chromium via Playwright) against a real daphne and a
+"""The job pages in a real browser (Debian's Chromium via Playwright) against a real server and a
 real Celery worker on the embedded broker: a researcher queues a training job from the form,
 watches the progress bar move without reloading, and sees the plots when it ends.
 
@@ -14,7 +14,7 @@ import pytest
 from polypharmacy_site.live_server import LiveServer, LiveWorker
 from reviews.tests.test_browser import PASSWORD, SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
 
 
 def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser):  # noqa: F811

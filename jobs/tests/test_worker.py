@@ -1,4 +1,4 @@
-"""Real workers: a daphne server, a Celery worker process and the REST API, end to end — on the
+"""Real workers: a real server, a Celery worker process and the REST API, end to end — on the
 embedded broker (no server, SQLite or the CI database) and on Redis — and a worker killed mid-job.
 
 Each test runs the site as ``bin/run`` does, in processes of their own (LiveServer, LiveWorker),
@@ -16,7 +16,7 @@ import pytest
 from polypharmacy_site.live_server import LiveServer, LiveWorker
 from polypharmacy_site.testing import requires_redis
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = [pytest.mark.live, pytest.mark.timeout(420)]
 
 FAST_REAPING = {"JOBS_HEARTBEAT_S": "1", "JOBS_STALE_AFTER_S": "4", "JOBS_REAP_EVERY_S": "1"}
 SMALL_TRAIN = {"task_id": "easy_screening", "catalog": "classic", "total_steps": 4096, "hidden": [32],

@@ -1,4 +1,4 @@
-"""End to end in a real browser (Debian's Chromium driven by Playwright) against a real daphne
+"""End to end in a real browser (Debian's Chromium driven by Playwright) against a real server
 process: a pharmacist reviews a patient while a supervisor watches the steps arrive live
 (including one taken by an API client), then signs off; outsiders are refused.
 
@@ -19,6 +19,8 @@ from urllib.request import Request, urlopen
 import pytest
 
 from polypharmacy_site.live_server import ROOT, LiveServer
+
+pytestmark = pytest.mark.live
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "ci-artifacts" / "screenshots"
