@@ -91,6 +91,21 @@ class LLMConfig:
         )
 
 
+LLM_SETTINGS = ("LLM_API_BASE", "LLM_API_KEY", "LLM_MODEL", "LLM_TIMEOUT_S")
+
+
+def llm_config_from(settings: Any) -> LLMConfig | None:
+    """The site's one LLM configuration, for the review pages' suggester and the llm_suggest
+    job alike, from an object with the ``LLM_*`` attributes (Django's settings). None when it is
+    not configured, or misconfigured: the site's settings refuse a bad value at start-up, but an
+    override (a test's, a shell's) may not, and the rule-based suggester then answers."""
+    try:
+        return LLMConfig.from_env({name: getattr(settings, name, "") for name in LLM_SETTINGS})
+    except ValueError as exc:
+        log.warning("LLM suggestions are off: %s", exc)
+        return None
+
+
 def _timeout_from(raw: Any) -> float:
     if raw is None or str(raw).strip() == "":
         return DEFAULT_TIMEOUT_S

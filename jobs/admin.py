@@ -56,12 +56,14 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Queue the selected jobs again (a copy with the same parameters)")
     def requeue_jobs(self, request, queryset) -> None:
+        queued = []
         for job in queryset:
             try:
-                services.job_create(kind=job.kind, params=job.params, owner=request.user)
+                queued.append(services.job_copy(job=job, owner=request.user).pk)
             except services.JobError as exc:
                 self.message_user(request, f"Job {job.pk}: {exc.message}", messages.WARNING)
-        self.message_user(request, "Queued.")
+        self.message_user(request, f"{len(queued)} job(s) queued again" + (
+            f": {', '.join(f'#{pk}' for pk in queued)}." if queued else "."))
 
 
 @admin.register(Checkpoint)

@@ -14,15 +14,38 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Value
-from django.db.models.functions import Concat
+from django.db.models import Case, F, TextField, Value, When
+from django.db.models.functions import Concat, Length, Right, StrIndex, Substr
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from jobs.models import Job
 
 FLUSH_EVERY_S = 0.5
-MAX_LOG_CHARS = 200_000
+MAX_LOG_CHARS = 200_000  # a job's log keeps its newest lines within this (log_appended)
+LOG_ELIDED = "[… earlier lines elided: the log keeps its newest {:,} characters …]\n".format(MAX_LOG_CHARS)
 MAX_SERIES_POINTS = 2_000
+
+
+def log_appended(text: str) -> Case:
+    """The job's log with ``text`` appended, as one SQL expression (so concurrent appends by the
+    worker, the reaper and the finisher never overwrite each other); beyond MAX_LOG_CHARS the
+    oldest whole lines are cut and LOG_ELIDED stands in their place."""
+    joined = Concat(F("log"), Value(text))
+    tail = Right(joined, MAX_LOG_CHARS - len(LOG_ELIDED))
+    # From the first line break on, so no line is left half cut (StrIndex is 0 with none).
+    whole_lines = Substr(tail, StrIndex(tail, Value("\n")) + 1)
+    return Case(When(GreaterThan(Length(joined), MAX_LOG_CHARS),
+                     then=Concat(Value(LOG_ELIDED), whole_lines, output_field=TextField())),
+                default=joined, output_field=TextField())
+
+
+def log_capped(log: str) -> str:
+    """``log_appended`` for a log held in Python."""
+    if len(log) <= MAX_LOG_CHARS:
+        return log
+    tail = log[-(MAX_LOG_CHARS - len(LOG_ELIDED)):]
+    return LOG_ELIDED + tail[tail.find("\n") + 1:]
 
 
 class JobCancelled(Exception):
@@ -89,7 +112,7 @@ class JobContext:
             updates["series"] = self._series
             self._series_dirty = False
         if self._log_lines:
-            updates["log"] = Concat(F("log"), Value("".join(self._log_lines)))
+            updates["log"] = log_appended("".join(self._log_lines))
             self._log_lines = []
         owned = Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, worker=self.worker)
         if owned.update(**updates) != 1:
@@ -122,13 +145,10 @@ class JobContext:
         return obs.to_dict(), catalog_name
 
     def llm_config(self) -> Any:
-        """The LLM endpoint from the settings (LLM_API_BASE, LLM_API_KEY, LLM_MODEL), or None."""
-        from agents.llm import LLMConfig
+        """The LLM endpoint from the settings, as the review pages read it (None: rule-based)."""
+        from agents.llm import llm_config_from
 
-        if not (getattr(settings, "LLM_API_BASE", "") and getattr(settings, "LLM_MODEL", "")):
-            return None
-        return LLMConfig(api_base=settings.LLM_API_BASE, api_key=settings.LLM_API_KEY, model=settings.LLM_MODEL,
-                         timeout_s=float(settings.LLM_TIMEOUT_S))
+        return llm_config_from(settings)
 
     def checkpoint_path(self, name: str) -> Path:
         from jobs.selectors import checkpoint_path

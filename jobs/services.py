@@ -16,11 +16,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Concat
 from django.utils import timezone
 from envcore.errors import ConflictError, ValidationError
-from jobs.context import JobCancelled, JobContext, JobLost
+from jobs.context import JobCancelled, JobContext, JobLost, log_appended, log_capped
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
 
@@ -74,6 +72,14 @@ def job_create(*, kind: str, params: Any, owner: Any = None) -> Job:
                              queue=spec.queue, max_attempts=spec.max_attempts, stage="queued")
     transaction.on_commit(lambda: job_enqueue(job.pk))
     return job
+
+
+def job_copy(*, job: Job, owner: Any = None) -> Job:
+    """A new job with the parameters ``job`` was asked for: what its kind's form takes, without
+    what validation derived and stored beside them (a screening job's model file, say), which the
+    form would refuse as unknown. Validated afresh, so a copy of an old job meets today's rules."""
+    fields = {name for name, f in KINDS[job.kind].serializer().fields.items() if not f.read_only}
+    return job_create(kind=job.kind, params={k: v for k, v in job.params.items() if k in fields}, owner=owner)
 
 
 def job_enqueue(job_id: int) -> None:
@@ -142,8 +148,8 @@ def _claim(job_id: int, me: str) -> Job | None:
         job.attempts += 1
         job.started_at = job.started_at or now
         job.stage = "starting"
-        job.log += f"[{now:%H:%M:%S}] attempt {job.attempts} of {job.max_attempts} on {me}" + (
-            " (the previous worker was lost)\n" if retry else "\n")
+        job.log = log_capped(job.log + f"[{now:%H:%M:%S}] attempt {job.attempts} of {job.max_attempts} on {me}" + (
+            " (the previous worker was lost)\n" if retry else "\n"))
         job.save(update_fields=["status", "worker", "heartbeat_at", "attempts", "started_at", "stage", "log"])
         return job
 
@@ -200,7 +206,7 @@ def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
 def _finish(job: Job, ctx: JobContext, status: str, *, stage: str, error: str,
             result: dict[str, Any] | None = None) -> bool:
     updates: dict[str, Any] = dict(status=status, stage=stage, error=error, finished_at=timezone.now(),
-                                   series=ctx.series, log=Concat(F("log"), Value(ctx.pending_log())))
+                                   series=ctx.series, log=log_appended(ctx.pending_log()))
     if status == Job.Status.SUCCEEDED:
         updates.update(progress=100.0, result=result)
     return Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=ctx.worker).update(**updates) == 1
@@ -233,13 +239,13 @@ def job_reap_stale(*, now: Any = None) -> list[int]:
         note = f"[{now:%H:%M:%S}] worker {job.worker} lost (no heartbeat since {since})"
         if job.attempts < job.max_attempts and not job.cancel_requested:
             if stale.update(status=Job.Status.QUEUED, worker="", stage="re-queued after its worker was lost",
-                            log=Concat(F("log"), Value(note + "; re-queued\n"))):
+                            log=log_appended(note + "; re-queued\n")):
                 transaction.on_commit(lambda pk=job.pk: job_enqueue(pk))
                 reaped.append(job.pk)
         elif stale.update(status=Job.Status.FAILED, finished_at=now, stage="failed",
                           error=f"The worker running this job was lost ({job.worker}) after "
                                 f"{job.attempts} attempt(s).",
-                          log=Concat(F("log"), Value(note + "; failed\n"))):
+                          log=log_appended(note + "; failed\n")):
             reaped.append(job.pk)
     return reaped
 

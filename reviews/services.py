@@ -12,7 +12,6 @@ record that says who took it.
 from __future__ import annotations
 
 import functools
-import logging
 import random
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.llm import LLMConfig, Suggestion, llm_suggest
+from agents.llm import LLMConfig, Suggestion, llm_config_from, llm_suggest
 from agents.policies import heuristic_policy
 from catalog.selectors import catalog_get
 from envcore.catalog import Catalog
@@ -38,7 +37,6 @@ from reviews.audit import RequestMeta, audit_append, audit_verify  # noqa: F401 
 from reviews.models import AuditRecord, ReviewSession
 
 Action = AuditRecord.Action
-log = logging.getLogger(__name__)
 
 
 class ReviewError(EnvError):
@@ -167,16 +165,7 @@ SuggesterFn = Callable[[dict[str, Any], Catalog, str], Suggestion]
 
 def llm_config() -> LLMConfig | None:
     """The LLM suggester's endpoint, from settings (None: not configured, or misconfigured)."""
-    try:
-        return LLMConfig.from_env({
-            "LLM_API_BASE": getattr(settings, "LLM_API_BASE", ""),
-            "LLM_API_KEY": getattr(settings, "LLM_API_KEY", ""),
-            "LLM_MODEL": getattr(settings, "LLM_MODEL", ""),
-            "LLM_TIMEOUT_S": getattr(settings, "LLM_TIMEOUT_S", None),
-        })
-    except ValueError as exc:  # settings refuse these at start-up; an override in a test may not
-        log.warning("LLM suggestions are off: %s", exc)
-        return None
+    return llm_config_from(settings)
 
 
 def _suggest_rule_based(observation: dict[str, Any], catalog: Catalog, _argument: str) -> Suggestion:

@@ -99,6 +99,24 @@ def test_a_screening_job_scores_the_models_training_combinations(tiny_model: Che
     assert "<svg" in page and "Scores of the 1000 combinations" in page and "Flagged combinations" in page
 
 
+def test_the_admin_queues_a_screening_job_again_with_what_it_was_asked(tiny_model: Checkpoint, rex: User) -> None:
+    from jobs.services import job_execute
+
+    combos = [["DRUG_WARFARIN", "DRUG_ASPIRIN"], ["DRUG_AMLODIPINE"]]
+    first = run_job("bandit_screen", {"combinations": combos}, owner=rex)
+    assert "checkpoint_path" in first.params  # derived and stored: the form would refuse it
+    admin = User.objects.create_superuser("ada", password="admin-password-1")
+
+    response = client_for(admin).post(reverse("admin:jobs_job_changelist"),
+                                      {"action": "requeue_jobs", "_selected_action": [first.pk]}, follow=True)
+
+    assert response.status_code == 200
+    copy = Job.objects.filter(kind="bandit_screen").exclude(pk=first.pk).get()
+    assert "1 job(s) queued again: #%d." % copy.pk in response.content.decode()
+    assert copy.params == first.params and copy.owner == admin
+    assert job_execute(job_id=copy.pk, worker="pytest:1").status == Job.Status.SUCCEEDED
+
+
 def test_a_screening_job_scores_given_combinations_with_a_named_model(tiny_model: Checkpoint) -> None:
     combos = [["DRUG_WARFARIN", "DRUG_ASPIRIN"], ["DRUG_AMLODIPINE"], ["DRUG_TRAMADOL", "DRUG_AMITRIPTYLINE"]]
     job = run_job("bandit_screen", {"checkpoint": "tiny", "combinations": combos})

@@ -53,3 +53,17 @@ def test_an_invalid_answer_or_no_endpoint_falls_back_to_the_rule_based_suggester
     before = len(llm.requests)
     job = run("llm_suggest", {"task_id": "easy_screening", "catalog": "classic", "seed": 3}, rex)
     assert job.result["suggestion"]["source"] == "rule-based" and len(llm.requests) == before
+
+
+def test_the_job_and_the_review_page_read_one_llm_configuration(llm, settings):
+    # A trailing "/" on LLM_API_BASE once broke only the job (it built its own config).
+    from jobs.context import JobContext
+    from jobs.models import Job
+    from reviews.services import llm_config
+
+    settings.LLM_API_BASE = llm.api_base + "/"
+    job = Job.objects.create(kind="llm_suggest", params={})
+    from_job = JobContext(job, worker="pytest").llm_config()
+    assert from_job == llm_config() and from_job.api_base == llm.api_base
+    settings.LLM_API_BASE = "ftp://somewhere"
+    assert JobContext(job, worker="pytest").llm_config() is None and llm_config() is None

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import services
+from jobs.context import LOG_ELIDED, MAX_LOG_CHARS
 from jobs.models import Checkpoint, Job
 from jobs.selectors import checkpoint_file, checkpoint_path
 from jobs.tests.conftest import TINY_TRAIN
@@ -97,6 +98,27 @@ def test_a_runner_error_fails_the_job_with_its_message(classic, rex, monkeypatch
     job = run(job)
     assert job.status == "failed" and job.error == "RuntimeError: the catalog exploded"
     assert "Traceback" in job.log and not Checkpoint.objects.exists()
+
+
+def test_a_job_log_keeps_its_newest_whole_lines_within_the_cap(classic, rex, monkeypatch):
+    monkeypatch.setattr("jobs.context.FLUSH_EVERY_S", 0.0)  # every report writes: many appends
+    job = services.job_create(kind="evaluate", params={"catalog": "classic", "episodes": 2}, owner=rex)
+
+    def chatty(params, ctx):
+        for i in range(3000):
+            ctx.log(f"line {i:05d} " + "x" * 100)
+            ctx.progress(i / 3000)
+        return {"ok": True}
+
+    monkeypatch.setattr("jobs.kinds.JobKind.runner", property(lambda self: chatty))
+    job = run(job)
+    assert job.status == "succeeded", job.error
+    assert len(job.log) <= MAX_LOG_CHARS and job.log.startswith(LOG_ELIDED)
+    lines = job.log[len(LOG_ELIDED):].splitlines()
+    assert all(line.startswith("[") for line in lines)  # no line cut in half
+    assert "line 02999" in lines[-1] and "line 00000" not in job.log
+    numbers = [int(line.split("line ")[1][:5]) for line in lines]
+    assert numbers == list(range(numbers[0], 3000))  # the newest lines, in order, none lost between
 
 
 def test_a_queued_job_that_is_cancelled_never_runs(classic, rex):
