@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
-from envcore.errors import ConflictError, ValidationError
+from envcore.errors import ConflictError, UnavailableError, ValidationError
 from jobs.context import JobCancelled, JobContext, JobLost, log_appended, log_capped
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
@@ -31,6 +31,13 @@ class JobError(ValidationError):
 
 class JobConflict(ConflictError):
     """The job's state does not allow this (cancelling a finished job): 409."""
+
+
+class QueueUnavailable(UnavailableError):
+    """The broker refused the job's message: nothing was queued (503)."""
+
+
+QUEUE_UNAVAILABLE = "The job queue (the broker) is not answering; nothing was queued. Try again shortly."
 
 
 def worker_id() -> str:
@@ -65,13 +72,37 @@ def job_params_validate(kind: str, params: Any) -> dict[str, Any]:
 
 
 def job_create(*, kind: str, params: Any, owner: Any = None) -> Job:
-    """Validate, store and enqueue (after the transaction commits) a job."""
+    """Validate, store and enqueue (once the row is committed) a job. When the broker refuses
+    the message the row is withdrawn and QueueUnavailable (503) raised: a job is either queued
+    with its message sent, or not there at all. (Should the withdrawal fail too, the row stays
+    without a task id and the reaper's sweep sends it once the broker is back.)"""
     clean = job_params_validate(kind, params)
     spec = KINDS[kind]
     job = Job.objects.create(kind=kind, params=clean, owner=owner if getattr(owner, "pk", None) else None,
                              queue=spec.queue, max_attempts=spec.max_attempts, stage="queued")
-    transaction.on_commit(lambda: job_enqueue(job.pk))
+    transaction.on_commit(lambda: _dispatch_or_withdraw(job.pk))
     return job
+
+
+def _dispatch_or_withdraw(job_id: int) -> None:
+    try:
+        job_enqueue(job_id)
+    except Exception as exc:
+        if not _broker_failed(exc):
+            raise
+        logger.warning("job %s: the broker refused its message (%s); withdrawn", job_id, exc)
+        # Only while nothing has touched it: no worker can have it, no message having gone out.
+        Job.objects.filter(pk=job_id, status=Job.Status.QUEUED, celery_task_id="", attempts=0).delete()
+        raise QueueUnavailable(QUEUE_UNAVAILABLE) from exc
+
+
+def _broker_failed(exc: BaseException) -> bool:
+    """Celery's publish failing on the broker's side (kombu wraps the transport's errors;
+    redis-py's and the socket's come through as they are)."""
+    import kombu.exceptions
+
+    return isinstance(exc, (kombu.exceptions.OperationalError, ConnectionError, OSError)) or \
+        type(exc).__module__.startswith("redis.")
 
 
 def job_copy(*, job: Job, owner: Any = None) -> Job:
@@ -80,6 +111,10 @@ def job_copy(*, job: Job, owner: Any = None) -> Job:
     form would refuse as unknown. Validated afresh, so a copy of an old job meets today's rules."""
     fields = {name for name, f in KINDS[job.kind].serializer().fields.items() if not f.read_only}
     return job_create(kind=job.kind, params={k: v for k, v in job.params.items() if k in fields}, owner=owner)
+
+
+# A job just created is being sent by its creator: the sweep leaves it alone this long.
+UNSENT_GRACE_S = 30
 
 
 def job_enqueue(job_id: int) -> None:
@@ -166,12 +201,21 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(settings.JOBS_HEARTBEAT_S):
-                Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, worker=self.me).update(
-                    heartbeat_at=timezone.now())
-        except Exception:  # a database hiccup must not kill the job; the next beat retries
-            logger.exception("heartbeat of job %s", self.job_id)
+                self.beat()
         finally:
             connection.close()
+
+    def beat(self) -> bool:
+        """One beat. A database error ends only this beat, never the thread: the job is taken
+        for lost only when beats really stop (its process died)."""
+        try:
+            Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, worker=self.me).update(
+                heartbeat_at=timezone.now())
+            return True
+        except Exception as exc:
+            logger.warning("heartbeat of job %s failed (%s); the next beat retries", self.job_id, exc)
+            connection.close()  # a broken connection is not reused by the next beat
+            return False
 
 
 def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
@@ -238,9 +282,9 @@ def job_reap_stale(*, now: Any = None) -> list[int]:
         since = f"{job.heartbeat_at:%H:%M:%S}" if job.heartbeat_at else "it started"
         note = f"[{now:%H:%M:%S}] worker {job.worker} lost (no heartbeat since {since})"
         if job.attempts < job.max_attempts and not job.cancel_requested:
-            if stale.update(status=Job.Status.QUEUED, worker="", stage="re-queued after its worker was lost",
-                            log=log_appended(note + "; re-queued\n")):
-                transaction.on_commit(lambda pk=job.pk: job_enqueue(pk))
+            if stale.update(status=Job.Status.QUEUED, worker="", celery_task_id="",
+                            stage="re-queued after its worker was lost", log=log_appended(note + "; re-queued\n")):
+                transaction.on_commit(lambda pk=job.pk: _enqueue_or_leave_for_the_sweep(pk))
                 reaped.append(job.pk)
         elif stale.update(status=Job.Status.FAILED, finished_at=now, stage="failed",
                           error=f"The worker running this job was lost ({job.worker}) after "
@@ -248,6 +292,32 @@ def job_reap_stale(*, now: Any = None) -> list[int]:
                           log=log_appended(note + "; failed\n")):
             reaped.append(job.pk)
     return reaped
+
+
+def _enqueue_or_leave_for_the_sweep(job_id: int) -> bool:
+    try:
+        job_enqueue(job_id)
+        return True
+    except Exception as exc:
+        if not _broker_failed(exc):
+            raise
+        logger.warning("job %s: the broker refused its message (%s); the next sweep sends it", job_id, exc)
+        return False
+
+
+def job_dispatch_unsent(*, now: Any = None) -> list[int]:
+    """Queued jobs whose message never went out (the broker was away when they were created or
+    re-queued: no task id after UNSENT_GRACE_S) are sent now, oldest first. Every worker's
+    reaper calls it after reaping; so does ``manage.py reap_jobs``."""
+    now = now or timezone.now()
+    unsent = Job.objects.filter(status=Job.Status.QUEUED, celery_task_id="",
+                                created_at__lt=now - timedelta(seconds=UNSENT_GRACE_S)).order_by("pk")
+    sent = []
+    for pk in unsent.values_list("pk", flat=True):
+        if not _enqueue_or_leave_for_the_sweep(pk):
+            break  # the broker is still away: the next sweep tries again
+        sent.append(pk)
+    return sent
 
 
 class Reaper(threading.Thread):
@@ -261,6 +331,7 @@ class Reaper(threading.Thread):
             try:
                 close_old_connections()
                 job_reap_stale()
+                job_dispatch_unsent()
             except Exception:
                 logger.exception("reaping stale jobs")
             finally:

@@ -60,7 +60,7 @@ def job_new(request: HttpRequest, kind: str) -> HttpResponse:
         params = params_from_post(kind, request.POST)
         try:
             job = services.job_create(kind=kind, params=params, owner=request.user)
-        except services.JobError as exc:
+        except (services.JobError, services.QueueUnavailable) as exc:
             field = (exc.field or "").removeprefix("params.").split(".")[0]
             errors = {field or "__all__": exc.message}
             data, status = {k: request.POST.get(k, "") for k in request.POST}, exc.status

@@ -7,13 +7,16 @@ on a database of their own; jobs go in over HTTP and come back over HTTP."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
 import time
 import urllib.request
 from typing import Any
 
 import pytest
 
-from polypharmacy_site.live_server import LiveServer, LiveWorker
+from polypharmacy_site.live_server import LiveServer, LiveWorker, free_port
 from polypharmacy_site.testing import requires_redis
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(420)]
@@ -121,3 +124,55 @@ def test_a_job_whose_worker_is_killed_is_retried_by_another_worker_not_left_runn
             assert status == 200
             job = api.wait(job_id, _finished, what="cancelled")
             assert job["status"] == "cancelled"
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server (Debian's redis-server package)")
+def test_with_redis_stopped_a_job_is_refused_503_with_no_row_and_runs_once_redis_is_back(tmp_path):
+    # A redis-server of the test's own, so that stopping it stops nothing else.
+    port = free_port()
+    redis = OwnRedis(port, tmp_path)
+    with redis, LiveServer(extra_env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"}) as server:
+        api = Api(server)
+        redis.stop()
+
+        started = time.monotonic()
+        status, body = api.call("POST", "/api/jobs", {"kind": "evaluate", "params": {"catalog": "classic", "episodes": 2}})
+
+        assert status == 503 and "nothing was queued" in body["detail"], body
+        assert time.monotonic() - started < 10
+        assert server.manage("shell", "-v", "0", "-c", "from jobs.models import Job; print(Job.objects.count())").strip() == "0"
+
+        redis.start()
+        job_id = api.submit("evaluate", {"catalog": "classic", "episodes": 2})
+        with LiveWorker(server.env):
+            job = api.wait(job_id, _finished, what="finished")
+        assert job["status"] == "succeeded", job["error"] + job["log"]
+
+
+class OwnRedis:
+    def __init__(self, port: int, folder) -> None:
+        self.port, self.folder, self.proc = port, folder, None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.folder)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> "OwnRedis":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

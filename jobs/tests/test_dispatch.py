@@ -1,0 +1,127 @@
+"""A job is never queued without its message, nor lost by a database hiccup (issue 14, first
+points): a job the broker refuses is withdrawn and answered 503; a queued job whose message
+never went out (re-queued while the broker was away) is sent by the reaper's sweep; a failed
+heartbeat ends only that beat. Redis really stopped: test_worker.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import kombu.exceptions
+import pytest
+from django.db import OperationalError
+from django.utils import timezone
+
+from jobs import services
+from jobs.models import Job
+from jobs.tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+EVALUATE = {"kind": "evaluate", "params": {"catalog": "classic", "episodes": 2}}
+
+
+def refusing_broker(job_id: int) -> None:
+    raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+
+@pytest.mark.django_db(transaction=True)  # the message goes out as the row commits
+def test_a_job_the_broker_refuses_is_answered_503_and_leaves_no_row(classic, rex, monkeypatch):
+    monkeypatch.setattr("jobs.services.job_enqueue", refusing_broker)
+
+    resp = client_for(rex).post("/api/jobs", data=json.dumps(EVALUATE), content_type="application/json")
+
+    assert resp.status_code == 503 and resp["Content-Type"] == "application/json"
+    assert "nothing was queued" in resp.json()["detail"]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the message goes out as the row commits
+def test_the_job_form_says_so_too_and_keeps_what_was_typed(classic, rex, monkeypatch):
+    monkeypatch.setattr("jobs.services.job_enqueue", refusing_broker)
+
+    resp = client_for(rex).post("/jobs/new/evaluate/", {"catalog": "classic", "episodes": "2"})
+
+    assert resp.status_code == 503 and "nothing was queued" in resp.content.decode()
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the message goes out as the row commits
+def test_another_error_while_sending_is_not_taken_for_the_broker(classic, rex, monkeypatch):
+    def bug(job_id: int) -> None:
+        raise KeyError("a bug, not the broker")
+
+    monkeypatch.setattr("jobs.services.job_enqueue", bug)
+    with pytest.raises(KeyError):
+        services.job_create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+
+
+def test_a_job_re_queued_while_the_broker_is_away_is_sent_by_a_later_sweep(
+        classic, rex, settings, monkeypatch, django_capture_on_commit_callbacks):
+    settings.JOBS_STALE_AFTER_S = 60
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.job_create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+    Job.objects.filter(pk=job.pk).update(status="running", worker="elsewhere:4242", attempts=1,
+                                         celery_task_id="first-message", created_at=timezone.now() - timedelta(hours=1),
+                                         heartbeat_at=timezone.now() - timedelta(seconds=120))
+    monkeypatch.setattr("jobs.services.job_enqueue", refusing_broker)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.job_reap_stale() == [job.pk]
+    job.refresh_from_db()
+    assert job.status == "queued" and job.celery_task_id == ""  # re-queued, its message not sent
+    assert services.job_dispatch_unsent() == []  # the broker is still away
+
+    sent: list[int] = []
+    monkeypatch.setattr("jobs.services.job_enqueue", sent.append)
+    assert services.job_dispatch_unsent() == [job.pk] and sent == [job.pk]
+
+
+def test_the_sweep_leaves_a_job_that_is_being_sent_alone(classic, rex, monkeypatch):
+    sent: list[int] = []
+    monkeypatch.setattr("jobs.services.job_enqueue", sent.append)
+    fresh = Job.objects.create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+    old = Job.objects.create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+    Job.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(seconds=services.UNSENT_GRACE_S + 1))
+    sent_already = Job.objects.create(kind="evaluate", params=EVALUATE["params"], owner=rex, celery_task_id="t")
+    Job.objects.filter(pk=sent_already.pk).update(created_at=timezone.now() - timedelta(hours=1))
+
+    assert services.job_dispatch_unsent() == [old.pk] and sent == [old.pk]
+    assert fresh.pk not in sent
+
+
+@pytest.mark.django_db(transaction=True)  # a failed beat closes its connection, as in its own thread
+def test_a_heartbeat_that_fails_ends_only_that_beat(classic, rex, monkeypatch):
+    job = services.job_create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+    Job.objects.filter(pk=job.pk).update(status="running", worker="me:1", heartbeat_at=timezone.now() - timedelta(hours=1))
+    beat = services._Heartbeat(job.pk, "me:1")
+    real_filter, failures = Job.objects.filter, iter([True, True])
+
+    def flaky_filter(*args, **kwargs):
+        if next(failures, False):
+            raise OperationalError("terminating connection due to administrator command")
+        return real_filter(*args, **kwargs)
+
+    monkeypatch.setattr(Job.objects, "filter", flaky_filter)
+    assert [beat.beat(), beat.beat(), beat.beat()] == [False, False, True]
+    monkeypatch.undo()
+    job.refresh_from_db()
+    assert job.heartbeat_at > timezone.now() - timedelta(seconds=5)
+
+
+def test_the_heartbeat_thread_goes_on_after_failed_beats(settings, monkeypatch):
+    settings.JOBS_HEARTBEAT_S = 0.01
+    beat = services._Heartbeat(0, "me:1")
+    results = iter([False, False, False, True])
+    calls: list[bool] = []
+
+    def one_beat() -> bool:
+        calls.append(ok := next(results, True))
+        if len(calls) >= 4:
+            beat.stopped.set()
+        return ok
+
+    monkeypatch.setattr(beat, "beat", one_beat)
+    beat.start()
+    beat.join(5)
+    assert calls == [False, False, False, True]
