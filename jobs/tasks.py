@@ -6,15 +6,31 @@ whose worker vanished altogether (its heartbeat stopped)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from celery.signals import worker_ready
 
+from episodes.errors import connection_failed
 from jobs import services
 
+# The database away while a job is claimed (or its end written): the message is sent again this
+# much later, for as long as it takes, instead of being acked with the job left "queued" forever.
+# A job that was claimed meanwhile is not run twice: the claim is conditional, and one whose
+# worker stopped beating is the reaper's.
+DATABASE_RETRY_S = 5
 
-@shared_task(name="jobs.execute", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def job_execute_task(job_id: int) -> None:
-    services.job_execute(job_id=job_id)
+
+@shared_task(bind=True, name="jobs.execute", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def job_execute_task(self: Any, job_id: int) -> None:
+    try:
+        services.job_execute(job_id=job_id)
+    except Exception as exc:
+        if not connection_failed(exc):
+            raise
+        services.logger.warning("job %s: the database failed (%s); its message is sent again in %s s",
+                                job_id, exc, DATABASE_RETRY_S)
+        raise self.retry(exc=exc, countdown=DATABASE_RETRY_S, max_retries=None) from None
 
 
 @worker_ready.connect

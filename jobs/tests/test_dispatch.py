@@ -125,3 +125,36 @@ def test_the_heartbeat_thread_goes_on_after_failed_beats(settings, monkeypatch):
     beat.start()
     beat.join(5)
     assert calls == [False, False, False, True]
+
+
+def test_a_claim_that_meets_a_database_error_is_tried_again_not_acked_away(classic, rex, monkeypatch):
+    from jobs.tasks import job_execute_task
+
+    job = services.job_create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+    real_claim, failures = services._claim, iter([True, True])
+
+    def flaky_claim(job_id: int, me: str):
+        if next(failures, False):
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_claim(job_id, me)
+
+    monkeypatch.setattr("jobs.services._claim", flaky_claim)
+    job_execute_task.apply(args=[job.pk])  # run here; a retry runs again here at once
+
+    job.refresh_from_db()
+    assert job.status == "succeeded" and job.attempts == 1, (job.status, job.error)
+
+
+def test_a_bug_in_a_task_is_not_retried(classic, rex, monkeypatch):
+    from jobs.tasks import job_execute_task
+
+    job = services.job_create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+    calls: list[int] = []
+
+    def buggy_claim(job_id: int, me: str):
+        calls.append(job_id)
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("jobs.services._claim", buggy_claim)
+    result = job_execute_task.apply(args=[job.pk])
+    assert isinstance(result.result, KeyError) and calls == [job.pk]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from polypharmacy_site.live_server import LiveServer, LiveWorker, free_port
-from polypharmacy_site.testing import requires_redis
+from polypharmacy_site.testing import requires_postgres, requires_redis
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(420)]
 
@@ -176,3 +176,28 @@ class OwnRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@requires_postgres
+def test_a_job_whose_claim_meets_a_database_that_refuses_connections_runs_once_it_is_back():
+    import psycopg
+
+    with LiveServer(extra_env={"REDIS_URL": ""}) as server:
+        api = Api(server)
+        job_id = api.submit("evaluate", {"catalog": "classic", "episodes": 2})  # no worker yet: it waits
+        with psycopg.connect(server.pg_admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{server.db_name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                          (server.db_name,))
+            worker = LiveWorker(server.env).start()
+            try:
+                deadline = time.monotonic() + 60
+                while "its message is sent again" not in worker.log() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert "its message is sent again" in worker.log(), worker.log()[-3000:]
+                admin.execute(f'ALTER DATABASE "{server.db_name}" ALLOW_CONNECTIONS true')
+                job = api.wait(job_id, _finished, timeout=60, what="finished")
+            finally:
+                admin.execute(f'ALTER DATABASE "{server.db_name}" ALLOW_CONNECTIONS true')
+                worker.stop()
+        assert job["status"] == "succeeded" and job["attempts"] == 1, job["error"] + job["log"]
