@@ -9,7 +9,8 @@ The model is the newest ``bandit`` checkpoint, or the one named by the body's ``
 query's ``?model=``. Answers: 409 when there is no model yet (404 for an unknown name); 422 in
 OpenEnv's shape (``{"detail": [{"loc", "msg", "type", "input"}]}``) for a malformed body, one
 item per bad combination naming its unknown drug ids (``loc: ["body", "combinations", 3]``);
-413 over 10,000 combinations. Bodies over 1 MB are refused while they are read (the edge); a client with
+413 over 10,000 combinations or 100,000 drug ids in all, 422 for a combination of over 40 drugs
+(a combination given several times is scored once). Bodies over 1 MB are refused while they are read (the edge); a client with
 10,000 long combinations may send the body gzip-compressed (``Content-Encoding: gzip``). Auth as
 the environment API (anonymous unless ``POLYPHARMACY_API_AUTH=required``). Nothing is written."""
 
@@ -24,7 +25,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from bandits.params import MAX_SCREEN_COMBINATIONS
+from bandits.params import MAX_COMBINATION_DRUGS, screen_size_problem
 from bandits.selectors import bandit_model_get, bandit_model_info, bandit_scorer
 from envcore.contract import DrugId, validate
 from envcore.errors import PayloadTooLarge, ValidationError
@@ -33,7 +34,7 @@ from episodes.wire import body_object
 
 MAX_PROBLEMS_LISTED = 50
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Combination = Annotated[list[DrugId], Field(min_length=1)]
+Combination = Annotated[list[DrugId], Field(min_length=1, max_length=MAX_COMBINATION_DRUGS)]
 
 
 class PredictRequest(BaseModel):
@@ -127,9 +128,9 @@ def screen(request: Request) -> Response:
     """Scores of up to 10,000 combinations, in request order (``index``), or only the flagged ones
     (``only_flagged``), highest lower bound first, with their drugs."""
     data = body_object(request)
-    if isinstance(data.get("combinations"), list) and len(data["combinations"]) > MAX_SCREEN_COMBINATIONS:
-        raise PayloadTooLarge(f"At most {MAX_SCREEN_COMBINATIONS:,} combinations per request, got "
-                              f"{len(data['combinations']):,}: split them, or run a bandit_screen job.")
+    too_large = screen_size_problem(data.get("combinations"), "request")
+    if too_large:
+        raise PayloadTooLarge(too_large, field="combinations")
     body = validate(ScreenRequest, data)
     done = _score(request, body.combinations, body.model)
     s, scorer, n = done.scores, done.scorer, len(done.X)

@@ -18,6 +18,25 @@ from jobs.params import CatalogField, StrictSerializer, catalog_names
 
 DATASETS = ["catalog", "protective", "neutral"]
 MAX_SCREEN_COMBINATIONS = 10_000
+# Bounds on what one screening request (or job) may ask for, beyond the number of combinations:
+# the drugs of one combination (a regimen of 3–15 drugs is the case in point; the catalogs'
+# combinations average 5, the paper's 8.7) and the drug ids of all its combinations together.
+MAX_COMBINATION_DRUGS = 40
+MAX_SCREEN_IDS = 100_000
+
+
+def screen_size_problem(combinations: Any, what: str) -> str | None:
+    """Why a list of combinations is too large to screen at once (``what``: "request" or
+    "screening job"), or None. Checked before anything is looked up or encoded."""
+    if not isinstance(combinations, list):
+        return None
+    if len(combinations) > MAX_SCREEN_COMBINATIONS:
+        return (f"At most {MAX_SCREEN_COMBINATIONS:,} combinations per {what}, got {len(combinations):,}: "
+                "split them" + (", or run a bandit_screen job." if what == "request" else "."))
+    total = sum(len(c) for c in combinations if isinstance(c, list))
+    if total > MAX_SCREEN_IDS:
+        return f"At most {MAX_SCREEN_IDS:,} drug ids in all per {what}, got {total:,}: split the combinations."
+    return None
 SYNTHETIC_MEAN_SIZE = 8.7  # the paper's mean number of drugs per combination
 CATALOG_MEAN_SIZE = 5.0
 
@@ -110,9 +129,13 @@ class CombinationsField(serializers.Field):
                 data = [[d.strip() for d in line.split(",") if d.strip()] for line in text.splitlines() if line.strip()]
         if not isinstance(data, list) or not data:
             self.fail("invalid")
-        if len(data) > MAX_SCREEN_COMBINATIONS:
-            raise serializers.ValidationError(
-                f"At most {MAX_SCREEN_COMBINATIONS:,} combinations per screening job, got {len(data):,}.")
+        too_large = screen_size_problem(data, "screening job")
+        if too_large:
+            raise serializers.ValidationError(too_large)
+        for i, combo in enumerate(data):
+            if isinstance(combo, list) and len(combo) > MAX_COMBINATION_DRUGS:
+                raise serializers.ValidationError({str(i): [
+                    f"At most {MAX_COMBINATION_DRUGS} drugs per combination, got {len(combo)}."]})
         return data
 
     def to_representation(self, value: Any) -> Any:

@@ -194,14 +194,17 @@ class BanditScorer:
     # ── scoring ────────────────────────────────────────────────────────────
     @torch.no_grad()
     def score(self, X: np.ndarray) -> Scores:
+        """Scores of each row of X, in order. A combination given several times is scored once."""
+        unique, inverse = np.unique(X, axis=0, return_inverse=True) if len(X) > 1 else (X, np.arange(len(X)))
         mus, sigmas = [], []
-        for i in range(0, len(X), SCORE_BATCH):
-            x = torch.from_numpy(np.ascontiguousarray(X[i : i + SCORE_BATCH], dtype=np.float32))
+        for i in range(0, len(unique), SCORE_BATCH):
+            x = torch.from_numpy(np.ascontiguousarray(unique[i : i + SCORE_BATCH], dtype=np.float32))
             mu, sigma = analytic_mu_sigma(self.net, self.inv_U, x, lam=self.lam, nu=self.nu)
             mus.append(mu.numpy())
             sigmas.append(sigma.numpy())
-        mu = np.concatenate(mus) if mus else np.zeros(0, dtype=np.float32)
-        sigma = np.concatenate(sigmas) if sigmas else np.zeros(0, dtype=np.float32)
+        inverse = inverse.reshape(-1)  # numpy 2 keeps the axis it was taken along
+        mu = np.concatenate(mus)[inverse] if mus else np.zeros(0, dtype=np.float32)
+        sigma = np.concatenate(sigmas)[inverse] if sigmas else np.zeros(0, dtype=np.float32)
         lower = mu - self.z * sigma
         return Scores(mu=mu, sigma=sigma, lower=lower, flagged=lower > self.threshold)
 

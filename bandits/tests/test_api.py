@@ -17,6 +17,7 @@ from rest_framework.authtoken.models import Token
 
 from bandits.params import BanditTrainParams
 from bandits.runners import run_bandit_train
+from bandits.selectors import bandit_scorer
 from bandits.tests.conftest import FLAGGING_TRAIN
 from envcore.catalog import Catalog
 from jobs.models import Checkpoint, Job
@@ -201,6 +202,32 @@ def test_more_than_10000_combinations_is_a_413_saying_the_limit(tiny_model: Chec
     response = post(api, "/bandit/screen", {"combinations": [["DRUG_WARFARIN"]] * 10_001})
     assert response.status_code == 413
     assert "At most 10,000 combinations per request, got 10,001" in response.json()["detail"]
+
+
+def test_too_many_drug_ids_in_all_is_a_413_saying_the_limit(tiny_model: Checkpoint, api: Client) -> None:
+    forty = (bandit_scorer(tiny_model).drug_ids * 40)[:40]
+    raw = gzip.compress(json.dumps({"combinations": [forty] * 2_501}).encode())  # 100,040 ids, over 1 MB plain
+    response = api.post("/bandit/screen", raw, content_type="application/json", HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+    assert "At most 100,000 drug ids in all per request, got 100,040" in response.json()["detail"]
+
+
+def test_a_combination_of_too_many_drugs_is_a_422_at_its_index(tiny_model: Checkpoint, api: Client) -> None:
+    many = (bandit_scorer(tiny_model).drug_ids * 41)[:41]
+    response = post(api, "/bandit/screen", {"combinations": [PAIR, many]})
+    assert response.status_code == 422
+    item = response.json()["detail"][0]
+    assert item["loc"] == ["body", "combinations", 1] and item["type"] == "too_long" and "40" in item["msg"]
+
+
+def test_a_combination_given_several_times_gets_the_same_score_each_time(tiny_model: Checkpoint,
+                                                                        api: Client) -> None:
+    other = ["DRUG_TRAMADOL", "DRUG_AMITRIPTYLINE"]
+    both = post(api, "/bandit/screen", {"combinations": [PAIR, other, PAIR, list(reversed(PAIR)), other]}).json()
+    alone = [post(api, "/bandit/screen", {"combinations": [c]}).json()["results"][0] for c in (PAIR, other)]
+    strip = [{k: v for k, v in r.items() if k != "index"} for r in both["results"]]
+    expected = [{k: v for k, v in alone[i].items() if k != "index"} for i in (0, 1, 0, 0, 1)]
+    assert strip == expected and [r["index"] for r in both["results"]] == [0, 1, 2, 3, 4]
 
 
 BAD_SCREENS = [  # the item types are pydantic's (the contract's validation errors)

@@ -172,6 +172,9 @@ def test_screening_without_any_model_is_refused_saying_to_train_one(db: None, ar
     ({"combinations": [["DRUG_WARFARIN"], ["DRUG_WARFARIN", "DRUG_UNOBTAINIUM"]]}, "params.combinations.1",
      "DRUG_UNOBTAINIUM"),
     ({"combinations": [["DRUG_WARFARIN"]] * 10_001}, "params.combinations", "At most 10,000"),
+    ({"combinations": [["DRUG_WARFARIN"] * 40] * 2_501}, "params.combinations", "At most 100,000 drug ids in all"),
+    ({"combinations": [["DRUG_WARFARIN"], ["DRUG_WARFARIN"] * 41]}, "params.combinations.1",
+     "At most 40 drugs per combination, got 41"),
     ({"combinations": "some"}, "params.combinations.0", "Unknown drug id(s): some"),  # a form's one line
     ({"combinations": "[[1, 2"}, "params.combinations", "Malformed JSON"),
     ({"combinations": []}, "params.combinations", "lists of drug ids"),
