@@ -33,6 +33,22 @@ def test_create_user_prints_a_random_password_and_gives_curators_the_admin():
     assert carl.is_staff and carl.check_password(password)
 
 
+@pytest.mark.parametrize(("args", "words"), [
+    (["bob", "--password", "1"], "password: This password is too short"),
+    (["bob", "--password", "password123"], "password: This password is too common"),
+    (["bobsmith", "--password", "bobsmith1"], "password: The password is too similar to the username"),
+    (["<img src=x onerror=alert(1)>", "--password", "a-long-password-1"], "username '<img src=x"),
+    (["a" * 151, "--password", "a-long-password-1"], "at most 150 characters"),
+])
+def test_create_user_refuses_a_weak_password_or_a_username_the_pages_would_show_raw(args, words):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as caught:
+        call_command("create_user", *args, "--role", "pharmacist", stdout=StringIO())
+    assert words in str(caught.value)
+    assert not User.objects.exists()
+
+
 def test_a_pharmacist_logs_in_changes_the_password_and_logs_out(phil):
     client = Client()
     response = client.post("/accounts/login/", {"username": "phil", "password": "review-password-1"})
