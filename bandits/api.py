@@ -10,8 +10,9 @@ query's ``?model=``. Answers: 409 when there is no model yet (404 for an unknown
 OpenEnv's shape (``{"detail": [{"loc", "msg", "type", "input"}]}``) for a malformed body, one
 item per bad combination naming its unknown drug ids (``loc: ["body", "combinations", 3]``);
 413 over 10,000 combinations or 100,000 drug ids in all, 422 for a combination of over 40 drugs
-(a combination given several times is scored once). Bodies over 1 MB are refused while they are read (the edge); a client with
-10,000 long combinations may send the body gzip-compressed (``Content-Encoding: gzip``). Auth as
+(a combination given several times is scored once). Bodies over 1 MB are refused while they are
+read (the edge); a client with 10,000 long combinations may send the body gzip-compressed
+(``Content-Encoding: gzip``). Auth as
 the environment API (anonymous unless ``POLYPHARMACY_API_AUTH=required``). Nothing is written."""
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ MAX_SCREEN_COMBINATIONS = 10_000
 # combinations average 5, the paper's 8.7) and the drug ids of all its combinations together.
 MAX_COMBINATION_DRUGS = 40
 MAX_SCREEN_IDS = 100_000
+SYNTHETIC_MEAN_SIZE = 8.7  # the paper's mean number of drugs per combination
+CATALOG_MEAN_SIZE = 5.0
 
 
 def screen_size_problem(combinations: Any, what: str) -> str | None:
@@ -37,8 +39,6 @@ def screen_size_problem(combinations: Any, what: str) -> str | None:
     if total > MAX_SCREEN_IDS:
         return f"At most {MAX_SCREEN_IDS:,} drug ids in all per {what}, got {total:,}: split the combinations."
     return None
-SYNTHETIC_MEAN_SIZE = 8.7  # the paper's mean number of drugs per combination
-CATALOG_MEAN_SIZE = 5.0
 
 
 class BanditTrainParams(StrictSerializer):

@@ -60,7 +60,7 @@ class JobAdmin(admin.ModelAdmin):
         for job in queryset:
             try:
                 queued.append(services.job_copy(job=job, owner=request.user).pk)
-            except services.JobError as exc:
+            except (services.JobError, services.QueueUnavailable) as exc:
                 self.message_user(request, f"Job {job.pk}: {exc.message}", messages.WARNING)
         self.message_user(request, f"{len(queued)} job(s) queued again" + (
             f": {', '.join(f'#{pk}' for pk in queued)}." if queued else "."))

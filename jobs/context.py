@@ -40,14 +40,6 @@ def log_appended(text: str) -> Case:
                 default=joined, output_field=TextField())
 
 
-def log_capped(log: str) -> str:
-    """``log_appended`` for a log held in Python."""
-    if len(log) <= MAX_LOG_CHARS:
-        return log
-    tail = log[-(MAX_LOG_CHARS - len(LOG_ELIDED)):]
-    return LOG_ELIDED + tail[tail.find("\n") + 1:]
-
-
 class JobCancelled(Exception):
     """The job's cancellation was requested; the runner stops."""
 

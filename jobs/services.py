@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from envcore.errors import ConflictError, UnavailableError, ValidationError
-from jobs.context import JobCancelled, JobContext, JobLost, log_appended, log_capped
+from jobs.context import JobCancelled, JobContext, JobLost, log_appended
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
 
@@ -85,24 +85,27 @@ def job_create(*, kind: str, params: Any, owner: Any = None) -> Job:
 
 
 def _dispatch_or_withdraw(job_id: int) -> None:
-    try:
-        job_enqueue(job_id)
-    except Exception as exc:
-        if not _broker_failed(exc):
-            raise
-        logger.warning("job %s: the broker refused its message (%s); withdrawn", job_id, exc)
+    refused = _send(job_id)
+    if refused is not None:
+        logger.warning("job %s: the broker refused its message (%s); withdrawn", job_id, refused)
         # Only while nothing has touched it: no worker can have it, no message having gone out.
         Job.objects.filter(pk=job_id, status=Job.Status.QUEUED, celery_task_id="", attempts=0).delete()
-        raise QueueUnavailable(QUEUE_UNAVAILABLE) from exc
+        raise QueueUnavailable(QUEUE_UNAVAILABLE) from refused
 
 
-def _broker_failed(exc: BaseException) -> bool:
-    """Celery's publish failing on the broker's side (kombu wraps the transport's errors;
-    redis-py's and the socket's come through as they are)."""
+def _send(job_id: int) -> Exception | None:
+    """Send the job's message (``job_enqueue``); the broker's error when it refused it. Any
+    other error is raised: a bug is not an unavailable broker."""
     import kombu.exceptions
 
-    return isinstance(exc, (kombu.exceptions.OperationalError, ConnectionError, OSError)) or \
-        type(exc).__module__.startswith("redis.")
+    try:
+        job_enqueue(job_id)
+        return None
+    except Exception as exc:
+        # kombu wraps the transport's errors; redis-py's and the socket's come through as they are.
+        if isinstance(exc, (kombu.exceptions.OperationalError, OSError)) or type(exc).__module__.startswith("redis."):
+            return exc
+        raise
 
 
 def job_copy(*, job: Job, owner: Any = None) -> Job:
@@ -183,9 +186,10 @@ def _claim(job_id: int, me: str) -> Job | None:
         job.attempts += 1
         job.started_at = job.started_at or now
         job.stage = "starting"
-        job.log = log_capped(job.log + f"[{now:%H:%M:%S}] attempt {job.attempts} of {job.max_attempts} on {me}" + (
-            " (the previous worker was lost)\n" if retry else "\n"))
-        job.save(update_fields=["status", "worker", "heartbeat_at", "attempts", "started_at", "stage", "log"])
+        line = f"[{now:%H:%M:%S}] attempt {job.attempts} of {job.max_attempts} on {me}" + (
+            " (the previous worker was lost)\n" if retry else "\n")
+        Job.objects.filter(pk=job.pk).update(status=job.status, worker=me, heartbeat_at=now, attempts=job.attempts,
+                                             started_at=job.started_at, stage=job.stage, log=log_appended(line))
         return job
 
 
@@ -284,7 +288,7 @@ def job_reap_stale(*, now: Any = None) -> list[int]:
         if job.attempts < job.max_attempts and not job.cancel_requested:
             if stale.update(status=Job.Status.QUEUED, worker="", celery_task_id="",
                             stage="re-queued after its worker was lost", log=log_appended(note + "; re-queued\n")):
-                transaction.on_commit(lambda pk=job.pk: _enqueue_or_leave_for_the_sweep(pk))
+                transaction.on_commit(lambda pk=job.pk: _send_or_leave_for_the_sweep(pk))
                 reaped.append(job.pk)
         elif stale.update(status=Job.Status.FAILED, finished_at=now, stage="failed",
                           error=f"The worker running this job was lost ({job.worker}) after "
@@ -294,15 +298,11 @@ def job_reap_stale(*, now: Any = None) -> list[int]:
     return reaped
 
 
-def _enqueue_or_leave_for_the_sweep(job_id: int) -> bool:
-    try:
-        job_enqueue(job_id)
-        return True
-    except Exception as exc:
-        if not _broker_failed(exc):
-            raise
-        logger.warning("job %s: the broker refused its message (%s); the next sweep sends it", job_id, exc)
-        return False
+def _send_or_leave_for_the_sweep(job_id: int) -> bool:
+    refused = _send(job_id)
+    if refused is not None:
+        logger.warning("job %s: the broker refused its message (%s); the next sweep sends it", job_id, refused)
+    return refused is None
 
 
 def job_dispatch_unsent(*, now: Any = None) -> list[int]:
@@ -314,7 +314,7 @@ def job_dispatch_unsent(*, now: Any = None) -> list[int]:
                                 created_at__lt=now - timedelta(seconds=UNSENT_GRACE_S)).order_by("pk")
     sent = []
     for pk in unsent.values_list("pk", flat=True):
-        if not _enqueue_or_leave_for_the_sweep(pk):
+        if not _send_or_leave_for_the_sweep(pk):
             break  # the broker is still away: the next sweep tries again
         sent.append(pk)
     return sent

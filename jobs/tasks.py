@@ -6,6 +6,7 @@ whose worker vanished altogether (its heartbeat stopped)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
@@ -14,6 +15,7 @@ from celery.signals import worker_ready
 from episodes.errors import connection_failed
 from jobs import services
 
+logger = logging.getLogger(__name__)
 # The database away while a job is claimed (or its end written): the message is sent again this
 # much later, for as long as it takes, instead of being acked with the job left "queued" forever.
 # A job that was claimed meanwhile is not run twice: the claim is conditional, and one whose
@@ -28,8 +30,8 @@ def job_execute_task(self: Any, job_id: int) -> None:
     except Exception as exc:
         if not connection_failed(exc):
             raise
-        services.logger.warning("job %s: the database failed (%s); its message is sent again in %s s",
-                                job_id, exc, DATABASE_RETRY_S)
+        logger.warning("job %s: the database failed (%s); its message is sent again in %s s", job_id, exc,
+                       DATABASE_RETRY_S)
         raise self.retry(exc=exc, countdown=DATABASE_RETRY_S, max_retries=None) from None
 
 
