@@ -75,6 +75,7 @@ class AuditRecord(models.Model):
         SESSION_FINISHED = "session.finished"
         SESSION_APPROVED = "session.approved"
         SESSION_RETURNED = "session.returned"
+        ACCOUNT_LOCKED = "account.locked"
 
     session = models.ForeignKey(ReviewSession, null=True, blank=True, on_delete=models.PROTECT, related_name="audit")
     # PROTECT: deactivate users instead of deleting them; the trail must keep naming them.
@@ -87,6 +88,9 @@ class AuditRecord(models.Model):
     payload = models.JSONField(default=dict)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Which AUDIT_KEY made ``hash`` (a fingerprint of the key, never the key); "" for the
+    # records written before the chain was keyed, which were plain SHA-256 (reviews.audit).
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["pk"]
