@@ -21,6 +21,7 @@ from envcore.errors import ConflictError, UnavailableError, ValidationError
 from jobs.context import JobCancelled, JobContext, JobLost, log_appended
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
+from reviews.audit_anchor import audit_checkpoint_if_due
 
 logger = logging.getLogger(__name__)
 
@@ -321,7 +322,8 @@ def job_dispatch_unsent(*, now: Any = None) -> list[int]:
 
 
 class Reaper(threading.Thread):
-    """Started in every worker process (``jobs.tasks``): reaps every JOBS_REAP_EVERY_S."""
+    """Started in every worker process (``jobs.tasks``): reaps every JOBS_REAP_EVERY_S, and
+    checkpoints the audit chain when it is due, so a quiet site's newest records are anchored too."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True, name="job-reaper")
@@ -332,6 +334,7 @@ class Reaper(threading.Thread):
                 close_old_connections()
                 job_reap_stale()
                 job_dispatch_unsent()
+                audit_checkpoint_if_due()  # never raises
             except Exception:
                 logger.exception("reaping stale jobs")
             finally:

@@ -59,10 +59,11 @@ def envlist(name: str, default: list[str]) -> list[str]:
 
 
 DEV_SECRET_KEY = "django-insecure-polypharmacy-development-key-do-not-use-in-production"
+DEV_AUDIT_KEY = "polypharmacy-development-audit-key-do-not-use-in-production"
 
 
-def check_production(*, secret_key: str, allowed_hosts: list[str]) -> None:
-    """Refuse to run production with the development secret key or no allowed hosts."""
+def check_production(*, secret_key: str, allowed_hosts: list[str], audit_key: str) -> None:
+    """Refuse to run production with the development secret or audit key, or no allowed hosts."""
     if not secret_key or secret_key == DEV_SECRET_KEY:
         raise ImproperlyConfigured(
             "SECRET_KEY: production mode (POLYPHARMACY_PRODUCTION=1) needs a real secret key; "
@@ -73,6 +74,11 @@ def check_production(*, secret_key: str, allowed_hosts: list[str]) -> None:
             "ALLOWED_HOSTS: production mode (POLYPHARMACY_PRODUCTION=1) needs the host names "
             "this site answers to, e.g. ALLOWED_HOSTS=polypharmacy.example.org"
         )
+    if len(audit_key) < 32 or audit_key in (DEV_AUDIT_KEY, secret_key):
+        raise ImproperlyConfigured(
+            "AUDIT_KEY: production mode (POLYPHARMACY_PRODUCTION=1) needs the audit trail's own key: a random "
+            "string of at least 32 characters, not SECRET_KEY, kept out of the database (README, audit trail)."
+        )
 
 
 PRODUCTION = envbool("POLYPHARMACY_PRODUCTION", False)
@@ -80,13 +86,22 @@ DEBUG = envbool("DEBUG", not PRODUCTION)
 SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+# The audit chain's HMAC key (reviews.audit_chain): from the environment, never the database.
+# Rotation: the new key in AUDIT_KEY, the old ones (comma-separated) in AUDIT_OLD_KEYS.
+AUDIT_KEY = envstr("AUDIT_KEY", "" if PRODUCTION else DEV_AUDIT_KEY)
+AUDIT_OLD_KEYS = envlist("AUDIT_OLD_KEYS", [])
 if PRODUCTION:
-    check_production(secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS)
+    check_production(secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS, audit_key=AUDIT_KEY)
     SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
 
 VAR_DIR = Path(envstr("POLYPHARMACY_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# The audit chain's signed checkpoints (reviews.audit_anchor), outside the database: in
+# production, a directory on another machine or a write-once (append-only) mount.
+AUDIT_CHECKPOINT_DIR = Path(envstr("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit")))
+AUDIT_CHECKPOINT_EVERY = envint("AUDIT_CHECKPOINT_EVERY", 100)
+AUDIT_CHECKPOINT_INTERVAL_S = envint("AUDIT_CHECKPOINT_INTERVAL_S", 300)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -42,7 +42,7 @@ def test_the_app_waits_for_healthy_services_and_points_at_them(compose: dict) ->
         assert env["DATABASE_URL"].startswith("postgres://")
         assert env["REDIS_URL"].startswith("redis://")
         assert env["POLYPHARMACY_PRODUCTION"] == "1"
-        assert {"SECRET_KEY", "ALLOWED_HOSTS"} <= set(env)
+        assert {"SECRET_KEY", "ALLOWED_HOSTS", "AUDIT_KEY", "AUDIT_CHECKPOINT_DIR"} <= set(env)
 
 
 def test_data_lives_in_named_volumes(compose: dict) -> None:
@@ -67,7 +67,7 @@ def test_docker_compose_accepts_the_file() -> None:
     assert command is not None
     result = subprocess.run(
         [*command, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "SECRET_KEY": "compose-config-check"},
+        env={**os.environ, "SECRET_KEY": "compose-config-check", "AUDIT_KEY": "compose-config-check"},
     )
 
     assert result.returncode == 0, result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from polypharmacy_site.settings import DEV_SECRET_KEY, check_production, envbool, envint, envlist
+from polypharmacy_site.settings import DEV_AUDIT_KEY, DEV_SECRET_KEY, check_production, envbool, envint, envlist
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,16 +45,22 @@ def test_envlist_splits_on_commas(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_production_refuses_the_development_secret_key() -> None:
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):
-        check_production(secret_key=DEV_SECRET_KEY, allowed_hosts=["example.org"])
+        check_production(secret_key=DEV_SECRET_KEY, allowed_hosts=["example.org"], audit_key="a" * 40)
 
 
 def test_production_refuses_empty_allowed_hosts() -> None:
     with pytest.raises(ImproperlyConfigured, match="ALLOWED_HOSTS"):
-        check_production(secret_key="s" * 50, allowed_hosts=[])
+        check_production(secret_key="s" * 50, allowed_hosts=[], audit_key="a" * 40)
+
+
+@pytest.mark.parametrize("audit_key", ["", DEV_AUDIT_KEY, "short-key", "s" * 50])
+def test_production_refuses_a_missing_weak_or_reused_audit_key(audit_key: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match="AUDIT_KEY"):
+        check_production(secret_key="s" * 50, allowed_hosts=["example.org"], audit_key=audit_key)
 
 
 def run_django_check(**env: str) -> subprocess.CompletedProcess[str]:
-    inherited = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS", "DEBUG")}
+    inherited = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "AUDIT_KEY")}
     environ = {**inherited, "DJANGO_SETTINGS_MODULE": "polypharmacy_site.settings", **env}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
@@ -70,6 +76,15 @@ def test_the_site_does_not_start_in_production_with_the_development_key() -> Non
 
 
 def test_the_site_starts_in_production_with_a_real_key_and_hosts() -> None:
-    result = run_django_check(POLYPHARMACY_PRODUCTION="1", SECRET_KEY="k" * 50, ALLOWED_HOSTS="example.org")
+    result = run_django_check(
+        POLYPHARMACY_PRODUCTION="1", SECRET_KEY="k" * 50, ALLOWED_HOSTS="example.org", AUDIT_KEY="a" * 50,
+    )
 
     assert result.returncode == 0, result.stderr
+
+
+def test_the_site_does_not_start_in_production_without_an_audit_key() -> None:
+    result = run_django_check(POLYPHARMACY_PRODUCTION="1", SECRET_KEY="k" * 50, ALLOWED_HOSTS="example.org")
+
+    assert result.returncode != 0
+    assert "AUDIT_KEY" in result.stderr

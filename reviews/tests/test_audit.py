@@ -62,7 +62,7 @@ def test_every_action_of_a_review_is_recorded_with_who_when_and_where(trail, phi
 
 
 def test_verify_audit_passes_on_real_data(trail):
-    assert run_verify_audit().strip() == f"{len(trail)} records verified"
+    assert run_verify_audit().splitlines()[0] == f"{len(trail)} records verified"
 
 
 def test_the_database_refuses_to_update_or_delete_a_record(trail):
