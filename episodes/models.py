@@ -53,6 +53,10 @@ class Episode(models.Model):
     # Live episodes push every step to their channel group (review pages watch them); others
     # skip the broadcast, which would cost a Redis round trip per step for nobody.
     live = models.BooleanField(default=False)
+    # The one channel that may step this episode ("" any): "review" for a review session's
+    # episode, whose every action goes through the review pages and their audit trail. A default
+    # in the database too: the event loop's INSERT (episodes/async_store.py) does not name it.
+    steps_via = models.CharField(max_length=16, blank=True, default="", db_default="")
     # The snapshot at reset (episodes stepped before 2026-12 kept their latest one here).
     snapshot = models.JSONField(default=dict, blank=True)
     baseline_risk = models.FloatField(default=0.0)

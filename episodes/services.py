@@ -40,18 +40,21 @@ def _anon_key_of(caller: Caller) -> str:
     return caller.anon_key if caller.user_id is None else ""
 
 
-def _new_row(pk: int, obs: Observation, caller: Caller, catalog_name: str, durability: str, live: bool) -> EpisodeRow:
+def _new_row(pk: int, obs: Observation, caller: Caller, catalog_name: str, durability: str, live: bool,
+             steps_via: str = "") -> EpisodeRow:
     return EpisodeRow(pk=pk, episode_id=obs.episode_id, status=Episode.Status.OPEN, step_count=0,
                       owner_id=caller.user_id, anon_key=_anon_key_of(caller), catalog=catalog_name,
-                      durability=durability, live=live)
+                      durability=durability, live=live, steps_via=steps_via)
 
 
-def episode_reset(caller: Caller, data: Any = None, *, live: bool = False, **fields: Any) -> tuple[Session, bool]:
+def episode_reset(caller: Caller, data: Any = None, *, live: bool = False, steps_via: str = "",
+                  **fields: Any) -> tuple[Session, bool]:
     """Start an episode, or resume the caller's open episode named by ``episode_id``.
 
     ``data`` is the reset body (a dict or ResetRequest; or pass its fields as keywords).
     Returns (session, resumed). Raises ValidationError (bad argument, nothing written),
-    EpisodeConflict (the named episode is finished or someone else's)."""
+    EpisodeConflict (the named episode is finished or someone else's). ``steps_via``: the one
+    channel that may step the new episode (``EpisodeRow.steppable_by``)."""
     request = reset_request(data if data is not None else fields)
     catalog_name, durability = _options(request)
     if request.episode_id is not None:
@@ -77,12 +80,12 @@ def episode_reset(caller: Caller, data: Any = None, *, live: bool = False, **fie
         episode = Episode.objects.create(
             episode_id=obs.episode_id, catalog_id=source_id, catalog_fingerprint=catalog.fingerprint,
             task_id=obs.task_id, patient_id=obs.patient_id, owner_id=caller.user_id,
-            anon_key=_anon_key_of(caller), durability=durability, live=live, snapshot=env.snapshot(),
+            anon_key=_anon_key_of(caller), durability=durability, live=live, steps_via=steps_via, snapshot=env.snapshot(),
             baseline_risk=obs.baseline_risk, current_risk=obs.current_risk,
         )
     except IntegrityError as exc:  # two resets raced for the same new episode_id
         raise EpisodeConflict(f"episode_id {obs.episode_id!r} is already in use.", field="episode_id") from exc
-    session = Session(_new_row(episode.pk, obs, caller, catalog_name, durability, live), env)
+    session = Session(_new_row(episode.pk, obs, caller, catalog_name, durability, live, steps_via), env)
     env_cache.put(session)
     return session, False
 

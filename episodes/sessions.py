@@ -38,12 +38,13 @@ class Caller:
     user_id: int | None = None
     anon_key: str = ""
     label: str = "anonymous"
+    channel: str = ""  # the way in: "api", "ws", "mcp", "review"
 
     @classmethod
     def for_user(cls, user: Any, *, channel: str, anon_key: str = "") -> "Caller":
         if user is not None and getattr(user, "is_authenticated", False):
-            return cls(user_id=user.pk, label=f"{channel}:{user.get_username()}")
-        return cls(anon_key=anon_key, label="anonymous")
+            return cls(user_id=user.pk, label=f"{channel}:{user.get_username()}", channel=channel)
+        return cls(anon_key=anon_key, label="anonymous", channel=channel)
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,11 @@ class EpisodeRow:
     catalog: str
     durability: str
     live: bool
+    steps_via: str = ""
 
     # The Episode fields (ORM names) these are read from, in order.
-    FIELDS = ("pk", "episode_id", "status", "step_count", "owner_id", "anon_key", "catalog__name", "durability", "live")
+    FIELDS = ("pk", "episode_id", "status", "step_count", "owner_id", "anon_key", "catalog__name", "durability", "live",
+              "steps_via")
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> "EpisodeRow":
@@ -71,6 +74,9 @@ class EpisodeRow:
         # An episode with an owner is that user's alone; an anonymous episode is addressed by
         # its unguessable id, so whoever knows the id may drive it (DESIGN §2, local use).
         return self.owner_id is None or self.owner_id == caller.user_id
+
+    def steppable_by(self, caller: Caller) -> bool:
+        return not self.steps_via or caller.channel == self.steps_via
 
     def after(self, step_count: int, status: str) -> "EpisodeRow":
         return replace(self, step_count=step_count, status=status)

@@ -79,6 +79,14 @@ def episode_status(obs: Observation) -> str:
 def step_prepare(session: Session, act: AnyAction, caller: Caller) -> Pending:
     """Apply ``act`` to a fork of the session's environment and encode what the step writes.
     Raises EpisodeConflict on a finished episode."""
+    if not session.row.steppable_by(caller):
+        # One path for a review session's actions: its pages, which refuse what the review would
+        # refuse and audit every action. Other channels may read it (state), never step it.
+        raise EpisodeConflict(
+            f"Episode {session.row.episode_id!r} is a review session: act on it on its review page, where every "
+            f"action is audited; {caller.channel or 'this channel'} may read it but not step it.",
+            field="episode_id",
+        )
     if not session.steppable:
         raise EpisodeConflict(f"Episode {session.row.episode_id!r} has finished; reset to start another.")
     trial = session.env.fork()

@@ -76,7 +76,7 @@ def review_start(*, meta: RequestMeta, patient_id: str, task_id: str, catalog_na
         try:
             started, _resumed = episodes.episode_reset(
                 _caller(user), patient_id=patient_id, task_id=task_id, catalog=catalog_name,
-                durability=Episode.Durability.FULL, live=True,
+                durability=Episode.Durability.FULL, live=True, steps_via="review",
             )
             obs = started.env.observation
             assert obs is not None
