@@ -3,10 +3,12 @@ colleague (pia), a supervisor (sue), a researcher (rex) and an outsider with no 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from django.test import Client
 
 from catalog.selectors import catalog_cache_clear
@@ -29,6 +31,25 @@ def fresh_caches() -> Iterator[None]:
     yield
     catalog_cache_clear()
     env_cache.clear()
+
+
+@pytest.fixture
+def audit_flushable(transactional_db: None) -> Iterator[None]:
+    """For transactional tests that write audit records. Such a test ends with a flush, which
+    DELETEs every row; on SQLite the append-only triggers refuse that for audit records and
+    signed-off sessions. Empty those two tables with the triggers lifted, then put the triggers
+    back, before the flush. (PostgreSQL flushes with TRUNCATE, which the triggers let through.)"""
+    yield
+    if connection.vendor != "sqlite":
+        return
+    protection = importlib.import_module("reviews.migrations.0002_roles_audit_protection")
+    with connection.cursor() as cursor:
+        for sql in protection.SQLITE_BACKWARD:
+            cursor.execute(sql)
+        cursor.execute("DELETE FROM reviews_auditrecord")
+        cursor.execute("DELETE FROM reviews_reviewsession")
+        for sql in protection.SQLITE_FORWARD:
+            cursor.execute(sql)
 
 
 @pytest.fixture
