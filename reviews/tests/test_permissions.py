@@ -54,9 +54,9 @@ def test_a_researcher_sees_only_anonymised_finished_episodes(session, phil, rex)
     assert client.get(f"/reviews/{session.pk}/").status_code == 403
     page = client.get("/research/")
     html = page.content.decode()
-    assert page.status_code == 200 and len(page.context["rows"]) == 1
-    assert "phil" not in html and PATIENT not in html and "easy_screening" in html
-    assert set(page.context["rows"][0]) == {"code", "catalog", "task_id", "steps", "baseline_risk", "final_risk", "grader_score", "sign_off"}
+    # One patient's review alone would single the patient out (reviews/tests/test_research.py).
+    assert page.status_code == 200 and page.context["rows"] == [] and page.context["table"].suppressed == 1
+    assert "phil" not in html and PATIENT not in html and "1 finished episode" in html
 
 
 def test_every_form_needs_its_csrf_token(session, phil):
