@@ -36,6 +36,14 @@ class StartSessionForm(forms.Form):
     task_id = forms.ChoiceField(choices=TASK_CHOICES)
 
 
+def at_step_field() -> forms.IntegerField:
+    """The step the page was at when it showed the form (the template writes it, hidden): the
+    services refuse a form whose step has already been taken, so a double submit acts once."""
+    message = "This form does not say which step of the review it was shown at; reload the page."
+    return forms.IntegerField(min_value=0, widget=forms.HiddenInput,
+                              error_messages={"required": message, "invalid": message, "min_value": message})
+
+
 def _drug_select(choices: list[tuple[str, str]]) -> forms.Select:
     return forms.Select(choices=[("", "—"), *choices])
 
@@ -45,6 +53,7 @@ class QueryForm(forms.Form):
     # call (``refusal``), so the message is the same one an API client would get.
     drug_id_1 = forms.CharField(label="Drug 1", max_length=MAX_ID_LENGTH)
     drug_id_2 = forms.CharField(label="Drug 2", max_length=MAX_ID_LENGTH)
+    at_step = at_step_field()
 
     def __init__(self, *args: Any, regimen: list[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -52,7 +61,8 @@ class QueryForm(forms.Form):
             self.fields[name].widget = _drug_select(list(regimen))
 
     def action(self) -> dict[str, Any]:
-        return {"action_type": "query_ddi", **self.cleaned_data}
+        return {"action_type": "query_ddi", "drug_id_1": self.cleaned_data["drug_id_1"],
+                "drug_id_2": self.cleaned_data["drug_id_2"]}
 
 
 class InterventionForm(forms.Form):
@@ -60,6 +70,7 @@ class InterventionForm(forms.Form):
     intervention_type = forms.ChoiceField(label="Intervention", choices=[(t, t.replace("_", " ")) for t in INTERVENTION_TYPES])
     proposed_new_drug_id = forms.CharField(label="Substitute", max_length=MAX_ID_LENGTH, required=False)
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=MAX_RATIONALE_LENGTH, required=False)
+    at_step = at_step_field()
 
     def __init__(self, *args: Any, regimen: list[tuple[str, str]] = (),
                  substitutes: list[tuple[str, list[tuple[str, str]]]] = (), **kwargs: Any) -> None:
@@ -110,6 +121,7 @@ class SuggestForm(forms.Form):
     falls back to the rule-based suggester, with the reason); the page only greys it out."""
 
     suggester = forms.ChoiceField(label="Suggester", required=False)
+    at_step = at_step_field()
 
     def __init__(self, *args: Any, llm_model: str | None = None, policies: list[tuple[str, str]] | None = None,
                  **kwargs: Any) -> None:
@@ -127,6 +139,10 @@ class SuggestForm(forms.Form):
 
     def clean_suggester(self) -> str:
         return self.cleaned_data.get("suggester") or "rule-based"
+
+
+class FinishForm(forms.Form):
+    at_step = at_step_field()
 
 
 class SuggestionAnswerForm(forms.Form):

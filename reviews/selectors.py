@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import weakref
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,19 +208,60 @@ def research_code(session_pk: int) -> str:
     return hmac.new(key, f"review-session:{session_pk}".encode(), hashlib.sha256).hexdigest()[:12]
 
 
-def research_rows() -> list[dict[str, Any]]:
+# k-anonymity of /research/ (README "Review sessions"): what a row shows besides its pseudonym, its
+# step count and its sign-off (the catalog, the task and the binned risks and score) is shared by
+# the rows of at least RESEARCH_K different patients, or the row is not shown. Exact risks would
+# single patients out: anyone who can reset an episode reads each patient's baseline risk.
+RESEARCH_K = 5
+RISK_BIN = 0.1  # baseline and final risk: 0.0–0.1, 0.1–0.2, …, 0.9–1.0
+SCORE_BIN = 0.2  # grader score: 0.0–0.2, …, 0.8–1.0
+
+
+def research_bin(value: float | None, width: float) -> str:
+    """The bin of ``value`` in [0, 1] cut into bins of ``width``: "lo–hi", lo included, hi
+    excluded but for the last bin (values outside [0, 1] go to the nearest end bin)."""
+    if value is None:
+        return "—"
+    count = round(1 / width)
+    # round(): 0.3 / 0.1 is 2.9999999999999996 in floating point, and 0.3 belongs to 0.3–0.4.
+    index = min(max(math.floor(round(value / width, 9)), 0), count - 1)
+    return f"{index * width:.1f}–{(index + 1) * width:.1f}"
+
+
+@dataclass(frozen=True)
+class ResearchTable:
+    rows: list[dict[str, Any]]
+    suppressed: int  # finished episodes not shown: fewer than RESEARCH_K patients share their row
+    k: int = RESEARCH_K
+    risk_bin: float = RISK_BIN
+    score_bin: float = SCORE_BIN
+
+
+def research_rows() -> ResearchTable:
     """Finished review episodes, anonymised: no user, patient id, demographics or timestamps;
-    only the catalog, the task, the outcome and the sign-off decision."""
+    the catalog, the task, the risks and score in bins, the step count and the sign-off
+    decision, each row shown only if the rows of at least ``RESEARCH_K`` different patients show
+    the same catalog, task and bins (k-anonymity on what a patient's data can reveal)."""
     done = (ReviewSession.Status.FINISHED, ReviewSession.Status.APPROVED, ReviewSession.Status.RETURNED)
     rows = ReviewSession.objects.filter(status__in=done).order_by("pk").values(
-        "pk", "catalog_name", "status", "episode__task_id", "episode__step_count", "episode__baseline_risk",
-        "episode__current_risk", "episode__grader_score",
+        "pk", "catalog_name", "status", "episode__task_id", "episode__patient_id", "episode__step_count",
+        "episode__baseline_risk", "episode__current_risk", "episode__grader_score",
     )
-    out = [{
-        "code": research_code(r["pk"]), "catalog": r["catalog_name"], "task_id": r["episode__task_id"],
-        "steps": r["episode__step_count"], "baseline_risk": r["episode__baseline_risk"],
-        "final_risk": r["episode__current_risk"], "grader_score": r["episode__grader_score"],
-        "sign_off": r["status"] if r["status"] != ReviewSession.Status.FINISHED else "pending",
-    } for r in rows]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    patients: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for r in rows:
+        row = {
+            "code": research_code(r["pk"]), "catalog": r["catalog_name"], "task_id": r["episode__task_id"],
+            "steps": r["episode__step_count"], "baseline_risk": research_bin(r["episode__baseline_risk"], RISK_BIN),
+            "final_risk": research_bin(r["episode__current_risk"], RISK_BIN),
+            "grader_score": research_bin(r["episode__grader_score"], SCORE_BIN),
+            "sign_off": r["status"] if r["status"] != ReviewSession.Status.FINISHED else "pending",
+        }
+        key = (row["catalog"], row["task_id"], row["baseline_risk"], row["final_risk"], row["grader_score"])
+        groups[key].append(row)
+        # Patients, not episodes: five reviews of one patient would still point at that patient.
+        patients[key].add(r["episode__patient_id"])
+    shown = [row for key, group in groups.items() if len(patients[key]) >= RESEARCH_K for row in group]
+    total = sum(len(group) for group in groups.values())
     # Sorted by pseudonym, not by id: row order must not reveal which session came first.
-    return sorted(out, key=lambda r: r["code"])
+    return ResearchTable(sorted(shown, key=lambda r: r["code"]), total - len(shown))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -17,6 +18,7 @@ from episodes.services import Caller, episode_observation
 from reviews import roles, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import (
+    FinishForm,
     InterventionForm,
     PatientFilterForm,
     QueryForm,
@@ -33,6 +35,16 @@ PAGE_SIZE = 50
 def _require_role(request: HttpRequest, *allowed: str) -> None:
     if not roles.user_roles(request.user) & set(allowed):
         raise PermissionDenied(f"This page is for: {', '.join(allowed)}.")
+
+
+def _already_done(request: HttpRequest, exc: services.DuplicateSubmission) -> HttpResponse:
+    """A repeated submission: 303 See Other to the review, which shows the first one's outcome,
+    with the reason as a notice. Not an error status: of a double click the browser shows this
+    answer, and what the pharmacist asked for did happen (once)."""
+    messages.info(request, exc.message)
+    response = HttpResponseRedirect(reverse("reviews:review", kwargs={"pk": exc.session_pk}))
+    response.status_code = 303
+    return response
 
 
 @login_required
@@ -87,6 +99,8 @@ def session_start(request: HttpRequest) -> HttpResponse:
                 meta=RequestMeta.from_request(request), patient_id=form.cleaned_data["patient_id"],
                 task_id=form.cleaned_data["task_id"], catalog_name=form.cleaned_data["catalog"],
             )
+        except services.DuplicateSubmission as exc:
+            return _already_done(request, exc)
         except services.ReviewError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
@@ -175,7 +189,10 @@ def _step_view(request: HttpRequest, pk: int, form_class: type, form_key: str) -
     status = 422
     if form.is_valid():
         try:
-            outcome = services.review_step(session, meta=RequestMeta.from_request(request), action=form.action())
+            outcome = services.review_step(session, meta=RequestMeta.from_request(request), action=form.action(),
+                                           at_step=form.cleaned_data["at_step"])
+        except services.DuplicateSubmission as exc:
+            return _already_done(request, exc)
         except services.ReviewError as exc:
             _apply_refusal(form, exc.field, exc.message)
             status = exc.status
@@ -202,8 +219,14 @@ def review_intervene(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
     session = selectors.session_for(request.user, pk)
+    form = FinishForm(request.POST)
+    if not form.is_valid():
+        return _rerender(request, session, error=form.errors["at_step"][0])
     try:
-        outcome = services.review_finish(session, meta=RequestMeta.from_request(request))
+        outcome = services.review_finish(session, meta=RequestMeta.from_request(request),
+                                         at_step=form.cleaned_data["at_step"])
+    except services.DuplicateSubmission as exc:
+        return _already_done(request, exc)
     except services.ReviewError as exc:
         return _rerender(request, session, status=exc.status, error=exc.message)
     if outcome.refusal is not None:
@@ -231,7 +254,13 @@ def review_suggest(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         record = services.review_suggest(
             session, meta=RequestMeta.from_request(request), suggester=form.cleaned_data["suggester"],
+            at_step=form.cleaned_data["at_step"],
         )
+    except services.DuplicateSubmission as exc:
+        if request.headers.get("Accept", "").startswith("application/json"):
+            # The page's script asks with fetch, which would follow a redirect silently.
+            return JsonResponse({"detail": exc.message}, status=409)
+        return _already_done(request, exc)
     except services.ReviewError as exc:
         if exc.field == "suggester":
             form.add_error("suggester", exc.message)
@@ -262,6 +291,8 @@ def review_answer_suggestion(request: HttpRequest, pk: int) -> HttpResponse:
                 return _rerender(request, session, error=f"The suggestion was refused: {outcome.refusal[1]}")
         else:
             services.review_ignore_suggestion(session, meta=meta, suggestion_id=form.cleaned_data["suggestion_id"])
+    except services.DuplicateSubmission as exc:
+        return _already_done(request, exc)
     except services.ReviewError as exc:
         return _rerender(request, session, status=exc.status, error=exc.message)
     return redirect("reviews:review", pk=pk)
@@ -279,6 +310,8 @@ def review_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
                 session, meta=RequestMeta.from_request(request),
                 approve=form.cleaned_data["decision"] == "approve", comment=form.cleaned_data["comment"],
             )
+        except services.DuplicateSubmission as exc:
+            return _already_done(request, exc)
         except services.ReviewError as exc:
             _apply_refusal(form, exc.field, exc.message)
             status = exc.status

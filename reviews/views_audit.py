@@ -49,4 +49,5 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 def research(request: HttpRequest) -> HttpResponse:
     if not roles.user_roles(request.user) & {roles.RESEARCHER, roles.SUPERVISOR}:
         raise PermissionDenied("The anonymised episodes are for researchers.")
-    return render(request, "reviews/research.html", {"rows": selectors.research_rows()})
+    table = selectors.research_rows()
+    return render(request, "reviews/research.html", {"rows": table.rows, "table": table})

@@ -74,6 +74,14 @@ def client_for(user: User) -> Client:
     return client
 
 
+def shown(session: ReviewSession | int, fields: dict | None = None) -> dict:
+    """A review form's fields as the page posts them: with the step it was shown at (``at_step``,
+    the episode's step count now)."""
+    pk = session if isinstance(session, int) else session.pk
+    step = ReviewSession.objects.filter(pk=pk).values_list("episode__step_count", flat=True).get()
+    return {**(fields or {}), "at_step": step}
+
+
 def meta(user: User) -> RequestMeta:
     return RequestMeta(user=user, ip="127.0.0.1", user_agent="pytest")
 

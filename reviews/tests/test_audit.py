@@ -8,7 +8,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from reviews.audit import audit_verify
 from reviews.models import AuditRecord
-from reviews.tests.conftest import SEVERE_PAIR, client_for
+from reviews.tests.conftest import SEVERE_PAIR, client_for, shown
 
 pytestmark = pytest.mark.django_db
 
@@ -17,10 +17,10 @@ pytestmark = pytest.mark.django_db
 def trail(session, phil, sue):
     """A few records of every kind a review makes."""
     client = client_for(phil)
-    client.post(f"/reviews/{session.pk}/query", {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]})
-    client.post(f"/reviews/{session.pk}/query", {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": "DRUG_WARFARIN"})
-    client.post(f"/reviews/{session.pk}/suggest")
-    client.post(f"/reviews/{session.pk}/finish")
+    client.post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]}))
+    client.post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": "DRUG_WARFARIN"}))
+    client.post(f"/reviews/{session.pk}/suggest", shown(session))
+    client.post(f"/reviews/{session.pk}/finish", shown(session))
     client_for(sue).post(f"/reviews/{session.pk}/sign-off", {"decision": "approve", "comment": "Fine — «ok»"})
     return list(AuditRecord.objects.order_by("pk"))
 

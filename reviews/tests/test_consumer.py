@@ -1,5 +1,6 @@
 """``ws/reviews/<id>/``: a watcher who may see the session gets every step as it happens,
-whoever takes it; anyone else is refused."""
+whoever takes it; anyone else is refused. A supervisor's watch is audited once per connection;
+the session's own pharmacist watching is not."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from django.contrib.auth.models import Group, User
 from episodes import services as episodes
 from episodes import steps
 from episodes.models import Episode
-from reviews.models import ReviewSession
+from reviews.audit import audit_verify
+from reviews.models import AuditRecord, ReviewSession
 from reviews.routing import websocket_urlpatterns
 from reviews.tests.conftest import PATIENT, SEVERE_PAIR
 
-# Transactional: the consumer reads from another thread. No audit records are written here (the
-# session is made directly), because SQLite's flush between tests would hit the append-only trigger.
+# Transactional: the consumer reads from another thread. The watches write audit records, which
+# the test runner's flush empties (reviews/management/commands/flush.py).
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -40,12 +42,18 @@ def world():
     return session, phil, sue, pia
 
 
-def communicator(session, user) -> WebsocketCommunicator:
+def communicator(session, user, *, client=("127.0.0.1", 50123), agent=b"pytest-ws/1.0") -> WebsocketCommunicator:
     comm = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns), f"/ws/reviews/{session.pk}/", headers=[(b"origin", b"http://testserver")],
+        URLRouter(websocket_urlpatterns), f"/ws/reviews/{session.pk}/",
+        headers=[(b"origin", b"http://testserver"), (b"user-agent", agent)],
     )
     comm.scope["user"] = user
+    comm.scope["client"] = client  # what the ASGI server puts there: the peer's address
     return comm
+
+
+def watches(session):
+    return list(AuditRecord.objects.filter(session=session, action=AuditRecord.Action.SESSION_VIEWED).order_by("pk"))
 
 
 def test_a_supervisor_sees_a_step_taken_by_an_api_client():
@@ -93,3 +101,42 @@ async def _a_page_from_another_site_is_refused():
     comm.scope["user"] = sue
     connected, _ = await comm.connect()
     assert not connected
+
+
+def test_a_supervisors_watch_is_audited_once_per_connection_with_its_address_and_agent():
+    async_to_sync(_a_supervisors_watch_is_audited_once_per_connection_with_its_address_and_agent)()
+
+
+async def _a_supervisors_watch_is_audited_once_per_connection_with_its_address_and_agent():
+    session, phil, sue, _pia = await sync_to_async(world)()
+    comm = communicator(session, sue, client=("10.1.2.3", 41000), agent=b"Watcher/2.0 (supervisor's browser)")
+    assert (await comm.connect())[0]
+    # The round trip works as before: a step reaches the watcher.
+    await sync_to_async(steps.episode_step)(
+        episodes.Caller.for_user(phil, channel="api"), action={"action_type": "finish_review"},
+        episode_id=session.episode.episode_id,
+    )
+    assert (await comm.receive_json_from(timeout=5))["type"] == "step"
+    await comm.disconnect()
+    (watch,) = await sync_to_async(watches)(session)
+    assert (watch.actor_id, watch.ip, watch.user_agent, watch.payload) == (
+        sue.pk, "10.1.2.3", "Watcher/2.0 (supervisor's browser)", {"page": "watch"})
+    # Watching again is another watch, recorded again; the chain still verifies.
+    again = communicator(session, sue)
+    assert (await again.connect())[0]
+    await again.disconnect()
+    assert [w.ip for w in await sync_to_async(watches)(session)] == ["10.1.2.3", "127.0.0.1"]
+    assert (await sync_to_async(audit_verify)()).ok
+
+
+def test_the_pharmacist_watching_their_own_session_and_refused_watchers_are_not_audited():
+    async_to_sync(_the_pharmacist_watching_their_own_session_and_refused_watchers_are_not_audited)()
+
+
+async def _the_pharmacist_watching_their_own_session_and_refused_watchers_are_not_audited():
+    session, phil, _sue, pia = await sync_to_async(world)()
+    own = communicator(session, phil)
+    assert (await own.connect())[0]
+    await own.disconnect()
+    assert not (await communicator(session, pia).connect())[0]
+    assert await sync_to_async(watches)(session) == []

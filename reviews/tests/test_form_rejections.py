@@ -7,14 +7,14 @@ import pytest
 
 from episodes.models import Step
 from reviews.models import AuditRecord
-from reviews.tests.conftest import SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_for
+from reviews.tests.conftest import SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_for, shown
 
 pytestmark = pytest.mark.django_db
 
 
 def post_rejected(client, url, data, field):
     steps_before = Step.objects.count()
-    response = client.post(url, data)
+    response = client.post(url, shown(int(url.split("/")[2]), data))
     assert response.status_code == 422
     form = response.context["query_form"] if "query" in url else response.context["intervention_form"]
     assert Step.objects.count() == steps_before
@@ -46,11 +46,11 @@ def test_it_rejects_a_substitute_of_another_class_at_the_substitute_field(sessio
 def test_it_rejects_an_action_once_the_budget_is_exhausted(session, phil):
     client = client_for(phil)
     # easy_screening: 2 interventions.
-    client.post(f"/reviews/{session.pk}/intervene", {"target_drug_id": "DRUG_IBUPROFEN", "intervention_type": "add_monitoring"})
+    client.post(f"/reviews/{session.pk}/intervene", shown(session, {"target_drug_id": "DRUG_IBUPROFEN", "intervention_type": "add_monitoring"}))
     target, new = SAME_CLASS_SUBSTITUTE
-    client.post(f"/reviews/{session.pk}/intervene", {"target_drug_id": target, "intervention_type": "substitute", "proposed_new_drug_id": new})
+    client.post(f"/reviews/{session.pk}/intervene", shown(session, {"target_drug_id": target, "intervention_type": "substitute", "proposed_new_drug_id": new}))
     assert Step.objects.count() == 2
-    response = client.post(f"/reviews/{session.pk}/intervene", {"target_drug_id": "DRUG_TRAMADOL", "intervention_type": "stop"})
+    response = client.post(f"/reviews/{session.pk}/intervene", shown(session, {"target_drug_id": "DRUG_TRAMADOL", "intervention_type": "stop"}))
     assert response.status_code == 422 and Step.objects.count() == 2
     assert response.context["intervention_form"].non_field_errors() == ["Intervention budget exhausted."]
     assert "Intervention budget exhausted." in response.content.decode()
@@ -58,13 +58,13 @@ def test_it_rejects_an_action_once_the_budget_is_exhausted(session, phil):
 
 def test_it_rejects_a_malformed_form_without_any_record(session, phil):
     before = AuditRecord.objects.count()
-    response = client_for(phil).post(f"/reviews/{session.pk}/intervene", {"target_drug_id": "DRUG_TRAMADOL", "intervention_type": "explode"})
+    response = client_for(phil).post(f"/reviews/{session.pk}/intervene", shown(session, {"target_drug_id": "DRUG_TRAMADOL", "intervention_type": "explode"}))
     assert response.status_code == 422 and response.context["intervention_form"].errors["intervention_type"]
     assert AuditRecord.objects.count() == before and not Step.objects.exists()
 
 
 def test_a_rejected_query_leaves_the_budget_untouched(session, phil):
     client = client_for(phil)
-    client.post(f"/reviews/{session.pk}/query", {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[0]})
+    client.post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[0]}))
     page = client.get(f"/reviews/{session.pk}/")
     assert page.context["obs"].remaining_query_budget == 4 and page.context["obs"].step_index == 0

@@ -10,7 +10,7 @@ import pytest
 from agents.tests.test_llm import API_KEY, MODEL, RecordedLLMServer
 from episodes.models import Step
 from reviews.models import AuditRecord, ReviewSession
-from reviews.tests.conftest import SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_for
+from reviews.tests.conftest import SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_for, shown
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def suggestions(session: ReviewSession) -> list[AuditRecord]:
 
 def suggest(client, session: ReviewSession, suggester: str):
     """Post the suggest form as a browser without script does, and follow to the page."""
-    response = client.post(f"/reviews/{session.pk}/suggest", {"suggester": suggester})
+    response = client.post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": suggester}))
     assert response.status_code == 302, response.content.decode()[:500]
     return client.get(response["Location"])
 
@@ -62,14 +62,14 @@ def test_the_page_shows_the_llms_action_and_the_audit_records_source_and_model(l
 
 def test_the_prompt_carries_the_query_results_so_far(llm, session, phil):
     client = client_for(phil)
-    client.post(f"/reviews/{session.pk}/query", {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]})
+    client.post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]}))
     suggest(client, session, "llm")
     assert '"severity": "severe"' in llm.prompt() and '"remaining_query_budget": 3' in llm.prompt()
 
 
 def test_an_accepted_llm_suggestion_is_taken_as_recorded(llm, session, phil):
     client = client_for(phil)
-    answer = client.post(f"/reviews/{session.pk}/suggest", {"suggester": "llm"}, HTTP_ACCEPT="application/json").json()
+    answer = client.post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "llm"}), HTTP_ACCEPT="application/json").json()
     assert answer["suggester"] == "llm" and answer["model"] == MODEL and answer["fallback_reason"] is None
     client.post(f"/reviews/{session.pk}/suggestion", {"suggestion_id": answer["id"], "decision": "accept"})
     step = Step.objects.get(episode=session.episode)
@@ -130,7 +130,7 @@ def test_unconfigured_the_form_shows_the_llm_disabled_and_llm_falls_back(no_llm,
 
 
 def test_an_unknown_suggester_is_a_400_with_the_message_at_the_field(llm, session, phil):
-    response = client_for(phil).post(f"/reviews/{session.pk}/suggest", {"suggester": "oracle"})
+    response = client_for(phil).post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "oracle"}))
     assert response.status_code == 422
     assert response.context["suggest_form"].errors["suggester"]
     assert "oracle" in response.content.decode()
@@ -140,14 +140,14 @@ def test_an_unknown_suggester_is_a_400_with_the_message_at_the_field(llm, sessio
 def test_an_anonymous_caller_is_sent_to_log_in_and_spends_no_key(llm, session):
     from django.test import Client
 
-    response = Client().post(f"/reviews/{session.pk}/suggest", {"suggester": "llm"})
+    response = Client().post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "llm"}))
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert llm.requests == [] and suggestions(session) == []
 
 
 def test_a_colleague_or_a_supervisor_cannot_make_the_site_call_the_llm(llm, session, pia, sue):
-    assert client_for(pia).post(f"/reviews/{session.pk}/suggest", {"suggester": "llm"}).status_code == 404
-    refused = client_for(sue).post(f"/reviews/{session.pk}/suggest", {"suggester": "llm"})
+    assert client_for(pia).post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "llm"})).status_code == 404
+    refused = client_for(sue).post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "llm"}))
     assert refused.status_code == 403 and refused.context["error"].startswith("Only the session's pharmacist")
     assert llm.requests == [] and suggestions(session) == []
 

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from reviews.models import AuditRecord
-from reviews.tests.conftest import PATIENT, client_for
+from reviews.tests.conftest import PATIENT, client_for, shown
 
 pytestmark = pytest.mark.django_db
 
@@ -44,19 +44,19 @@ def test_a_pharmacists_own_views_are_not_audited(session, phil):
 
 
 def test_a_supervisor_cannot_step_someone_elses_session(session, sue):
-    response = client_for(sue).post(f"/reviews/{session.pk}/query", {"drug_id_1": "DRUG_TRAMADOL", "drug_id_2": "DRUG_IBUPROFEN"})
+    response = client_for(sue).post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": "DRUG_TRAMADOL", "drug_id_2": "DRUG_IBUPROFEN"}))
     assert response.status_code == 403 and session.episode.steps.count() == 0
 
 
 def test_a_researcher_sees_only_anonymised_finished_episodes(session, phil, rex):
-    client_for(phil).post(f"/reviews/{session.pk}/finish")
+    client_for(phil).post(f"/reviews/{session.pk}/finish", shown(session))
     client = client_for(rex)
     assert client.get(f"/reviews/{session.pk}/").status_code == 403
     page = client.get("/research/")
     html = page.content.decode()
-    assert page.status_code == 200 and len(page.context["rows"]) == 1
-    assert "phil" not in html and PATIENT not in html and "easy_screening" in html
-    assert set(page.context["rows"][0]) == {"code", "catalog", "task_id", "steps", "baseline_risk", "final_risk", "grader_score", "sign_off"}
+    # One patient's review alone would single the patient out (reviews/tests/test_research.py).
+    assert page.status_code == 200 and page.context["rows"] == [] and page.context["table"].suppressed == 1
+    assert "phil" not in html and PATIENT not in html and "1 finished episode" in html
 
 
 def test_every_form_needs_its_csrf_token(session, phil):

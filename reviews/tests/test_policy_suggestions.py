@@ -7,7 +7,7 @@ import pytest
 from agents.learning.ppo import TrainConfig, train
 from jobs.models import Checkpoint
 from reviews.models import AuditRecord
-from reviews.tests.conftest import client_for
+from reviews.tests.conftest import client_for, shown
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_the_form_offers_the_catalogs_trained_policies(policy_checkpoint, sessio
 
 def test_a_trained_policy_answers_and_the_audit_says_which(policy_checkpoint, session, phil):
     client = client_for(phil)
-    answer = client.post(f"/reviews/{session.pk}/suggest", {"suggester": "policy:tiny-easy"},
+    answer = client.post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "policy:tiny-easy"}),
                          HTTP_ACCEPT="application/json").json()
     assert answer["suggester"] == "policy:tiny-easy" and answer["model"] == "tiny-easy"
     record = AuditRecord.objects.get(pk=answer["id"])
@@ -43,5 +43,5 @@ def test_a_trained_policy_answers_and_the_audit_says_which(policy_checkpoint, se
 
 
 def test_an_unknown_checkpoint_is_refused_at_the_field(policy_checkpoint, session, phil):
-    resp = client_for(phil).post(f"/reviews/{session.pk}/suggest", {"suggester": "policy:nope"})
+    resp = client_for(phil).post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "policy:nope"}))
     assert resp.status_code == 422 and not AuditRecord.objects.filter(action="suggestion.shown").exists()

@@ -6,7 +6,7 @@ import pytest
 
 from episodes.models import Step
 from reviews.models import AuditRecord, ReviewSession
-from reviews.tests.conftest import PATIENT, SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_for
+from reviews.tests.conftest import PATIENT, SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_for, shown
 
 pytestmark = pytest.mark.django_db
 
@@ -68,11 +68,11 @@ def test_the_review_page_shows_patient_medication_flags_budgets_and_history(sess
 def test_a_query_and_a_substitution_are_steps_like_the_apis(session, phil):
     client = client_for(phil)
     a, b = SEVERE_PAIR
-    assert client.post(f"/reviews/{session.pk}/query", {"drug_id_1": a, "drug_id_2": b}).status_code == 302
+    assert client.post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": a, "drug_id_2": b})).status_code == 302
     target, new = SAME_CLASS_SUBSTITUTE
-    response = client.post(f"/reviews/{session.pk}/intervene", {
+    response = client.post(f"/reviews/{session.pk}/intervene", shown(session, {
         "target_drug_id": target, "intervention_type": "substitute", "proposed_new_drug_id": new, "rationale": "severe pair",
-    })
+    }))
     assert response.status_code == 302
     steps = list(Step.objects.filter(episode=session.episode).order_by("index"))
     assert [s.action["action_type"] for s in steps] == ["query_ddi", "propose_intervention"]
@@ -87,8 +87,8 @@ def test_a_query_and_a_substitution_are_steps_like_the_apis(session, phil):
 def test_finishing_shows_the_score_and_what_changed(session, phil):
     client = client_for(phil)
     target, new = SAME_CLASS_SUBSTITUTE
-    client.post(f"/reviews/{session.pk}/intervene", {"target_drug_id": target, "intervention_type": "substitute", "proposed_new_drug_id": new})
-    assert client.post(f"/reviews/{session.pk}/finish").status_code == 302
+    client.post(f"/reviews/{session.pk}/intervene", shown(session, {"target_drug_id": target, "intervention_type": "substitute", "proposed_new_drug_id": new}))
+    assert client.post(f"/reviews/{session.pk}/finish", shown(session)).status_code == 302
     page = client.get(f"/reviews/{session.pk}/")
     session.refresh_from_db()
     assert session.status == ReviewSession.Status.FINISHED
@@ -100,20 +100,22 @@ def test_finishing_shows_the_score_and_what_changed(session, phil):
 
 def test_a_suggestion_accepted_is_taken_and_both_are_recorded(session, phil):
     client = client_for(phil)
-    answer = client.post(f"/reviews/{session.pk}/suggest", HTTP_ACCEPT="application/json").json()
+    answer = client.post(f"/reviews/{session.pk}/suggest", shown(session), HTTP_ACCEPT="application/json").json()
     assert answer["suggester"] == "rule-based" and answer["action"]["action_type"] in ("query_ddi", "propose_intervention", "finish_review")
     assert client.post(f"/reviews/{session.pk}/suggestion", {"suggestion_id": answer["id"], "decision": "accept"}).status_code == 302
     step = Step.objects.get(episode=session.episode)
     assert step.action == {k: v for k, v in answer["action"].items()}
     assert actions(session) == [A.SESSION_STARTED, A.SUGGESTION_SHOWN, A.SUGGESTION_ACCEPTED, A.STEP_TAKEN]
-    # An answered suggestion cannot be answered again.
+    # An answered suggestion is not answered again: the review is shown with a notice.
     again = client.post(f"/reviews/{session.pk}/suggestion", {"suggestion_id": answer["id"], "decision": "accept"})
-    assert again.status_code == 409 and Step.objects.filter(episode=session.episode).count() == 1
+    assert again.status_code == 303 and again["Location"] == f"/reviews/{session.pk}/"
+    assert "already accepted" in client.get(again["Location"]).content.decode()
+    assert Step.objects.filter(episode=session.episode).count() == 1
 
 
 def test_a_suggestion_ignored_is_recorded_and_takes_no_step(session, phil):
     client = client_for(phil)
-    response = client.post(f"/reviews/{session.pk}/suggest")
+    response = client.post(f"/reviews/{session.pk}/suggest", shown(session))
     suggestion_id = int(response["Location"].split("suggestion=")[1].split("#")[0])
     page = client.get(response["Location"])
     assert "Suggested:" in page.content.decode()
@@ -124,7 +126,7 @@ def test_a_suggestion_ignored_is_recorded_and_takes_no_step(session, phil):
 
 def test_a_stale_suggestion_cannot_be_accepted(session, phil):
     client = client_for(phil)
-    answer = client.post(f"/reviews/{session.pk}/suggest", HTTP_ACCEPT="application/json").json()
-    client.post(f"/reviews/{session.pk}/query", {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]})
+    answer = client.post(f"/reviews/{session.pk}/suggest", shown(session), HTTP_ACCEPT="application/json").json()
+    client.post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]}))
     response = client.post(f"/reviews/{session.pk}/suggestion", {"suggestion_id": answer["id"], "decision": "accept"})
     assert response.status_code == 409 and "moved on" in response.content.decode()

@@ -7,14 +7,14 @@ from django.contrib.auth.models import Group
 from django.db import DatabaseError, IntegrityError, transaction
 
 from reviews.models import AuditRecord, ReviewSession
-from reviews.tests.conftest import client_for
+from reviews.tests.conftest import client_for, shown
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def finished(session, phil):
-    client_for(phil).post(f"/reviews/{session.pk}/finish")
+    client_for(phil).post(f"/reviews/{session.pk}/finish", shown(session))
     session.refresh_from_db()
     return session
 

@@ -68,7 +68,20 @@
     text(document.getElementById("current-risk"), fixed(obs.current_risk));
     text(document.getElementById("grader-score"), fixed(obs.grader_score));
     renderMedications(obs.current_medications);
+    keepFormsCurrent(msg.index);
     if (msg.payload.done) text(document.getElementById("session-status"), "finished (reload to sign off or see the outcome)");
+  }
+
+  // Each form says which step it was shown at (at_step); the server refuses one whose step has
+  // been taken, so a double click acts once. A step shown live (an API client's, say) moves the
+  // forms on with it, except one already submitted: its second click must stay refused.
+  document.addEventListener("submit", function (event) {
+    if (!event.defaultPrevented) event.target.dataset.submitted = "1";  // a fetch-driven submit stays open
+  });
+  function keepFormsCurrent(index) {
+    Array.prototype.forEach.call(document.querySelectorAll("form input[name=at_step]"), function (input) {
+      if (!input.form.dataset.submitted && Number(input.value) < index) input.value = index;
+    });
   }
 
   var retry = 500;
