@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from episodes import services as episodes
-from episodes import steps
 from episodes.models import Step
 from reviews.models import AuditRecord, ReviewSession
 from reviews.tests.conftest import PATIENT, SEVERE_PAIR, client_for, shown
@@ -33,9 +31,8 @@ def test_a_query_sent_twice_takes_one_step_and_the_second_shows_a_notice(session
     assert 'name="at_step" value="1"' in page  # the fresh page's forms name the current step
 
 
-def test_a_form_from_before_an_api_clients_step_is_not_applied(session, phil):
-    steps.episode_step(episodes.Caller.for_user(phil, channel="api"), action={"action_type": "finish_review"},
-                       episode_id=session.episode.episode_id)
+def test_a_form_from_before_a_step_taken_in_another_tab_is_not_applied(session, phil):
+    assert client_for(phil).post(f"/reviews/{session.pk}/query", query_form(0)).status_code == 302  # the other tab
     response = client_for(phil).post(f"/reviews/{session.pk}/finish", {"at_step": 0})
     assert response.status_code == 303
     assert Step.objects.filter(episode=session.episode).count() == 1

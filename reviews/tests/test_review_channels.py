@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from episodes.tests.conftest import post, run_async, ws_send
 from reviews.models import AuditRecord
-from reviews.tests.conftest import PATIENT, SEVERE_PAIR, client_for, intervene, meta, query
+from reviews.tests.conftest import PATIENT, SEVERE_PAIR, client_for, intervene, meta, query, shown
 
 # Transactional: the WebSocket consumer reads from another thread.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,7 +101,8 @@ def test_a_websocket_with_the_pharmacists_token_is_refused(session, token, actio
 
 
 def test_the_review_page_still_takes_and_audits_the_step(session, phil) -> None:
-    answer = client_for(phil).post(f"/reviews/{session.pk}/query", {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]})
+    answer = client_for(phil).post(f"/reviews/{session.pk}/query",
+                                   shown(session, {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]}))
     assert answer.status_code == 302
     taken = AuditRecord.objects.filter(session=session, action="step.taken").get()
     assert taken.payload["index"] == 1 and session.episode.steps.get().actor_label == "review:phil"
