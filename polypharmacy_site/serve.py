@@ -7,6 +7,10 @@ buffers whole bodies first), WebSocket frames capped at ``POLYPHARMACY_WS_MAX_FR
 the server (the consumer answers frames over 1 MB with an error frame; beyond this cap the
 server closes with 1009), and per-message compression off unless ``POLYPHARMACY_WS_COMPRESSION``
 is on: on a local network it costs more CPU than it saves time.
+
+Forwarded headers (``X-Forwarded-For``/``-Proto``) are believed only from the proxies named in
+``FORWARDED_ALLOW_IPS``: uvicorn's own default trusts 127.0.0.1, so any local client (or a local
+proxy that passes the header through) could write the IP address the audit trail records.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=envint("PORT", 8000))
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "polypharmacy_site.settings")
+    trusted_proxies = envstr("FORWARDED_ALLOW_IPS", "").strip()
     uvicorn.run(
         "polypharmacy_site.asgi:application",
         host=args.host,
@@ -38,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         access_log=envbool("ACCESS_LOG", False),
         log_level=envstr("LOG_LEVEL", "INFO").lower(),
         server_header=False,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
     )
 
 

@@ -175,3 +175,12 @@ def test_a_supervisors_live_watch_is_audited_once_and_the_pharmacists_not_at_all
     assert len(audit(server, pk, "session.viewed")) == viewed_before + 1
     assert [(w["actor"], w["ip"], w["user_agent"]) for w in watches] == [("sue", "127.0.0.1", "sue-browser/1.0")]
     assert_chain_verifies(server)
+
+
+def test_the_audit_trail_records_the_connections_address_not_what_the_client_claims(server, phil, sue):
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: the server is told
+    to believe no proxy unless FORWARDED_ALLOW_IPS names one (polypharmacy_site/serve.py)."""
+    pk = start(phil, "EP_0003")
+    assert sue.get(f"/reviews/{pk}/", **{"X-Forwarded-For": "203.0.113.9"}).status == 200
+    (viewed,) = audit(server, pk, "session.viewed")
+    assert viewed["ip"] == "127.0.0.1"
