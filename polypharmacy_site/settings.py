@@ -10,6 +10,7 @@ off by default and refuses the development secret key and an empty ``ALLOWED_HOS
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,14 @@ def envint(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected an integer") from None
+
+
+def envpositive(name: str, default: int) -> int:
+    """An integer variable that must be at least 1 (a limit, a duration)."""
+    value = envint(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected an integer of at least 1")
+    return value
 
 
 def envlist(name: str, default: list[str]) -> list[str]:
@@ -97,6 +106,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -121,6 +131,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records request.user as the editor of every history row written during the request.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # A login that waited too long for the password gate: 503 and Retry-After, not a 500.
+    "reviews.throttle.LoginBusyMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into reviews.throttle's 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "polypharmacy_site.urls"
@@ -194,6 +208,59 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# ── login and token throttling (reviews/throttle.py, episodes/tokens.py) ───────────────
+LOCKOUT_CRITERIA = {"username": "username", "ip_address": "ip_address", "username+ip_address": ["username", "ip_address"]}
+
+
+def lockout_parameters(raw: str) -> list[str | list[str]]:
+    """``LOGIN_LOCKOUT_BY=username,ip_address`` → django-axes' AXES_LOCKOUT_PARAMETERS."""
+    chosen = [item.strip() for item in raw.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in LOCKOUT_CRITERIA]
+    if unknown or not chosen:
+        raise ImproperlyConfigured(
+            f"LOGIN_LOCKOUT_BY={raw!r}: use a comma-separated list of {', '.join(LOCKOUT_CRITERIA)}")
+    return [LOCKOUT_CRITERIA[item] for item in chosen]
+
+
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out username or address is refused before any password is hashed.
+    "axes.backends.AxesStandaloneBackend",
+    # Django's ModelBackend, hashing at most LOGIN_CONCURRENCY passwords at once per process.
+    "reviews.throttle.GatedModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = envpositive("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envpositive("LOGIN_LOCKOUT_MINUTES", 15))
+# Two locks, either of which refuses a login: by username (however many addresses guess at one
+# account, it gets LOGIN_FAILURE_LIMIT tries per lock period: a botnet gains nothing) and by
+# address (one address spraying many usernames is stopped too). The price: anyone can lock a
+# known username for a while (the lock is audited, and ends by itself), and a ward behind one
+# NAT address shares the address lock; there, LOGIN_LOCKOUT_BY=username,username+ip_address.
+AXES_LOCKOUT_PARAMETERS = lockout_parameters(envstr("LOGIN_LOCKOUT_BY", "username,ip_address"))
+# Not reset by a success: otherwise an attacker with an account of their own could clear the
+# address's count (and a guessed account's) by logging in between guesses.
+AXES_RESET_ON_SUCCESS = False
+# Attempts during a lock are refused without being counted, so a lock lasts exactly
+# LOGIN_LOCKOUT_MINUTES after the last counted failure, as the lockout page says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "reviews.throttle.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The address the audit trail records too (reviews.audit.RequestMeta): REMOTE_ADDR, which uvicorn
+# sets from X-Forwarded-For only for the proxies it trusts (FORWARDED_ALLOW_IPS).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
+# Password hashing is the costliest thing a request can ask for (0.4 s of a core): beyond this
+# many at once, a login waits (LOGIN_QUEUE_S at most, then a 503 asking to retry) instead of
+# taking the CPU from every other request, /health included.
+LOGIN_CONCURRENCY = envpositive("LOGIN_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))
+LOGIN_QUEUE_S = envpositive("LOGIN_QUEUE_S", 30)
+# Invalid API tokens (Authorization: Token …, or ?token= on /ws) from one address: after
+# TOKEN_FAILURE_LIMIT within TOKEN_LOCKOUT_MINUTES every token request from it is answered 429
+# for TOKEN_LOCKOUT_MINUTES. Counted apart from logins, so a script with a stale token does not
+# lock its address out of the login page.
+TOKEN_FAILURE_LIMIT = envpositive("TOKEN_FAILURE_LIMIT", 20)
+TOKEN_LOCKOUT_MINUTES = envpositive("TOKEN_LOCKOUT_MINUTES", 15)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -209,6 +276,8 @@ SERVE_STATIC = envbool("SERVE_STATIC", True)
 # ── channels ────────────────────────────────────────────────────────────────
 REDIS_URL = envstr("REDIS_URL", "")
 if REDIS_URL:
+    # The token throttle's counters (episodes/tokens.py), shared by every web process.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -269,7 +338,8 @@ JOBS_REAP_EVERY_S = envint("JOBS_REAP_EVERY_S", 30)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication, with invalid tokens counted per address (429 past a limit).
+        "episodes.tokens.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
