@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
@@ -30,6 +32,7 @@ from bandits.params import MAX_COMBINATION_DRUGS, screen_size_problem
 from bandits.selectors import bandit_model_get, bandit_model_info, bandit_scorer
 from envcore.contract import DrugId, validate
 from envcore.errors import PayloadTooLarge, ValidationError
+from episodes import openapi
 from episodes.api import EnvAPIPermission, query_model
 from episodes.wire import body_object
 
@@ -106,6 +109,13 @@ def _score(request: Request, combos: list[list[str]], name: str | None, *, singl
     return _Scored(ck, scorer, X, scorer.score(X))
 
 
+_ANSWERS = {200: OpenApiTypes.OBJECT, 401: openapi.DETAIL, 403: openapi.DETAIL, 404: openapi.DETAIL,
+            409: openapi.DETAIL, 413: openapi.DETAIL, 422: openapi.VALIDATION}
+_MODEL_QUERY = OpenApiParameter("model", str, required=False, description="A bandit checkpoint's name.")
+
+
+@extend_schema(operation_id="bandit_predict", request={"application/json": PredictRequest.model_json_schema()},
+               parameters=[_MODEL_QUERY], responses=_ANSWERS)
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
 def predict(request: Request) -> Response:
@@ -123,6 +133,8 @@ def predict(request: Request) -> Response:
     })
 
 
+@extend_schema(operation_id="bandit_screen", request={"application/json": ScreenRequest.model_json_schema()},
+               parameters=[_MODEL_QUERY], responses=_ANSWERS)
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
 def screen(request: Request) -> Response:
@@ -148,6 +160,7 @@ def screen(request: Request) -> Response:
                      "n": n, "n_flagged": int(s.flagged.sum()), "results": results})
 
 
+@extend_schema(operation_id="bandit_metrics", request=None, parameters=[_MODEL_QUERY], responses=_ANSWERS)
 @api_view(["GET"])
 @permission_classes([EnvAPIPermission])
 def metrics(request: Request) -> Response:

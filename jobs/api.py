@@ -71,7 +71,9 @@ def _job_or_404(job_id: int) -> Job:
     return job
 
 
-@extend_schema(operation_id="jobs", request=None, responses={200: JobOut(many=True), 201: JobDetailOut})
+@extend_schema(methods=["GET"], operation_id="jobs_list", request=None, responses={200: JobOut(many=True)})
+@extend_schema(methods=["POST"], operation_id="jobs_create",
+               request={"application/json": JobRequest.model_json_schema()}, responses={201: JobDetailOut})
 @api_view(["GET", "POST"])
 @permission_classes([JobsPermission])
 def jobs(request: Request) -> Response:

@@ -91,8 +91,40 @@ ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "lo
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 if PRODUCTION:
     check_production(secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS)
-    SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
+
+
+def proxy_ssl_header(raw: str) -> tuple[str, str] | None:
+    """``SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto`` → Django's ``("HTTP_X_FORWARDED_PROTO", "https")``."""
+    name = raw.strip()
+    if not name:
+        return None
+    if not all(c.isalnum() or c == "-" for c in name):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={raw!r}: expected a header name such as X-Forwarded-Proto")
+    return "HTTP_" + name.upper().replace("-", "_"), "https"
+
+
+# ── HTTPS (production defaults; each one can be turned off for a plain-HTTP laptop) ──────
+# Every cookie the site sets follows these two: the session, CSRF, messages and the anonymous
+# episode cookie (episodes.api.anon_cookie reads SESSION_COOKIE_SECURE).
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", PRODUCTION)
+# /health answers plain HTTP too: the orchestrator's and the TLS proxy's probes talk to the
+# container directly, and a 301 would read as "unhealthy". It says nothing a stranger could use.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# A year (what browsers' preload lists ask for); SECURE_HSTS_SECONDS=3600 to try HTTPS first.
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a promise only the domain's owner can make (hstspreload.org) and cannot take back
+# quickly, so it is opt-in; while it is off, Django's reminder (security.W021) is silenced.
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Behind a proxy that terminates TLS, Django sees plain HTTP and would redirect forever. Name the
+# header the proxy sets (SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto) only if the proxy always sets
+# or strips it: a client could otherwise claim HTTPS.
+_proxy_header = proxy_ssl_header(envstr("SECURE_PROXY_SSL_HEADER", ""))
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = _proxy_header
 
 VAR_DIR = Path(envstr("POLYPHARMACY_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -107,6 +139,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "axes",
+    "csp",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -123,6 +156,7 @@ INSTALLED_APPS = [
 # ASGI edge (polypharmacy_site.edge).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -272,6 +306,29 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # (after collectstatic) itself: the admin is the only static-heavy page and its users are few,
 # so a CDN or whitenoise would be a dependency without a need. Turn off behind a proxy that serves it.
 SERVE_STATIC = envbool("SERVE_STATIC", True)
+
+# ── Content-Security-Policy (django-csp), in every mode so the browser tests see violations ──
+# No inline script or style of ours anywhere: pages load their code and style from /static/.
+# One piece of others' markup is allowed by its hash alone: the style="border-top: 0" on
+# django-simple-history's history page (it changes only with that pinned version;
+# polypharmacy_site/tests/test_csp.py recomputes it from the installed template). data: images
+# are icons in the admin's and Swagger UI's CSS. 'self' covers the review page's WebSocket.
+HISTORY_PAGINATOR_STYLE_HASH = "'sha256-XMXSevYjgSjXgRafBFDvtjwX+yyWLrxfso9DcNZ9UXM='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-hashes'", HISTORY_PAGINATOR_STYLE_HASH],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # ── channels ────────────────────────────────────────────────────────────────
 REDIS_URL = envstr("REDIS_URL", "")
