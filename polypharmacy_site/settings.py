@@ -130,7 +130,8 @@ VAR_DIR = Path(envstr("POLYPHARMACY_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, asking reviews.permissions who may enter (polypharmacy_site.admin_site).
+    "polypharmacy_site.admin_site.SiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -15,14 +15,14 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from episodes.live import group_name
-from reviews import roles
+from reviews import permissions
 from reviews.models import ReviewSession
 
 
 @database_sync_to_async
 def _visible_episode_id(user: Any, pk: int) -> str | None:
     session = ReviewSession.objects.select_related("episode").filter(pk=pk).first()
-    if session is None or not roles.can_view_session(user, session):
+    if session is None or not permissions.allowed(user, "review.view", owner_id=session.pharmacist_id):
         return None
     return session.episode.episode_id
 
