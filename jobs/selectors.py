@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
+from jobs.kinds import KINDS, JobKind
 from jobs.models import Checkpoint, Job
 from reviews import permissions
 
@@ -17,10 +18,8 @@ def may_cancel(user: Any, job: Job) -> bool:
     return permissions.allowed(user, "jobs.cancel", owner_id=job.owner_id, on_object=True)
 
 
-def kinds_queueable_by(user: Any) -> list[Any]:
+def kinds_queueable_by(user: Any) -> list[JobKind]:
     """The job kinds the user may queue (the pages' "New:" links)."""
-    from jobs.kinds import KINDS
-
     return [k for k in KINDS.values() if permissions.allowed(user, f"jobs.queue.{k.name}")]
 
 

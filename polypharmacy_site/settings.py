@@ -4,7 +4,8 @@ Every knob has a default that works on a laptop with nothing installed (SQLite u
 an in-memory channel layer, a filesystem Celery broker). Pointing ``DATABASE_URL`` at
 PostgreSQL and ``REDIS_URL`` at Redis moves the same code to its scaled-out shape
 (DESIGN §2). ``POLYPHARMACY_PRODUCTION=1`` is the one switch for production: it turns DEBUG
-off by default and refuses the development secret key and an empty ``ALLOWED_HOSTS``.
+off and HTTPS on (redirect, HSTS, Secure cookies) by default, and refuses the development secret
+key and an empty ``ALLOWED_HOSTS``.
 """
 
 from __future__ import annotations

@@ -67,3 +67,4 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         page.goto("/jobs/")
         assert page.locator('.job-progress[data-status="succeeded"]').count() == 2
         page.screenshot(path=str(SCREENSHOTS / "jobs-list.png"), full_page=True)
+        assert page.csp_violations == []  # the progress bars, plots and polling under the policy
