@@ -1,10 +1,17 @@
 """Project-wide pytest hooks and fixtures (the Django settings come from pytest.ini)."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from polypharmacy_site.testing import check_required_services
+from polypharmacy_site.testing import check_required_services, patch_test_client_login
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # django-axes (the login throttle) needs the request in authenticate(); Django's test client's
+    # login() passes none. Give it one, so client.login() is throttled like a real login.
+    patch_test_client_login()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -26,3 +33,15 @@ def _audit_checkpoints_per_test(settings, tmp_path_factory: pytest.TempPathFacto
     path = tmp_path_factory.mktemp("audit")
     settings.AUDIT_CHECKPOINT_DIR = path
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_token_lock_left_over() -> Iterator[None]:
+    """The token throttle counts in the cache, which outlives a test's database: start each test
+    with the test clients' addresses unlocked (Django's test client is 127.0.0.1; Channels'
+    WebsocketCommunicator gives none). django-axes' counts are rows, rolled back with the test."""
+    from episodes.tokens import token_throttle_reset
+
+    for ip in ("127.0.0.1", ""):
+        token_throttle_reset(ip)
+    yield

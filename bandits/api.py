@@ -12,8 +12,9 @@ item per bad combination naming its unknown drug ids (``loc: ["body", "combinati
 413 over 10,000 combinations or 100,000 drug ids in all, 422 for a combination of over 40 drugs
 (a combination given several times is scored once). Bodies over 1 MB are refused while they are
 read (the edge); a client with 10,000 long combinations may send the body gzip-compressed
-(``Content-Encoding: gzip``). Auth as
-the environment API (anonymous unless ``POLYPHARMACY_API_AUTH=required``). Nothing is written."""
+(``Content-Encoding: gzip``). Who may: ``reviews.permissions``' "bandit.use" (anyone while the
+environment API is anonymous, ``POLYPHARMACY_API_AUTH=anonymous``; else researchers, supervisors
+and superusers). Nothing is written."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from rest_framework import permissions
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,8 +34,10 @@ from bandits.params import MAX_COMBINATION_DRUGS, screen_size_problem
 from bandits.selectors import bandit_model_get, bandit_model_info, bandit_scorer
 from envcore.contract import DrugId, validate
 from envcore.errors import PayloadTooLarge, ValidationError
-from episodes.api import EnvAPIPermission, query_model
+from episodes import openapi
+from episodes.api import query_model
 from episodes.wire import body_object
+from reviews import permissions as matrix
 
 MAX_PROBLEMS_LISTED = 50
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -58,6 +64,15 @@ class ScreenRequest(BaseModel):
 class ModelQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, protected_namespaces=())
     model: ModelName | None = None
+
+
+class BanditPermission(permissions.BasePermission):
+    """ "bandit.use": refused anonymous callers get DRF's 401, signed-in ones a 403 saying who may."""
+
+    message = matrix.refusal("bandit.use")
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return matrix.allowed(request.user, "bandit.use")
 
 
 def _checkpoint(name: str | None, *, loaded: bool) -> tuple[Any, Any]:
@@ -106,8 +121,15 @@ def _score(request: Request, combos: list[list[str]], name: str | None, *, singl
     return _Scored(ck, scorer, X, scorer.score(X))
 
 
+_ANSWERS = {200: OpenApiTypes.OBJECT, 401: openapi.DETAIL, 403: openapi.DETAIL, 404: openapi.DETAIL,
+            409: openapi.DETAIL, 413: openapi.DETAIL, 422: openapi.VALIDATION}
+_MODEL_QUERY = OpenApiParameter("model", str, required=False, description="A bandit checkpoint's name.")
+
+
+@extend_schema(operation_id="bandit_predict", request={"application/json": PredictRequest.model_json_schema()},
+               parameters=[_MODEL_QUERY], responses=_ANSWERS)
 @api_view(["POST"])
-@permission_classes([EnvAPIPermission])
+@permission_classes([BanditPermission])
 def predict(request: Request) -> Response:
     """Predicted RR, NeuralTS width and lower bound of one combination of drug ids."""
     body = validate(PredictRequest, body_object(request))
@@ -123,8 +145,10 @@ def predict(request: Request) -> Response:
     })
 
 
+@extend_schema(operation_id="bandit_screen", request={"application/json": ScreenRequest.model_json_schema()},
+               parameters=[_MODEL_QUERY], responses=_ANSWERS)
 @api_view(["POST"])
-@permission_classes([EnvAPIPermission])
+@permission_classes([BanditPermission])
 def screen(request: Request) -> Response:
     """Scores of up to 10,000 combinations, in request order (``index``), or only the flagged ones
     (``only_flagged``), highest lower bound first, with their drugs."""
@@ -148,8 +172,9 @@ def screen(request: Request) -> Response:
                      "n": n, "n_flagged": int(s.flagged.sum()), "results": results})
 
 
+@extend_schema(operation_id="bandit_metrics", request=None, parameters=[_MODEL_QUERY], responses=_ANSWERS)
 @api_view(["GET"])
-@permission_classes([EnvAPIPermission])
+@permission_classes([BanditPermission])
 def metrics(request: Request) -> Response:
     """The model's training metrics (precision, recall, pattern share of its flagged set, per
     flagging round too), its settings and dataset, and which model it is."""

@@ -36,10 +36,23 @@ def _headers(scope: dict[str, Any]) -> dict[bytes, bytes]:
     return dict(scope.get("headers") or ())
 
 
-def _anonymous(headers: dict[bytes, bytes]) -> bool:
+def _secure(scope: dict[str, Any], headers: dict[bytes, bytes]) -> bool:
+    """HTTPS as Django's ``request.is_secure()`` judges it: the proxy's header when one is
+    configured and sent, else the connection's scheme."""
+    proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy:
+        value = headers.get(proxy[0].removeprefix("HTTP_").lower().replace("_", "-").encode("latin-1"))
+        if value is not None:
+            return value.split(b",")[0].strip().decode("latin-1") == proxy[1]
+    return scope.get("scheme") == "https"
+
+
+def _anonymous(scope: dict[str, Any], headers: dict[bytes, bytes]) -> bool:
     # Anything that could name a user goes the full way (DRF authentication); so does a body
-    # that needs inflating.
+    # that needs inflating, and plain HTTP when the site redirects it to HTTPS (Django does that).
     if not settings.POLYPHARMACY_STEP_FAST_PATH or settings.POLYPHARMACY_API_AUTH == "required":
+        return False
+    if settings.SECURE_SSL_REDIRECT and not _secure(scope, headers):
         return False
     if b"authorization" in headers or b"content-encoding" in headers:
         return False
@@ -62,7 +75,7 @@ def _request(body: bytes, model: Any) -> Any:
 
 
 async def step(scope: dict[str, Any], body: bytes, send: Send) -> bool:
-    if not _anonymous(_headers(scope)):
+    if not _anonymous(scope, _headers(scope)):
         return False
     request = _request(body, StepRequest)
     if request is None or request.episode_id is None:
@@ -90,7 +103,7 @@ async def step(scope: dict[str, Any], body: bytes, send: Send) -> bool:
 
 async def reset(scope: dict[str, Any], body: bytes, send: Send) -> bool:
     headers = _headers(scope)
-    if not _anonymous(headers):
+    if not _anonymous(scope, headers):
         return False
     request = _request(body, ResetRequest)
     if request is None or request.episode_id is not None:

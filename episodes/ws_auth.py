@@ -9,6 +9,9 @@ on another site could drive a logged-in user's episodes (cross-site WebSocket hi
 connection whose user comes from the session cookie must therefore come from this site's own
 origins (``ALLOWED_HOSTS``, ``CSRF_TRUSTED_ORIGINS``); token and anonymous connections carry
 nothing a foreign page could borrow, and are not checked.
+
+Invalid tokens count against the caller's address as over HTTP (``episodes.tokens``): past the
+limit, a handshake that carries a token is refused (403) until the lock ends.
 """
 
 from __future__ import annotations
@@ -19,21 +22,29 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
-from channels.security.websocket import OriginValidator
+from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
 
+from episodes.tokens import client_ip, token_failure, token_lock_remaining, valid_key_shape
 
-@database_sync_to_async
-def _user_for_token(key: str):
+THROTTLED = "throttled"  # scope["auth"] of a handshake refused for its address's invalid tokens
+
+
+def _user_for_token(key: str, scope) -> tuple[object | None, bool]:
+    """(the token's active user or None, whether the address is locked out of token use)."""
     from rest_framework.authtoken.models import Token
 
-    if len(key) > 40 or "\x00" in key:  # not a token (and PostgreSQL refuses NUL in a query)
-        return None
-    token = Token.objects.select_related("user").filter(key=key).first()
-    return token.user if token and token.user.is_active else None
+    ip = client_ip((scope.get("client") or ("",))[0])
+    if token_lock_remaining(ip):
+        return None, True
+    token = Token.objects.select_related("user").filter(key=key).first() if valid_key_shape(key) else None
+    if token and token.user.is_active:
+        return token.user, False
+    agent = next((v.decode("latin-1") for n, v in scope.get("headers", []) if n == b"user-agent"), "")
+    return None, bool(token_failure(ip, user_agent=agent, path=scope.get("path", "")))
 
 
 def _token_from_scope(scope) -> str | None:
@@ -51,7 +62,9 @@ def _authenticate(scope) -> tuple[object, str]:
     """(user, how): a token's user, else the session cookie's, else anonymous."""
     key = _token_from_scope(scope)
     if key:
-        user = _user_for_token.func(key)  # the same lookup, already in this thread
+        user, locked = _user_for_token(key, scope)
+        if locked:
+            return AnonymousUser(), THROTTLED
         if user is not None:
             return user, "token"
     cookies = next((value for name, value in scope.get("headers", []) if name == b"cookie"), b"")
@@ -72,6 +85,8 @@ class ApiSocketAuth:
 
     async def __call__(self, scope, receive, send):
         user, how = await _authenticate(scope)
+        if how == THROTTLED:
+            return await WebsocketDenier()(scope, receive, send)
         return await self.app({**scope, "user": user, "auth": how}, receive, send)
 
 
@@ -79,7 +94,9 @@ class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope, receive, send):
         key = _token_from_scope(scope)
         if key:
-            user = await _user_for_token(key)
+            user, locked = await database_sync_to_async(_user_for_token)(key, scope)
+            if locked:
+                return await WebsocketDenier()(scope, receive, send)
             if user is not None:
                 scope = {**scope, "user": user, "auth": "token"}
         return await super().__call__(scope, receive, send)

@@ -1,5 +1,6 @@
 """Jobs and checkpoints in the admin: progress bars in the list, plots and results on the
-change page (read-only: a job's record is what ran), cancel and re-queue actions."""
+change page (read-only: a job's record is what ran), cancel and re-queue actions, which ask
+``reviews.permissions`` ("jobs.cancel" per job; "jobs.requeue" and the kind's "jobs.queue.<kind>")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django.utils.html import format_html
 from jobs import services
 from jobs.models import Checkpoint, Job
 from jobs.presenters import present
+from jobs.selectors import may_cancel
+from reviews import permissions
 
 
 @admin.register(Job)
@@ -23,6 +26,17 @@ class JobAdmin(admin.ModelAdmin):
                        "max_attempts", "cancel_requested", "celery_task_id", "created_at", "started_at", "finished_at",
                        "heartbeat_at", "error", "results", "log_text")
     fields = readonly_fields
+
+    class Media:
+        css = {"all": ("jobs/admin.css",)}
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not permissions.allowed(request.user, "jobs.cancel"):
+            actions.pop("cancel_jobs", None)
+        if not permissions.allowed(request.user, "jobs.requeue"):
+            actions.pop("requeue_jobs", None)
+        return actions
 
     def has_add_permission(self, request) -> bool:  # jobs are queued from the pages or the API (validated there)
         return False
@@ -41,12 +55,15 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="log")
     def log_text(self, job: Job) -> str:
-        return format_html('<pre style="max-height:300px;overflow:auto;white-space:pre-wrap">{}</pre>', job.log)
+        return format_html('<pre class="log">{}</pre>', job.log)  # styled by jobs/admin.css (no inline style: CSP)
 
     @admin.action(description="Cancel the selected jobs")
     def cancel_jobs(self, request, queryset) -> None:
         done = 0
         for job in queryset:
+            if not may_cancel(request.user, job):
+                self.message_user(request, f"Job {job.pk}: {permissions.refusal('jobs.cancel')}", messages.WARNING)
+                continue
             try:
                 services.job_cancel(job=job)
                 done += 1
@@ -58,6 +75,10 @@ class JobAdmin(admin.ModelAdmin):
     def requeue_jobs(self, request, queryset) -> None:
         queued = []
         for job in queryset:
+            action = f"jobs.queue.{job.kind}"
+            if not (permissions.allowed(request.user, "jobs.requeue") and permissions.allowed(request.user, action)):
+                self.message_user(request, f"Job {job.pk}: {permissions.refusal('jobs.requeue')}", messages.WARNING)
+                continue
             try:
                 queued.append(services.job_copy(job=job, owner=request.user).pk)
             except (services.JobError, services.QueueUnavailable) as exc:

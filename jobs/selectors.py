@@ -8,21 +8,19 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
+from jobs.kinds import KINDS, JobKind
 from jobs.models import Checkpoint, Job
-from reviews import roles
-
-JOB_ROLES = (roles.RESEARCHER, roles.SUPERVISOR)
+from reviews import permissions
 
 
-def can_use_jobs(user: Any) -> bool:
-    """Researchers and supervisors queue and watch jobs; staff always may."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return bool(user.is_staff or roles.user_roles(user) & set(JOB_ROLES))
+def may_cancel(user: Any, job: Job) -> bool:
+    """reviews.permissions' "jobs.cancel" on this job (its owner's, or nobody's)."""
+    return permissions.allowed(user, "jobs.cancel", owner_id=job.owner_id, on_object=True)
 
 
-def can_cancel(user: Any, job: Job) -> bool:
-    return can_use_jobs(user) and (user.is_staff or job.owner_id == user.pk or roles.has_role(user, roles.SUPERVISOR))
+def kinds_queueable_by(user: Any) -> list[JobKind]:
+    """The job kinds the user may queue (the pages' "New:" links)."""
+    return [k for k in KINDS.values() if permissions.allowed(user, f"jobs.queue.{k.name}")]
 
 
 def job_list(*, kind: str | None = None, status: str | None = None) -> QuerySet[Job]:

@@ -4,7 +4,6 @@ policy comparison. Thin views over ``jobs.services`` / ``jobs.selectors`` / ``jo
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,17 +16,18 @@ from jobs.forms import form_fields, params_from_post
 from jobs.kinds import KINDS
 from jobs.models import Job
 from jobs.presenters import present
+from reviews import permissions
 
 PAGE_SIZE = 50
 
 
 def _render(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
-    return render(request, template, {"job_kinds": KINDS.values(), **context}, status=status)
+    return render(request, template, {"job_kinds": selectors.kinds_queueable_by(request.user), **context},
+                  status=status)
 
 
 def _require_jobs(request: HttpRequest) -> None:
-    if not selectors.can_use_jobs(request.user):
-        raise PermissionDenied("Jobs are for researchers, supervisors and staff.")
+    permissions.require(request.user, "jobs.view")
 
 
 def _job(job_id: int) -> Job:
@@ -55,6 +55,7 @@ def job_new(request: HttpRequest, kind: str) -> HttpResponse:
     _require_jobs(request)
     if kind not in KINDS:
         raise Http404(f"No job kind {kind!r}.")
+    permissions.require(request.user, f"jobs.queue.{kind}")
     data, errors, status = None, {}, 200
     if request.method == "POST":
         params = params_from_post(kind, request.POST)
@@ -77,7 +78,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     _require_jobs(request)
     job = _job(job_id)
     return _render(request, "jobs/detail.html", {
-        "job": job, "kind": KINDS.get(job.kind), "shown": present(job), "can_cancel": selectors.can_cancel(request.user, job),
+        "job": job, "kind": KINDS.get(job.kind), "shown": present(job), "can_cancel": selectors.may_cancel(request.user, job),
     })
 
 
@@ -95,15 +96,14 @@ def job_panel(request: HttpRequest, job_id: int) -> HttpResponse:
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     _require_jobs(request)
     job = _job(job_id)
-    if not selectors.can_cancel(request.user, job):
-        raise PermissionDenied("Only the job's owner, a supervisor or staff can cancel it.")
+    permissions.require(request.user, "jobs.cancel", owner_id=job.owner_id, on_object=True)
     try:
         services.job_cancel(job=job)
     except services.JobConflict as exc:
         # The API's 409 and its message, on the job's own page.
         return _render(request, "jobs/detail.html", {
             "job": job, "kind": KINDS.get(job.kind), "shown": present(job), "error": exc.message,
-            "can_cancel": selectors.can_cancel(request.user, job),
+            "can_cancel": selectors.may_cancel(request.user, job),
         }, status=exc.status)
     return redirect("jobs:detail", job_id=job.pk)
 

@@ -4,12 +4,14 @@ Every knob has a default that works on a laptop with nothing installed (SQLite u
 an in-memory channel layer, a filesystem Celery broker). Pointing ``DATABASE_URL`` at
 PostgreSQL and ``REDIS_URL`` at Redis moves the same code to its scaled-out shape
 (DESIGN §2). ``POLYPHARMACY_PRODUCTION=1`` is the one switch for production: it turns DEBUG
-off by default and refuses the development secret key and an empty ``ALLOWED_HOSTS``.
+off and HTTPS on (redirect, HSTS, Secure cookies) by default, and refuses the development secret
+key and an empty ``ALLOWED_HOSTS``.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +50,14 @@ def envint(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected an integer") from None
+
+
+def envpositive(name: str, default: int) -> int:
+    """An integer variable that must be at least 1 (a limit, a duration)."""
+    value = envint(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected an integer of at least 1")
+    return value
 
 
 def envlist(name: str, default: list[str]) -> list[str]:
@@ -92,8 +102,40 @@ AUDIT_KEY = envstr("AUDIT_KEY", "" if PRODUCTION else DEV_AUDIT_KEY)
 AUDIT_OLD_KEYS = envlist("AUDIT_OLD_KEYS", [])
 if PRODUCTION:
     check_production(secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS, audit_key=AUDIT_KEY)
-    SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", True)
+
+
+def proxy_ssl_header(raw: str) -> tuple[str, str] | None:
+    """``SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto`` → Django's ``("HTTP_X_FORWARDED_PROTO", "https")``."""
+    name = raw.strip()
+    if not name:
+        return None
+    if not all(c.isalnum() or c == "-" for c in name):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={raw!r}: expected a header name such as X-Forwarded-Proto")
+    return "HTTP_" + name.upper().replace("-", "_"), "https"
+
+
+# ── HTTPS (production defaults; each one can be turned off for a plain-HTTP laptop) ──────
+# Every cookie the site sets follows these two: the session, CSRF, messages and the anonymous
+# episode cookie (episodes.api.anon_cookie reads SESSION_COOKIE_SECURE).
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", PRODUCTION)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", PRODUCTION)
+# /health answers plain HTTP too: the orchestrator's and the TLS proxy's probes talk to the
+# container directly, and a 301 would read as "unhealthy". It says nothing a stranger could use.
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# A year (what browsers' preload lists ask for); SECURE_HSTS_SECONDS=3600 to try HTTPS first.
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a promise only the domain's owner can make (hstspreload.org) and cannot take back
+# quickly, so it is opt-in; while it is off, Django's reminder (security.W021) is silenced.
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Behind a proxy that terminates TLS, Django sees plain HTTP and would redirect forever. Name the
+# header the proxy sets (SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto) only if the proxy always sets
+# or strips it: a client could otherwise claim HTTPS.
+_proxy_header = proxy_ssl_header(envstr("SECURE_PROXY_SSL_HEADER", ""))
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = _proxy_header
 
 VAR_DIR = Path(envstr("POLYPHARMACY_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -104,7 +146,8 @@ AUDIT_CHECKPOINT_EVERY = envint("AUDIT_CHECKPOINT_EVERY", 100)
 AUDIT_CHECKPOINT_INTERVAL_S = envint("AUDIT_CHECKPOINT_INTERVAL_S", 300)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin, asking reviews.permissions who may enter (polypharmacy_site.admin_site).
+    "polypharmacy_site.admin_site.SiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -112,6 +155,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
+    "csp",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -128,6 +173,7 @@ INSTALLED_APPS = [
 # ASGI edge (polypharmacy_site.edge).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -136,6 +182,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records request.user as the editor of every history row written during the request.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # A login that waited too long for the password gate: 503 and Retry-After, not a 500.
+    "reviews.throttle.LoginBusyMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into reviews.throttle's 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "polypharmacy_site.urls"
@@ -209,6 +259,59 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# ── login and token throttling (reviews/throttle.py, episodes/tokens.py) ───────────────
+LOCKOUT_CRITERIA = {"username": "username", "ip_address": "ip_address", "username+ip_address": ["username", "ip_address"]}
+
+
+def lockout_parameters(raw: str) -> list[str | list[str]]:
+    """``LOGIN_LOCKOUT_BY=username,ip_address`` → django-axes' AXES_LOCKOUT_PARAMETERS."""
+    chosen = [item.strip() for item in raw.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in LOCKOUT_CRITERIA]
+    if unknown or not chosen:
+        raise ImproperlyConfigured(
+            f"LOGIN_LOCKOUT_BY={raw!r}: use a comma-separated list of {', '.join(LOCKOUT_CRITERIA)}")
+    return [LOCKOUT_CRITERIA[item] for item in chosen]
+
+
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out username or address is refused before any password is hashed.
+    "axes.backends.AxesStandaloneBackend",
+    # Django's ModelBackend, hashing at most LOGIN_CONCURRENCY passwords at once per process.
+    "reviews.throttle.GatedModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = envpositive("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envpositive("LOGIN_LOCKOUT_MINUTES", 15))
+# Two locks, either of which refuses a login: by username (however many addresses guess at one
+# account, it gets LOGIN_FAILURE_LIMIT tries per lock period: a botnet gains nothing) and by
+# address (one address spraying many usernames is stopped too). The price: anyone can lock a
+# known username for a while (the lock is audited, and ends by itself), and a ward behind one
+# NAT address shares the address lock; there, LOGIN_LOCKOUT_BY=username,username+ip_address.
+AXES_LOCKOUT_PARAMETERS = lockout_parameters(envstr("LOGIN_LOCKOUT_BY", "username,ip_address"))
+# Not reset by a success: otherwise an attacker with an account of their own could clear the
+# address's count (and a guessed account's) by logging in between guesses.
+AXES_RESET_ON_SUCCESS = False
+# Attempts during a lock are refused without being counted, so a lock lasts exactly
+# LOGIN_LOCKOUT_MINUTES after the last counted failure, as the lockout page says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "reviews.throttle.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# The address the audit trail records too (reviews.audit.RequestMeta): REMOTE_ADDR, which uvicorn
+# sets from X-Forwarded-For only for the proxies it trusts (FORWARDED_ALLOW_IPS).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
+# Password hashing is the costliest thing a request can ask for (0.4 s of a core): beyond this
+# many at once, a login waits (LOGIN_QUEUE_S at most, then a 503 asking to retry) instead of
+# taking the CPU from every other request, /health included.
+LOGIN_CONCURRENCY = envpositive("LOGIN_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))
+LOGIN_QUEUE_S = envpositive("LOGIN_QUEUE_S", 30)
+# Invalid API tokens (Authorization: Token …, or ?token= on /ws) from one address: after
+# TOKEN_FAILURE_LIMIT within TOKEN_LOCKOUT_MINUTES every token request from it is answered 429
+# for TOKEN_LOCKOUT_MINUTES. Counted apart from logins, so a script with a stale token does not
+# lock its address out of the login page.
+TOKEN_FAILURE_LIMIT = envpositive("TOKEN_FAILURE_LIMIT", 20)
+TOKEN_LOCKOUT_MINUTES = envpositive("TOKEN_LOCKOUT_MINUTES", 15)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -221,9 +324,34 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # so a CDN or whitenoise would be a dependency without a need. Turn off behind a proxy that serves it.
 SERVE_STATIC = envbool("SERVE_STATIC", True)
 
+# ── Content-Security-Policy (django-csp), in every mode so the browser tests see violations ──
+# No inline script or style of ours anywhere: pages load their code and style from /static/.
+# One piece of others' markup is allowed by its hash alone: the style="border-top: 0" on
+# django-simple-history's history page (it changes only with that pinned version;
+# polypharmacy_site/tests/test_csp.py recomputes it from the installed template). data: images
+# are icons in the admin's and Swagger UI's CSS. 'self' covers the review page's WebSocket.
+HISTORY_PAGINATOR_STYLE_HASH = "'sha256-XMXSevYjgSjXgRafBFDvtjwX+yyWLrxfso9DcNZ9UXM='"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-hashes'", HISTORY_PAGINATOR_STYLE_HASH],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
 # ── channels ────────────────────────────────────────────────────────────────
 REDIS_URL = envstr("REDIS_URL", "")
 if REDIS_URL:
+    # The token throttle's counters (episodes/tokens.py), shared by every web process.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -284,7 +412,8 @@ JOBS_REAP_EVERY_S = envint("JOBS_REAP_EVERY_S", 30)
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication, with invalid tokens counted per address (429 past a limit).
+        "episodes.tokens.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

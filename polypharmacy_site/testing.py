@@ -35,3 +35,31 @@ def check_required_services(item: pytest.Item) -> None:
         if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
             pytest.fail(f"CI_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
         pytest.skip(reason)
+
+
+def patch_test_client_login() -> None:
+    """Make ``Client.login()`` / ``alogin()`` pass a request to ``authenticate()``, as every real
+    login does: django-axes (first of AUTHENTICATION_BACKENDS) refuses to authenticate without one.
+    ``force_login`` needs nothing (it authenticates nobody)."""
+    from django.http import HttpRequest
+    from django.test.client import AsyncClient, Client
+
+    if getattr(Client.login, "sends_a_request", False):
+        return
+    plain_login, plain_alogin = Client.login, AsyncClient.alogin
+
+    def login(self, **credentials):
+        credentials.setdefault("request", _test_request())
+        return plain_login(self, **credentials)
+
+    async def alogin(self, **credentials):
+        credentials.setdefault("request", _test_request())
+        return await plain_alogin(self, **credentials)
+
+    def _test_request() -> HttpRequest:
+        request = HttpRequest()
+        request.META["REMOTE_ADDR"] = "127.0.0.1"
+        return request
+
+    login.sends_a_request = alogin.sends_a_request = True  # type: ignore[attr-defined]
+    Client.login, AsyncClient.alogin = login, alogin

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from episodes.live import group_name
-from reviews import roles, services
+from reviews import permissions, services
 from reviews.audit import RequestMeta
 from reviews.models import AuditRecord, ReviewSession
 
@@ -42,7 +42,7 @@ def meta_from_scope(scope: dict[str, Any]) -> RequestMeta:
 def _watch(meta: RequestMeta, pk: int) -> str | None:
     """The episode to follow, once the watch is recorded; None if the user may not see it."""
     session = ReviewSession.objects.select_related("episode").filter(pk=pk).first()
-    if session is None or not roles.can_view_session(meta.user, session):
+    if session is None or not permissions.allowed(meta.user, "review.view", owner_id=session.pharmacist_id):
         return None
     # Before accepting: a watch whose record could not be written does not happen.
     services.review_record_view(session, meta=meta, page="watch")

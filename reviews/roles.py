@@ -1,4 +1,5 @@
-"""Roles are Django groups (created by migration 0002). Who may do what with a review session."""
+"""Roles are Django groups (created by migration 0002). What each role may do is decided in one
+place, ``reviews.permissions``."""
 
 from __future__ import annotations
 
@@ -21,18 +22,3 @@ def user_roles(user: Any) -> frozenset[str]:
 
 def has_role(user: Any, role: str) -> bool:
     return role in user_roles(user)
-
-
-def can_view_session(user: Any, session: Any) -> bool:
-    """A pharmacist sees their own sessions; a supervisor sees everyone's."""
-    roles = user_roles(user)
-    return SUPERVISOR in roles or (PHARMACIST in roles and session.pharmacist_id == user.pk)
-
-
-def can_act_on_session(user: Any, session: Any) -> bool:
-    return has_role(user, PHARMACIST) and session.pharmacist_id == user.pk
-
-
-def can_sign_off(user: Any, session: Any) -> bool:
-    # Four eyes: nobody signs off their own review, even with both roles.
-    return has_role(user, SUPERVISOR) and session.pharmacist_id != user.pk

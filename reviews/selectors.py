@@ -21,12 +21,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
-from django.core.exceptions import PermissionDenied
 
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
 from episodes.models import Episode, Step
-from reviews import roles
+from reviews import permissions
 from reviews.models import AuditRecord, ReviewSession
 
 
@@ -94,10 +93,10 @@ def catalog_conditions(catalog: Catalog) -> list[str]:
 def sessions_visible_to(user: Any) -> QuerySet[ReviewSession]:
     """A supervisor sees every session; a pharmacist their own; anyone else none."""
     qs = ReviewSession.objects.select_related("episode", "pharmacist", "signed_off_by")
-    user_roles = roles.user_roles(user)
-    if roles.SUPERVISOR in user_roles:
+    visible = permissions.scope(user, "review.view")
+    if visible == permissions.ANY:
         return qs
-    if roles.PHARMACIST in user_roles:
+    if visible == permissions.OWN:
         return qs.filter(pharmacist=user)
     return qs.none()
 
@@ -105,10 +104,9 @@ def sessions_visible_to(user: Any) -> QuerySet[ReviewSession]:
 def session_for(user: Any, pk: int) -> ReviewSession:
     """The session if the user may see it. Users without a review role get 403; a pharmacist
     asking for a colleague's session gets 404 (its existence is not theirs to know)."""
-    if not roles.user_roles(user) & {roles.PHARMACIST, roles.SUPERVISOR}:
-        raise PermissionDenied("Review sessions are for pharmacists and supervisors.")
+    permissions.require(user, "review.view")
     session = ReviewSession.objects.select_related("episode", "pharmacist", "signed_off_by").filter(pk=pk).first()
-    if session is None or not roles.can_view_session(user, session):
+    if session is None or not permissions.allowed(user, "review.view", owner_id=session.pharmacist_id):
         raise Http404("No such review session.")
     return session
 

@@ -41,7 +41,7 @@ from episodes import services as episodes
 from episodes import selectors as episode_selectors
 from episodes import steps
 from episodes.models import Episode
-from reviews import roles
+from reviews import permissions
 from reviews.audit import RequestMeta, audit_append, audit_verify  # noqa: F401  (re-exported)
 from reviews.models import AuditRecord, ReviewSession
 
@@ -86,7 +86,7 @@ def _caller(user: Any) -> episodes.Caller:
 
 
 def _require_pharmacist(session: ReviewSession, user: Any) -> None:
-    if not roles.can_act_on_session(user, session):
+    if not permissions.allowed(user, "review.act", owner_id=session.pharmacist_id):
         raise ReviewError("Only the session's pharmacist can act on it.", status=403)
 
 
@@ -134,8 +134,8 @@ def review_start(*, meta: RequestMeta, patient_id: str, task_id: str, catalog_na
     ``START_REPEAT_WINDOW_S`` seconds, while the first is in progress, raises
     ``DuplicateSubmission`` naming the first session."""
     user = meta.user
-    if not roles.has_role(user, roles.PHARMACIST):
-        raise ReviewError("Only pharmacists start review sessions.", status=403)
+    if not permissions.allowed(user, "review.start"):
+        raise ReviewError(permissions.refusal("review.start"), status=403)
     with transaction.atomic():
         # Lock the pharmacist's user row: their starts run one at a time, so of two identical
         # submissions the second finds the first one's session (SQLite: the IMMEDIATE transaction).
@@ -412,7 +412,7 @@ def review_sign_off(session: ReviewSession, *, meta: RequestMeta, approve: bool,
     """A supervisor approves or returns a finished review. After this the session is immutable
     (the services refuse, and a database trigger refuses any UPDATE or DELETE of the row)."""
     user = meta.user
-    if not roles.can_sign_off(user, session):
+    if not permissions.allowed(user, "review.sign_off", owner_id=session.pharmacist_id):
         raise ReviewError("Only a supervisor other than the session's pharmacist can sign it off.", status=403)
     comment = (comment or "").strip()
     if not approve and not comment:

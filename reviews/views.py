@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog.selectors import DEFAULT_CATALOG, catalog_get
 from episodes.services import Caller, episode_observation
-from reviews import roles, selectors, services
+from reviews import permissions, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import (
     FinishForm,
@@ -32,9 +32,9 @@ from reviews.models import AuditRecord, ReviewSession
 PAGE_SIZE = 50
 
 
-def _require_role(request: HttpRequest, *allowed: str) -> None:
-    if not roles.user_roles(request.user) & set(allowed):
-        raise PermissionDenied(f"This page is for: {', '.join(allowed)}.")
+# The first page each account may open, in this order (reviews.permissions decides).
+HOME_PAGES = (("review.view", "reviews:sessions"), ("research.view", "reviews:research"),
+              ("jobs.view", "jobs:list"), ("admin.use", "admin:index"))
 
 
 def _already_done(request: HttpRequest, exc: services.DuplicateSubmission) -> HttpResponse:
@@ -50,13 +50,9 @@ def _already_done(request: HttpRequest, exc: services.DuplicateSubmission) -> Ht
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    user_roles = roles.user_roles(request.user)
-    if user_roles & {roles.PHARMACIST, roles.SUPERVISOR}:
-        return redirect("reviews:sessions")
-    if roles.RESEARCHER in user_roles:
-        return redirect("reviews:research")
-    if roles.CURATOR in user_roles:
-        return redirect("admin:index")
+    for action, page in HOME_PAGES:
+        if permissions.allowed(request.user, action):
+            return redirect(page)
     raise PermissionDenied("Your account has no role yet; ask an administrator.")
 
 
@@ -64,7 +60,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def patients(request: HttpRequest) -> HttpResponse:
-    _require_role(request, roles.PHARMACIST, roles.SUPERVISOR)
+    permissions.require(request.user, "patients.view")
     catalog_name = request.GET.get("catalog") or DEFAULT_CATALOG
     if catalog_name not in ("classic", "curated"):
         catalog_name = DEFAULT_CATALOG
@@ -84,14 +80,14 @@ def patients(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     return render(request, "reviews/patients.html", {
         "form": form, "page": page, "catalog_name": catalog_name, "total": len(rows),
-        "query": query.urlencode(), "can_start": roles.has_role(request.user, roles.PHARMACIST),
+        "query": query.urlencode(), "can_start": permissions.allowed(request.user, "review.start"),
     })
 
 
 @login_required
 @require_POST
 def session_start(request: HttpRequest) -> HttpResponse:
-    _require_role(request, roles.PHARMACIST)
+    permissions.require(request.user, "review.start")
     form = StartSessionForm(request.POST)
     if form.is_valid():
         try:
@@ -111,7 +107,7 @@ def session_start(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def sessions(request: HttpRequest) -> HttpResponse:
-    _require_role(request, roles.PHARMACIST, roles.SUPERVISOR)
+    permissions.require(request.user, "review.view")
     qs = selectors.sessions_visible_to(request.user)
     status = request.GET.get("status", "")
     if status in ReviewSession.Status.values:
@@ -119,7 +115,7 @@ def sessions(request: HttpRequest) -> HttpResponse:
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "reviews/sessions.html", {
         "page": page, "status": status, "statuses": ReviewSession.Status.choices,
-        "is_supervisor": roles.has_role(request.user, roles.SUPERVISOR),
+        "is_supervisor": permissions.scope(request.user, "review.view") == permissions.ANY,
     })
 
 
@@ -132,7 +128,7 @@ def _review_context(request: HttpRequest, session: ReviewSession, **forms: Any) 
     regimen_ids = [m.drug_id for m in obs.current_medications]
     regimen = [(m.drug_id, f"{m.generic_name} ({m.drug_id})") for m in obs.current_medications]
     substitutes = selectors.substitute_choices(catalog, regimen_ids)
-    can_act = roles.can_act_on_session(request.user, session) and session.status == ReviewSession.Status.IN_PROGRESS and not obs.done
+    can_act = permissions.allowed(request.user, "review.act", owner_id=session.pharmacist_id) and session.status == ReviewSession.Status.IN_PROGRESS and not obs.done
     suggestion = None
     if can_act and request.GET.get("suggestion", "").isdigit():
         suggestion = AuditRecord.objects.filter(
@@ -140,7 +136,7 @@ def _review_context(request: HttpRequest, session: ReviewSession, **forms: Any) 
         ).first()
     return {
         "session": session, "episode": episode, "obs": obs, "history": selectors.step_history(episode),
-        "can_act": can_act, "can_sign_off": roles.can_sign_off(request.user, session) and obs.done and not session.is_signed_off,
+        "can_act": can_act, "can_sign_off": permissions.allowed(request.user, "review.sign_off", owner_id=session.pharmacist_id) and obs.done and not session.is_signed_off,
         "query_form": forms.get("query_form") or QueryForm(regimen=regimen),
         "intervention_form": forms.get("intervention_form") or InterventionForm(regimen=regimen, substitutes=substitutes),
         "sign_off_form": forms.get("sign_off_form") or SignOffForm(),
@@ -179,8 +175,16 @@ def _choices(session: ReviewSession) -> tuple[list[tuple[str, str]], list[Any]]:
     return regimen, selectors.substitute_choices(catalog_get(session.catalog_name), [r[0] for r in regimen])
 
 
-def _step_view(request: HttpRequest, pk: int, form_class: type, form_key: str) -> HttpResponse:
+def _acting_session(request: HttpRequest, pk: int) -> ReviewSession:
+    """The session, if the user may see it (else 403/404) and act on it (else 403), before any
+    form is read: a watcher's malformed post is refused, not validated."""
     session = selectors.session_for(request.user, pk)
+    permissions.require(request.user, "review.act", owner_id=session.pharmacist_id)
+    return session
+
+
+def _step_view(request: HttpRequest, pk: int, form_class: type, form_key: str) -> HttpResponse:
+    session = _acting_session(request, pk)
     regimen, substitutes = _choices(session)
     kwargs: dict[str, Any] = {"regimen": regimen}
     if form_class is InterventionForm:
@@ -218,7 +222,7 @@ def review_intervene(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
-    session = selectors.session_for(request.user, pk)
+    session = _acting_session(request, pk)
     form = FinishForm(request.POST)
     if not form.is_valid():
         return _rerender(request, session, error=form.errors["at_step"][0])
@@ -247,7 +251,7 @@ def _suggest_form(data: Any = None, catalog_name: str | None = None) -> SuggestF
 @login_required
 @require_POST
 def review_suggest(request: HttpRequest, pk: int) -> HttpResponse:
-    session = selectors.session_for(request.user, pk)
+    session = _acting_session(request, pk)
     form = _suggest_form(request.POST, session.catalog_name)
     if not form.is_valid():
         return _rerender(request, session, suggest_form=form)
@@ -279,7 +283,7 @@ def review_suggest(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def review_answer_suggestion(request: HttpRequest, pk: int) -> HttpResponse:
-    session = selectors.session_for(request.user, pk)
+    session = _acting_session(request, pk)
     meta = RequestMeta.from_request(request)
     form = SuggestionAnswerForm(request.POST)
     if not form.is_valid():
@@ -302,6 +306,7 @@ def review_answer_suggestion(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def review_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     session = selectors.session_for(request.user, pk)
+    permissions.require(request.user, "review.sign_off", owner_id=session.pharmacist_id)
     form = SignOffForm(request.POST)
     status = 422
     if form.is_valid():

@@ -4,13 +4,12 @@ anonymised view of finished reviews."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from reviews import roles, selectors, services
+from reviews import permissions, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import AuditFilterForm
 
@@ -29,8 +28,7 @@ def session_audit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
-    if not roles.has_role(request.user, roles.SUPERVISOR):
-        raise PermissionDenied("The audit list is for supervisors.")
+    permissions.require(request.user, "audit.view")
     form = AuditFilterForm(request.GET or None)
     filters = {}
     if form.is_bound and form.is_valid():
@@ -47,7 +45,6 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def research(request: HttpRequest) -> HttpResponse:
-    if not roles.user_roles(request.user) & {roles.RESEARCHER, roles.SUPERVISOR}:
-        raise PermissionDenied("The anonymised episodes are for researchers.")
+    permissions.require(request.user, "research.view")
     table = selectors.research_rows()
     return render(request, "reviews/research.html", {"rows": table.rows, "table": table})

@@ -38,7 +38,7 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         # Progress moves on the page itself (polled), before the job ends.
         page.wait_for_function(
             "() => { const el = document.querySelector('.job-progress');"
-            " return el.dataset.status === 'running' && parseFloat(el.querySelector('.fill').style.width) > 30"
+            " return el.dataset.status === 'running' && el.querySelector('progress.fill').value > 30"
             " && document.querySelectorAll('#job-panel svg polyline').length >= 2; }",
             timeout=120_000)
         assert page.url == job_url
@@ -67,3 +67,4 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         page.goto("/jobs/")
         assert page.locator('.job-progress[data-status="succeeded"]').count() == 2
         page.screenshot(path=str(SCREENSHOTS / "jobs-list.png"), full_page=True)
+        assert page.csp_violations == []  # the progress bars, plots and polling under the policy

@@ -21,7 +21,7 @@ def test_the_list_shows_each_job_with_a_progress_bar(classic, rex):
     Job.objects.filter(pk=job.pk).update(status="running", progress=42.0, stage="evaluating: episode 42/100",
                                          worker="elsewhere:1", heartbeat_at=timezone.now())
     html = client_for(rex).get("/jobs/").content.decode()
-    assert f'data-job-id="{job.pk}"' in html and 'style="width: 42.0%"' in html
+    assert f'data-job-id="{job.pk}"' in html and '<progress class="fill running" max="100" value="42.0">' in html
     assert "evaluating: episode 42/100" in html and "jobs/jobs.js" in html
 
 

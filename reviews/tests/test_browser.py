@@ -22,7 +22,7 @@ from polypharmacy_site.live_server import ROOT, LiveServer
 
 pytestmark = pytest.mark.live
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # another build of it, say one unpacked elsewhere
 SCREENSHOTS = ROOT / "ci-artifacts" / "screenshots"
 PASSWORD = "browser-test-password-1"
 PATIENT, SEVERE_PAIR, SUBSTITUTION = "CUR_E_0001", ("DRUG_SOTALOL", "DRUG_VERAPAMIL"), ("DRUG_SOTALOL", "DRUG_PROPRANOLOL")
@@ -65,14 +65,24 @@ def server():
         yield server
 
 
-def log_in(browser, server, username):
+def new_page(browser, server):
+    """A page of a fresh context that collects what the Content-Security-Policy blocked
+    (``page.csp_violations``: Chromium reports each refusal on the console)."""
     context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    page.csp_violations = []
+    page.on("console", lambda message: page.csp_violations.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text else None)
+    return page
+
+
+def log_in(browser, server, username, landing=r".*/(reviews|research)/$"):
+    page = new_page(browser, server)
     page.goto("/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("form button[type=submit]")
-    page.wait_for_url(re.compile(r".*/(reviews|research)/$"))
+    page.wait_for_url(re.compile(landing))
     return page
 
 
@@ -142,5 +152,6 @@ def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, serv
     colleague = log_in(browser, server, "pia")
     assert colleague.goto(review_url).status == 404
 
-    # The audit chain of this real run verifies.
+    # The audit chain of this real run verifies, and the policy blocked nothing on the way.
     assert re.fullmatch(r"\d+ records verified\n", server.manage("verify_audit"))
+    assert pharmacist.csp_violations == [] and supervisor.csp_violations == []

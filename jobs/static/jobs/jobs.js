@@ -9,8 +9,8 @@
 
   function paint(el, job) {
     el.dataset.status = job.status;
-    const fill = el.querySelector(".fill");
-    fill.style.width = job.progress.toFixed(1) + "%";
+    const fill = el.querySelector("progress.fill");
+    fill.value = job.progress;
     fill.className = "fill " + job.status;
     el.querySelector(".pct").textContent = Math.round(job.progress) + "%";
     const status = el.querySelector(".status");
