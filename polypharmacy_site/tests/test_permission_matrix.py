@@ -133,13 +133,15 @@ def test_a_pharmacist_cannot_tell_a_colleagues_session_exists(world: World) -> N
 
 
 # ── review actions (POST) ───────────────────────────────────────────────────
-QUERY = {"drug_id_1": "DRUG_TRAMADOL", "drug_id_2": "DRUG_AMITRIPTYLINE"}
+# at_step 0: the forms as the fresh review's page shows them (only the pharmacist gets to act).
+QUERY = {"drug_id_1": "DRUG_TRAMADOL", "drug_id_2": "DRUG_AMITRIPTYLINE", "at_step": 0}
 REVIEW_ACTIONS = {
-    "/reviews/start": ({"catalog": "classic", "patient_id": "EP_0002", "task_id": "easy_screening"},
+    # Another patient: a second start of the world's own within 30 s is a double submit (303).
+    "/reviews/start": ({"catalog": "classic", "patient_id": "EP_0003", "task_id": "easy_screening"},
                        row(302, 403, 302, 403, 403, 403, 403)),
     "/reviews/{session}/query": (QUERY, row(302, 403, 302, 403, 403, 403, 403)),
-    "/reviews/{session}/suggest": ({"suggester": "rule-based"}, row(302, 403, 302, 403, 403, 403, 403)),
-    "/reviews/{session}/finish": ({}, row(302, 403, 302, 403, 403, 403, 403)),
+    "/reviews/{session}/suggest": ({"suggester": "rule-based", "at_step": 0}, row(302, 403, 302, 403, 403, 403, 403)),
+    "/reviews/{session}/finish": ({"at_step": 0}, row(302, 403, 302, 403, 403, 403, 403)),
 }
 
 
