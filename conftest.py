@@ -19,12 +19,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _audit_flush_allowed() -> None:
+def _test_run_settings() -> None:
     # The flush between transactional tests may empty the append-only audit tables
     # (reviews/management/commands/flush.py); only the test runner sets this.
     from django.conf import settings
 
     settings.AUDIT_FLUSH_SUSPENDS_TRIGGERS = True
+    # The site's PBKDF2 takes about half a second a password here, and the test worlds make
+    # users with passwords in most review tests. In-process tests hash with MD5 (Django's advice
+    # for test suites); servers started by the live tests keep the real hashers.
+    from django.test.utils import override_settings
+
+    override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]).enable()  # signals the cache
 
 
 @pytest.fixture(autouse=True)

@@ -295,6 +295,9 @@ AXES_RESET_ON_SUCCESS = False
 # LOGIN_LOCKOUT_MINUTES after the last counted failure, as the lockout page says.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "reviews.throttle.lockout_response"
+# The username as axes stores it: cut to Django's 150 characters (axes' column is 255, and a
+# longer one posted to the login form was a 500 on PostgreSQL; no real username is longer).
+AXES_USERNAME_CALLABLE = "reviews.throttle.axes_username"
 AXES_HTTP_RESPONSE_CODE = 429
 # The address the audit trail records too (reviews.audit.RequestMeta): REMOTE_ADDR, which uvicorn
 # sets from X-Forwarded-For only for the proxies it trusts (FORWARDED_ALLOW_IPS).

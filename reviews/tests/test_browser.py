@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
@@ -90,8 +91,11 @@ def api_step(server, token, episode_id, action):
     body = json.dumps({"action": action, "episode_id": episode_id}).encode()
     request = Request(server.url + "/step", data=body, method="POST",
                       headers={"Content-Type": "application/json", "Authorization": f"Token {token}"})
-    with urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    try:
+        with urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except HTTPError as exc:
+        return exc.code, json.loads(exc.read())
 
 
 def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, server):
@@ -116,10 +120,16 @@ def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, serv
     row = supervisor.wait_for_selector('#history tr[data-index="1"]', timeout=10_000)
     assert "severe" in row.inner_text()
 
-    # 2. An API client (the pharmacist's token) steps the same episode: it shows up too.
+    # 2. An API client with the pharmacist's own token may not step the review (409, nothing
+    # taken); the pharmacist takes that query on the page, and both pages show it.
     token = server.manage("drf_create_token", "phil").split()[2]
-    api_step(server, token, episode_id, {"action_type": "query_ddi", "drug_id_1": "DRUG_AMITRIPTYLINE", "drug_id_2": "DRUG_GABAPENTIN"})
-    assert "api:phil" in supervisor.wait_for_selector('#history tr[data-index="2"]', timeout=10_000).inner_text()
+    status, body = api_step(server, token, episode_id, {"action_type": "query_ddi", "drug_id_1": "DRUG_AMITRIPTYLINE",
+                                                        "drug_id_2": "DRUG_GABAPENTIN"})
+    assert status == 409 and "is a review session" in body["detail"]
+    pharmacist.select_option("#id_drug_id_1", "DRUG_AMITRIPTYLINE")
+    pharmacist.select_option("#id_drug_id_2", "DRUG_GABAPENTIN")
+    pharmacist.click("#query-form button[type=submit]")
+    assert "review:phil" in supervisor.wait_for_selector('#history tr[data-index="2"]', timeout=10_000).inner_text()
     pharmacist.wait_for_selector('#history tr[data-index="2"]', timeout=10_000)
 
     # 3. A substitution restricted to the drug's class, then finish: the score is shown.
@@ -141,9 +151,10 @@ def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, serv
     supervisor.fill("#id_comment", "Substitution appropriate.")
     supervisor.click("#sign-off-form button[type=submit]")
     assert "approved" in supervisor.wait_for_selector("#sign-off-result").inner_text().lower()
+    # Four steps, all taken on the page (the API client's was refused): each one audited.
     supervisor.goto(review_url + "audit")
     actions = supervisor.locator("#audit tbody tr").evaluate_all("rows => rows.map(r => r.dataset.action)")
-    assert actions[0] == "session.started" and "session.approved" in actions and actions.count("step.taken") == 3
+    assert actions[0] == "session.started" and "session.approved" in actions and actions.count("step.taken") == 4
     supervisor.screenshot(path=str(SCREENSHOTS / "audit-page.png"), full_page=True)
 
     # 5. Outsiders: a researcher is refused (403), a colleague does not even see it (404).
@@ -153,5 +164,5 @@ def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, serv
     assert colleague.goto(review_url).status == 404
 
     # The audit chain of this real run verifies, and the policy blocked nothing on the way.
-    assert re.fullmatch(r"\d+ records verified\n", server.manage("verify_audit"))
+    assert re.match(r"\d+ records verified\nthe chain extends all \d+ checkpoints", server.manage("verify_audit"))
     assert pharmacist.csp_violations == [] and supervisor.csp_violations == []
