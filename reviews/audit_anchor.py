@@ -165,8 +165,7 @@ def audit_checkpoint_if_due(count: int | None = None) -> None:
             recent = _recent.get(path)
         if recent is not None:
             at, last = recent
-            head_count = count if count is not None else None
-            records_due = head_count is not None and head_count - last >= settings.AUDIT_CHECKPOINT_EVERY
+            records_due = count is not None and count - last >= settings.AUDIT_CHECKPOINT_EVERY
             if not records_due and time.monotonic() - at < settings.AUDIT_CHECKPOINT_INTERVAL_S:
                 return
         audit_checkpoint()

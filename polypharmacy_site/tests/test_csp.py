@@ -6,7 +6,6 @@ template."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import django
@@ -16,26 +15,16 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from catalog.models import DDIRule
-from catalog.selectors import catalog_cache_clear
 from catalog.services import catalog_load
-from episodes.services import env_cache
 from jobs import services as job_services
 from polypharmacy_site.tests.csp import csp_problems, directives, sha256_source
 from reviews import services as review_services
 from reviews.audit import RequestMeta
+from reviews.tests.conftest import fresh_caches  # noqa: F401  (autouse: the catalog and session caches start empty)
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE_PACKAGES = Path(django.__file__).parent.parent
 OUR_TEMPLATES = [p for app in ("reviews", "jobs", "episodes", "bandits", "catalog") for p in (ROOT / app).rglob("*.html")]
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    catalog_cache_clear()
-    env_cache.clear()
-    yield
-    catalog_cache_clear()
-    env_cache.clear()
 
 
 def user(name: str, *roles: str, **flags: bool) -> User:

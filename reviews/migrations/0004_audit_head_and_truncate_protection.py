@@ -11,7 +11,12 @@ The test runner's flush between transactional tests suspends these triggers for 
 rights can do the keyed chain and the checkpoint log catch.
 """
 
+import importlib
+
 from django.db import migrations
+
+# Its statement runner (plpgsql's % is no placeholder), as migration 0003 uses it too.
+_protection = importlib.import_module("reviews.migrations.0002_roles_audit_protection")
 
 PG_FORWARD = [
     """
@@ -83,25 +88,17 @@ SQLITE_BACKWARD = [
 ]
 
 
-def _run(schema_editor, statements):
-    for sql in statements:
-        schema_editor.execute(sql, params=None)  # None: plpgsql's % is not a placeholder
+# Other vendors (none supported today) get no triggers; the keyed chain still covers them.
+FORWARD = {"postgresql": PG_FORWARD, "sqlite": SQLITE_FORWARD}
+BACKWARD = {"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD}
 
 
 def protect(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        _run(schema_editor, PG_FORWARD)
-    elif vendor == "sqlite":
-        _run(schema_editor, SQLITE_FORWARD)
+    _protection._run(schema_editor, FORWARD.get(schema_editor.connection.vendor, []))
 
 
 def unprotect(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        _run(schema_editor, PG_BACKWARD)
-    elif vendor == "sqlite":
-        _run(schema_editor, SQLITE_BACKWARD)
+    _protection._run(schema_editor, BACKWARD.get(schema_editor.connection.vendor, []))
 
 
 class Migration(migrations.Migration):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from django.test import Client
 
 from catalog.selectors import catalog_cache_clear
@@ -14,6 +15,7 @@ from catalog.services import catalog_load
 from episodes.services import env_cache
 from reviews import services
 from reviews.audit import RequestMeta
+from reviews.management.commands.flush import audit_triggers_suspended
 from reviews.models import ReviewSession
 
 PATIENT = "EP_0002"  # easy_screening: ibuprofen, tramadol, amitriptyline
@@ -101,3 +103,18 @@ def intervene(target: str, kind: str, new: str | None = None) -> dict:
     if new:
         action["proposed_new_drug_id"] = new
     return action
+
+
+class attacker:
+    """Full SQL access with DDL: the triggers are switched off (the test's transaction rolls it back)."""
+
+    def __enter__(self):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks block ALTER TABLE
+        self._suspended = audit_triggers_suspended(connection)
+        self._suspended.__enter__()
+        return connection.cursor()
+
+    def __exit__(self, *exc):
+        return self._suspended.__exit__(*exc)

@@ -8,7 +8,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from reviews.audit import audit_verify
 from reviews.models import AuditRecord
-from reviews.tests.conftest import SEVERE_PAIR, client_for, shown
+from reviews.tests.conftest import SEVERE_PAIR, attacker, client_for, shown
 
 pytestmark = pytest.mark.django_db
 
@@ -23,24 +23,6 @@ def trail(session, phil, sue):
     client.post(f"/reviews/{session.pk}/finish", shown(session))
     client_for(sue).post(f"/reviews/{session.pk}/sign-off", {"decision": "approve", "comment": "Fine — «ok»"})
     return list(AuditRecord.objects.order_by("pk"))
-
-
-class attacker_with_db_access:
-    """Bypass the append-only triggers, as someone with DDL rights on the database could."""
-
-    def __enter__(self):
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks block ALTER
-                cursor.execute("ALTER TABLE reviews_auditrecord DISABLE TRIGGER reviews_audit_append_only")
-            else:
-                cursor.execute("DROP TRIGGER reviews_audit_no_update")
-                cursor.execute("DROP TRIGGER reviews_audit_no_delete")
-        return connection.cursor()
-
-    def __exit__(self, *exc):
-        # The test's transaction rolls the DDL back on both databases.
-        return False
 
 
 def run_verify_audit() -> str:
@@ -77,7 +59,7 @@ def test_the_database_refuses_to_update_or_delete_a_record(trail):
 
 def test_verify_audit_names_an_edited_record(trail):
     record = trail[3]
-    with attacker_with_db_access() as cursor:
+    with attacker() as cursor:
         cursor.execute("UPDATE reviews_auditrecord SET actor_label = 'someone-else' WHERE id = %s", [record.pk])
     with pytest.raises(CommandError, match=rf"record {record.pk}: hash mismatch"):
         run_verify_audit()
@@ -85,14 +67,14 @@ def test_verify_audit_names_an_edited_record(trail):
 
 def test_verify_audit_names_the_record_after_a_deleted_one(trail):
     deleted, following = trail[4], trail[5]
-    with attacker_with_db_access() as cursor:
+    with attacker() as cursor:
         cursor.execute("DELETE FROM reviews_auditrecord WHERE id = %s", [deleted.pk])
     with pytest.raises(CommandError, match=rf"record {following.pk}: prev_hash does not match the hash of record {trail[3].pk}"):
         run_verify_audit()
 
 
 def test_verify_audit_notices_that_the_newest_record_was_deleted(trail):
-    with attacker_with_db_access() as cursor:
+    with attacker() as cursor:
         cursor.execute("DELETE FROM reviews_auditrecord WHERE id = %s", [trail[-1].pk])
     verdict = audit_verify()
     assert not verdict.ok and verdict.bad_record_id == trail[-1].pk and "missing" in verdict.reason

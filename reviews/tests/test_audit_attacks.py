@@ -23,8 +23,8 @@ from django.utils import timezone
 from reviews.audit import RequestMeta, audit_append, audit_verify
 from reviews.audit_anchor import audit_checkpoint, checkpoints_read, log_path
 from reviews.audit_chain import UNKEYED, canonical_json, keyring, record_body, record_hash
-from reviews.management.commands.flush import audit_triggers_suspended
 from reviews.models import GENESIS_HASH, AuditHead, AuditRecord
+from reviews.tests.conftest import attacker
 
 pytestmark = pytest.mark.django_db
 
@@ -46,21 +46,6 @@ def chain() -> list[AuditRecord]:
     return records + append(4, 8)
 
 
-class attacker:
-    """Full SQL access with DDL: the triggers are switched off (the test's transaction rolls it back)."""
-
-    def __enter__(self):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks block ALTER TABLE
-        self._suspended = audit_triggers_suspended(connection)
-        self._suspended.__enter__()
-        return connection.cursor()
-
-    def __exit__(self, *exc):
-        return self._suspended.__exit__(*exc)
-
-
 def verify_output() -> str:
     out = StringIO()
     call_command("verify_audit", stdout=out)
@@ -72,7 +57,7 @@ def assert_caught(match: str) -> None:
         verify_output()
 
 
-def fields_of(cursor, pk: int) -> dict:
+def fields_of(pk: int) -> dict:
     record = AuditRecord.objects.get(pk=pk)
     return {"created_at": record.created_at, "actor_id": record.actor_id, "actor_label": record.actor_label,
             "action": record.action, "session_id": record.session_id, "ip": record.ip,
@@ -103,7 +88,7 @@ def test_an_untouched_chain_verifies_against_its_checkpoints(chain):
 def test_records_are_keyed_hmacs_not_plain_hashes(chain):
     record = chain[5]
     assert record.key_id == keyring().current_id
-    body = record_body(**fields_of(None, record.pk), key_id=record.key_id)
+    body = record_body(**fields_of(record.pk), key_id=record.key_id)
     assert record.hash != hashlib.sha256((record.prev_hash + body).encode()).hexdigest()
     assert record.hash == hmac.new(keyring().current, (record.prev_hash + body).encode(), hashlib.sha256).hexdigest()
 
@@ -151,7 +136,7 @@ def test_an_edited_record_rechained_to_the_end_is_named(chain):
     with attacker() as cursor:
         prev = target.prev_hash
         for record in chain[6:]:
-            fields = fields_of(cursor, record.pk)
+            fields = fields_of(record.pk)
             if record.pk == target.pk:
                 fields["payload"] = {"n": "rewritten"}
             digest = record_hash(prev_hash=prev, key=WRONG_KEY, key_id=record.key_id, **fields)
