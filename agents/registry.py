@@ -8,6 +8,9 @@ Specs:
 - ``llm``: ``agents.llm.llm_policy()``, configured by the ``LLM_*`` variables, labelled by
   ``LLM_MODEL``; unconfigured it falls back to the rule-based suggester, labelled
   ``llm:heuristic-fallback``.
+- ``oracle`` / ``oracle:<width>``: ``agents.oracle``, the full-information planner (it reads the
+  catalog's interaction rules, which no other agent sees), by beam search of ``width`` (default
+  16); labelled ``oracle:<width>``. The ceiling of the normalised score, not a baseline.
 - ``policy:<checkpoint>``: a PPO checkpoint (``agents.learning``), named by a file path, or by a
   name that ``checkpoint_resolver`` turns into a path (the site passes one that knows its stored
   checkpoints; without it only paths work).
@@ -21,14 +24,40 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from agents.oracle import DEFAULT_WIDTH, OraclePolicy
 from agents.policies import POLICIES, Policy
 
 POLICY_PREFIX = "policy:"
-AGENT_SPECS = ("random", "heuristic", "llm", "policy:<checkpoint>")
+ORACLE = "oracle"
+MAX_ORACLE_WIDTH = 64  # a complex_tradeoff episode costs about 1.3 s of CPU at 64
+AGENT_SPECS = ("random", "heuristic", "llm", "oracle[:<width>]", "policy:<checkpoint>")
 AGENT_SPECS_HELP = (
-    "random | heuristic | llm | policy:<checkpoint> — <checkpoint> is a checkpoint file's path "
-    "or, on the site, a stored checkpoint's name or id"
+    "random | heuristic | llm | oracle[:<width>] | policy:<checkpoint> — oracle is the "
+    "full-information planner (it reads the interaction rules; width 16 unless given); "
+    "<checkpoint> is a checkpoint file's path or, on the site, a stored checkpoint's name or id"
 )
+
+
+def builtin_agent(spec: str) -> bool:
+    """Whether ``spec`` names an agent that needs nothing stored (no checkpoint): what a form or
+    a job's parameters can accept without a lookup. Raises ValueError for a bad oracle width."""
+    spec = spec.strip()
+    if spec in POLICIES or spec == "llm":
+        return True
+    if spec == ORACLE or spec.startswith(ORACLE + ":"):
+        oracle_width(spec)
+        return True
+    return False
+
+
+def oracle_width(spec: str) -> int:
+    """The search width an ``oracle[:<width>]`` spec names."""
+    _, _, text = spec.strip().partition(":")
+    if not text:
+        return DEFAULT_WIDTH
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ORACLE_WIDTH:
+        raise ValueError(f"The oracle's width must be a whole number from 1 to {MAX_ORACLE_WIDTH}, not {text!r}.")
+    return int(text)
 
 CheckpointResolver = Callable[[str], Path]
 
@@ -44,6 +73,9 @@ def resolve_agent(spec: str, *, checkpoint_resolver: CheckpointResolver | None =
         return POLICIES[spec], spec
     if spec == "llm":
         return _llm_agent()
+    if spec == ORACLE or spec.startswith(ORACLE + ":"):
+        oracle = OraclePolicy(oracle_width(spec))
+        return oracle, oracle.label
     if spec.startswith(POLICY_PREFIX):
         return _checkpoint_agent(spec[len(POLICY_PREFIX):].strip(), checkpoint_resolver)
     raise ValueError(f"Unknown agent {spec!r}: use one of {', '.join(AGENT_SPECS)} ({AGENT_SPECS_HELP}).")

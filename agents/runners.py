@@ -13,26 +13,34 @@ import statistics
 from typing import Any
 
 from agents.evaluate import Evaluation, evaluate
+from agents.normalised import format_normalised, normalised_summary, references
 from envcore.env import PolypharmacyEnv
 
 TEST_SEED_START = 10000
 
 
-def _evaluation_summary(evaluation: Evaluation, seed_start: int) -> dict[str, Any]:
-    return {**evaluation.summary(), "seed_start": seed_start}
-
-
 def evaluate_with_progress(policy: Any, *, catalog: Any, task_id: str, seeds: range, ctx: Any,
-                           span: tuple[float, float] = (0.0, 1.0), stage: str = "evaluating") -> Evaluation:
-    """``agents.evaluate.evaluate`` with a progress report every few episodes."""
+                           span: tuple[float, float] = (0.0, 1.0),
+                           stage: str = "evaluating") -> tuple[Evaluation, dict[str, Any]]:
+    """``agents.evaluate.evaluate`` with a progress report every few episodes, then the random
+    agent's and the oracle's scores on the same seeds (the last fifth of ``span``). Returns the
+    evaluation and its summary with the normalised score beside the mean."""
     lo, hi = span
+    mid = lo + 0.8 * (hi - lo)
     every = max(1, len(seeds) // 50)
 
     def report(done: int, total: int) -> None:
         if done % every == 0 or done == total:
-            ctx.progress(lo + (hi - lo) * done / total, f"{stage}: episode {done}/{total}")
+            ctx.progress(lo + (mid - lo) * done / total, f"{stage}: episode {done}/{total}")
 
-    return evaluate(policy, task_id, seeds, catalog, on_episode=report)
+    def report_reference(done: int, total: int) -> None:
+        if done % every == 0 or done == total:
+            ctx.progress(mid + (hi - mid) * done / total, f"{stage}: random and oracle references {done}/{total}")
+
+    evaluation = evaluate(policy, task_id, seeds, catalog, on_episode=report)
+    refs = references(catalog, task_id, seeds, on_seed=report_reference)
+    summary = {**evaluation.summary(), **normalised_summary(evaluation.mean, refs), "seed_start": seeds.start}
+    return evaluation, summary
 
 
 def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
@@ -64,11 +72,12 @@ def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     if params["test_episodes"]:
         seeds = range(TEST_SEED_START, TEST_SEED_START + params["test_episodes"])
         for k, task in enumerate(tasks):
-            ev = evaluate_with_progress(policy, catalog=catalog, task_id=task, seeds=seeds, ctx=ctx,
+            ev, summary = evaluate_with_progress(policy, catalog=catalog, task_id=task, seeds=seeds, ctx=ctx,
                                         span=(0.9 + 0.1 * k / len(tasks), 0.9 + 0.1 * (k + 1) / len(tasks)),
                                         stage=f"testing on {task}")
-            test[task] = {**_evaluation_summary(ev, TEST_SEED_START), "scores": ev.scores}
-            ctx.log(f"test on {task}: {ev.mean:.3f} ± {ev.std:.3f} over {len(seeds)} episodes")
+            test[task] = {**summary, "scores": ev.scores}
+            ctx.log(f"test on {task}: {ev.mean:.3f} ± {ev.std:.3f} over {len(seeds)} episodes, normalised "
+                    f"{format_normalised(summary['normalised_score'])}")
     name = params.get("checkpoint_name") or f"{config.task_id}-{config.catalog}-s{config.seed}-job{ctx.job_id}"
     metrics = {**result.metrics, "test": {t: {k: v for k, v in r.items() if k != "scores"} for t, r in test.items()}}
     path = result.save(str(ctx.artifact_dir / "policy.pt"), extra_metrics={"test": metrics["test"]})
@@ -96,11 +105,11 @@ def run_evaluate(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         policy, label = resolve_agent(spec)
     seeds = range(params["seed_start"], params["seed_start"] + params["episodes"])
     ctx.log(f"evaluating {label} on {params['task_id']} ({params['catalog']}), seeds {seeds.start}–{seeds.stop - 1}")
-    ev = evaluate_with_progress(policy, catalog=catalog, task_id=params["task_id"], seeds=seeds, ctx=ctx)
-    summary = _evaluation_summary(ev, seeds.start)
+    ev, summary = evaluate_with_progress(policy, catalog=catalog, task_id=params["task_id"], seeds=seeds, ctx=ctx)
     rr = [e.risk_reduction for e in ev.episodes]
     summary["std_risk_reduction"] = statistics.pstdev(rr) if len(rr) > 1 else 0.0
-    ctx.log(f"mean score {ev.mean:.3f} ± {ev.std:.3f}")
+    ctx.log(f"mean score {ev.mean:.3f} ± {ev.std:.3f}, normalised {format_normalised(summary['normalised_score'])} "
+            f"(random {summary['random_score']:.3f}, oracle {summary['oracle_score']:.3f} on the same seeds)")
     return {"agent": label, "summary": summary, "per_episode": ev.to_dict()["per_episode"]}
 
 

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from agents.evaluate import evaluate  # noqa: E402
+from agents.normalised import format_normalised, references  # noqa: E402
 from agents.learning.ppo import TEST_SEEDS, TrainConfig, greedy_scores, train  # noqa: E402
 from agents.policies import heuristic_policy  # noqa: E402
 
@@ -90,14 +91,18 @@ def main() -> None:
                       f"train {s['wall_time_s']:.0f}s (this call {time.perf_counter() - t0:.0f}s)", flush=True)
 
     print(f"\n| catalog | task | reference README claim | reference measured | heuristic | {a.algorithm} (mean ± std "
-          "over training seeds) | per seed | longest run |\n|---|---|---|---|---|---|---|---|")
+          f"over training seeds) | {a.algorithm} normalised | random · oracle (full information) | per seed | "
+          "longest run |\n|---|---|---|---|---|---|---|---|---|---|")
     for (catalog, task), rs in runs.items():
         heur = evaluate(heuristic_policy, task, TEST_SEEDS, catalog)
+        refs = references(catalog, task, TEST_SEEDS)
         means = [r["test_mean"] for r in rs]
+        mean = statistics.fmean(means)
         std = statistics.pstdev(means) if len(means) > 1 else 0.0
         claim = REFERENCE_CLAIMS[task] if catalog == "classic" else "—"
         measured = REFERENCE_MEASURED.get(task, "—") if catalog == "classic" else "—"
-        print(f"| {catalog} | {task} | {claim} | {measured} | {heur.mean:.3f} | {statistics.fmean(means):.3f} ± {std:.3f} | "
+        print(f"| {catalog} | {task} | {claim} | {measured} | {heur.mean:.3f} | {mean:.3f} ± {std:.3f} | "
+              f"{format_normalised(refs.normalise(mean))} | {refs.random:.3f} · {refs.oracle:.3f} | "
               f"{', '.join(f'{m:.3f}' for m in means)} | {max(r['wall_time_s'] for r in rs):.0f} s |", flush=True)
 
     if a.verify_determinism:

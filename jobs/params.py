@@ -9,10 +9,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from agents.registry import builtin_agent
 from envcore.scenarios import TASKS
 
 TASK_CHOICES = list(TASKS)
-AGENT_HELP = 'random, heuristic, llm, or policy:<checkpoint name>'
+AGENT_HELP = ("random, heuristic, llm, oracle[:<width>] (the full-information planner: it reads the "
+              "interaction rules), or policy:<checkpoint name>")
 
 
 def catalog_names() -> list[str]:
@@ -37,8 +39,11 @@ class AgentField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip()
-        if value in ("random", "heuristic", "llm"):
-            return value
+        try:
+            if builtin_agent(value):
+                return value
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
         if value.startswith("policy:"):
             from jobs.models import Checkpoint
 

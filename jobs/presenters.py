@@ -30,6 +30,17 @@ def _num(v: Any, digits: int = 3) -> str:
     return "—" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
+# Results from before the normalised score have none: their cells show "—".
+NORMALISED_COLUMNS = ["normalised score", "random · oracle (same seeds; the oracle has full information)"]
+
+
+def _normalised_cells(summary: dict[str, Any]) -> list[str]:
+    refs = "—"
+    if summary.get("oracle_score") is not None:
+        refs = f"{_num(summary.get('random_score'))} · {_num(summary.get('oracle_score'))}"
+    return [_num(summary.get("normalised_score")), refs]
+
+
 def present_train_policy(job: Job) -> dict[str, Any]:
     series = job.series or []
     plots = [
@@ -43,9 +54,10 @@ def present_train_policy(job: Job) -> dict[str, Any]:
         plots.append(histogram(f"Greedy test scores on {task} ({t.get('episodes')} episodes from seed "
                                f"{t.get('seed_start')})", t.get("scores") or []))
     if result:
-        tables.append(Table("Test (greedy, seeds 10000…)", ["task", "mean ± std score", "risk reduction", "steps", "episodes"],
-                            [[task, _pm(t.get("mean_score"), t.get("std_score")), _num(t.get("mean_risk_reduction")),
-                              _num(t.get("mean_steps"), 1), t.get("episodes")]
+        tables.append(Table("Test (greedy, seeds 10000…)",
+                            ["task", "mean ± std score", *NORMALISED_COLUMNS, "risk reduction", "steps", "episodes"],
+                            [[task, _pm(t.get("mean_score"), t.get("std_score")), *_normalised_cells(t),
+                              _num(t.get("mean_risk_reduction")), _num(t.get("mean_steps"), 1), t.get("episodes")]
                              for task, t in (result.get("test") or {}).items()]))
         tables.append(Table("Training", ["checkpoint", "steps", "wall time (s)", "steps/s"],
                             [[result.get("checkpoint"), result.get("steps"), _num(result.get("wall_time_s"), 1),
@@ -62,9 +74,10 @@ def present_evaluate(job: Job) -> dict[str, Any]:
     tables = []
     if result:
         tables.append(Table("Summary", ["agent", "task", "catalog", "episodes", "mean ± std score",
-                                        "risk reduction (mean ± std)", "mean steps", "invalid actions"],
+                                        *NORMALISED_COLUMNS, "risk reduction (mean ± std)", "mean steps",
+                                        "invalid actions"],
                             [[result.get("agent"), s.get("task_id"), s.get("catalog"), s.get("episodes"),
-                              _pm(s.get("mean_score"), s.get("std_score")),
+                              _pm(s.get("mean_score"), s.get("std_score")), *_normalised_cells(s),
                               _pm(s.get("mean_risk_reduction"), s.get("std_risk_reduction")),
                               _num(s.get("mean_steps"), 1), s.get("invalid_actions")]]))
         tables.append(Table("Episodes", ["seed", "patient", "score", "baseline risk", "final risk", "steps",

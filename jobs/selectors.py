@@ -73,7 +73,8 @@ def policy_comparison() -> list[dict[str, Any]]:
         rows[key] = {  # later evaluations of the same agent replace earlier ones
             "catalog": key[0], "task_id": key[1], "agent": key[2], "source": f"evaluation job {job.pk}",
             "job_id": job.pk, "mean": summary.get("mean_score"), "std": summary.get("std_score"),
-            "episodes": summary.get("episodes"), "seeds": f"{job.params.get('seed_start')}…",
+            "normalised": summary.get("normalised_score"), "oracle": summary.get("oracle_score"),
+            "random": summary.get("random_score"), "episodes": summary.get("episodes"), "seeds": f"{job.params.get('seed_start')}…",
             "risk_reduction": summary.get("mean_risk_reduction"), "steps": summary.get("mean_steps"),
         }
     for ck in Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY).only("name", "task_id", "catalog", "metrics", "job_id"):
@@ -82,7 +83,8 @@ def policy_comparison() -> list[dict[str, Any]]:
             rows.setdefault(key, {
                 "catalog": ck.catalog, "task_id": task, "agent": key[2], "source": "training job's test",
                 "job_id": ck.job_id, "mean": t.get("mean_score"), "std": t.get("std_score"),
-                "episodes": t.get("episodes"), "seeds": f"{t.get('seed_start', 10000)}…",
+                "normalised": t.get("normalised_score"), "oracle": t.get("oracle_score"),
+                "random": t.get("random_score"), "episodes": t.get("episodes"), "seeds": f"{t.get('seed_start', 10000)}…",
                 "risk_reduction": t.get("mean_risk_reduction"), "steps": t.get("mean_steps"),
             })
     return sorted(rows.values(), key=lambda r: (r["catalog"], r["task_id"], -(r["mean"] or 0)))

@@ -9,7 +9,7 @@ import sys
 from polypharmacy_site.live_server import ROOT
 
 PURE_MODULES = (
-    "agents.policies", "agents.evaluate", "agents.registry", "agents.remote", "agents.llm", "agents.runners",
+    "agents.policies", "agents.evaluate", "agents.registry", "agents.oracle", "agents.normalised", "agents.remote", "agents.llm", "agents.runners",
     "agents.learning.ppo", "agents.learning.agent", "bandits.datasets", "bandits.optimneuralts",
     "bandits.baselines", "bandits.metrics", "bandits.catalog_dataset", "bandits.screening", "bandits.runners",
 )

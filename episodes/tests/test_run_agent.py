@@ -104,18 +104,39 @@ def untrained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt", ActorCritic(PolicyConfig(OBS_SIZE, N_ACTIONS, (16,))))
 
 
+def only_summaries(err: str) -> list[str]:
+    """The tasks of stderr's summary lines; fails on any other line (an error)."""
+    lines = err.splitlines()
+    assert all(line.startswith("summary: ") for line in lines), err
+    return [line.split()[1] for line in lines]
+
+
 # ── agents on a live server ──────────────────────────────────────────────────
 def test_the_heuristic_runs_two_episodes_and_the_server_stores_them(env_server: LiveServer):
     before = stored_episodes(env_server, task_id="budgeted_screening")
     out, err = run_agent("--agent", "heuristic", "--url", env_server.url, "--catalog", "classic",
                          "--task", "budgeted_screening", "--episodes", "2", "--seed", "3")
     episodes = episodes_in_log(out)
-    assert err == ""
+    assert only_summaries(err) == ["budgeted_screening"]
     assert len(episodes) == 2
     for episode in episodes:
         assert episode["task"] == "budgeted_screening" and episode["model"] == "heuristic"
         assert_completed(episode)
     assert stored_episodes(env_server, task_id="budgeted_screening") == before + 2
+
+
+def test_the_oracle_plays_remotely_and_the_summary_normalises_it_to_one(env_server: LiveServer):
+    out, err = run_agent("--agent", "oracle", "--url", env_server.url, "--catalog", "classic",
+                         "--task", "easy_screening", "--episodes", "3", "--seed", "10000")
+    episodes = episodes_in_log(out)
+    assert [e["model"] for e in episodes] == ["oracle:16"] * 3
+    for episode in episodes:
+        assert_completed(episode)
+    mean = sum(e["score"] for e in episodes) / 3
+    assert only_summaries(err) == ["easy_screening"]
+    said = re.search(r"mean score (\S+) over 3 episodes, normalised (\S+) ", err)
+    assert said and float(said[1]) == pytest.approx(mean, abs=0.002) and said[2] == "1.000", err
+    assert "full-information planner" in err
 
 
 def test_the_remote_run_scores_exactly_as_the_same_episode_in_process(env_server: LiveServer):
@@ -151,7 +172,7 @@ def test_a_checkpoint_policy_runs_by_path(env_server: LiveServer, untrained_chec
     out, err = run_agent("--agent", f"policy:{untrained_checkpoint}", "--url", env_server.url,
                          "--catalog", "classic", "--task", "easy_screening")
     (episode,) = episodes_in_log(out)
-    assert err == ""
+    assert only_summaries(err) == ["easy_screening"]
     assert episode["model"] == f"policy:{untrained_checkpoint}"
     assert_completed(episode)
 

@@ -75,6 +75,11 @@ def test_an_evaluation_job_shows_a_score_distribution_and_the_comparison_page_li
     assert "Score distribution (heuristic)" in html and "<rect" in html and "Episodes" in html
     compare = client_for(rex).get("/jobs/compare/").content.decode()
     assert "easy_screening" in compare and "<code>heuristic</code>" in compare
+    job.refresh_from_db()
+    summary = job.result["summary"]
+    assert "<th>normalised</th>" in compare and "full-information planner" in compare
+    assert f"<td>{summary['normalised_score']:.3f}</td>" in compare
+    assert f"{summary['random_score']:.3f} · {summary['oracle_score']:.3f}" in compare
 
 
 def test_pages_need_a_role(classic, phil):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import services
+from jobs import presenters, services
 from jobs.context import LOG_ELIDED, MAX_LOG_CHARS
 from jobs.models import Checkpoint, Job
 from jobs.selectors import checkpoint_file, checkpoint_path
@@ -38,7 +38,8 @@ def test_it_fills_in_defaults_and_picks_the_kinds_queue(classic, rex, no_enqueue
     ("train_policy", {"algorithm": "dqn"}, "params.algorithm", "not a valid choice"),
     ("train_policy", {"hidden": [16, "x"]}, "params.hidden.1", "valid integer"),
     ("train_policy", {"totl_steps": 5000}, "params.totl_steps", "Unknown parameter"),
-    ("evaluate", {"agent": "oracle"}, "params.agent", "Unknown agent 'oracle'"),
+    ("evaluate", {"agent": "genius"}, "params.agent", "Unknown agent 'genius'"),
+    ("evaluate", {"agent": "oracle:0"}, "params.agent", "width must be a whole number from 1 to 64"),
     ("evaluate", {"agent": "policy:missing"}, "params.agent", "No policy checkpoint named 'missing'"),
     ("evaluate", {"episodes": 0}, "params.episodes", "greater than or equal to 1"),
     ("llm_suggest", {"episode_id": "no-such-episode"}, "params.episode_id", "No episode"),
@@ -51,6 +52,10 @@ def test_it_refuses_bad_parameters_naming_the_field_and_stores_nothing(classic, 
     assert Job.objects.count() == 0
 
 
+def ck_metrics_test(job: Job) -> dict:
+    return Checkpoint.objects.get(job=job).metrics["test"]["easy_screening"]
+
+
 def test_a_training_job_runs_to_a_checkpoint_with_a_learning_curve(classic, rex):
     job = run(services.job_create(kind="train_policy", params=TINY_TRAIN, owner=rex))
     assert job.status == "succeeded", job.error + job.log
@@ -58,6 +63,8 @@ def test_a_training_job_runs_to_a_checkpoint_with_a_learning_curve(classic, rex)
     assert job.series and all("step" in p for p in job.series) and "eval" in job.series[-1]
     test = job.result["test"]["easy_screening"]
     assert test["episodes"] == 3 and 0.001 <= test["mean_score"] <= 0.999 and len(test["scores"]) == 3
+    assert test["normalised_score"] is not None and test["oracle_score"] > test["random_score"]
+    assert ck_metrics_test(job)["normalised_score"] == test["normalised_score"]
     ck = Checkpoint.objects.get(job=job)
     assert ck.name == f"easy_screening-classic-s0-job{job.pk}" and ck.kind == "policy"
     assert checkpoint_file(ck).exists() and checkpoint_path(ck.name) == checkpoint_file(ck)
@@ -85,6 +92,13 @@ def test_an_evaluation_of_a_trained_checkpoint_and_of_the_heuristic(classic, rex
         summary = job.result["summary"]
         assert summary["episodes"] == 4 and len(job.result["per_episode"]) == 4
         assert {"mean_score", "std_score", "mean_risk_reduction", "std_risk_reduction", "mean_steps"} <= set(summary)
+        # The normalised score beside the raw one, from the random agent and the oracle on the same seeds.
+        assert summary["oracle_score"] > summary["random_score"]
+        span = summary["oracle_score"] - summary["random_score"]
+        assert summary["normalised_score"] == pytest.approx((summary["mean_score"] - summary["random_score"]) / span)
+        table = presenters.present(job)["tables"][0]
+        assert "normalised score" in table.columns
+        assert table.rows[0][table.columns.index("normalised score")] == f"{summary['normalised_score']:.3f}"
         assert [e["seed"] for e in job.result["per_episode"]] == [10000, 10001, 10002, 10003]
 
 

@@ -180,7 +180,7 @@ def test_a_supervisors_live_watch_is_audited_once_and_the_pharmacists_not_at_all
 def test_the_audit_trail_records_the_connections_address_not_what_the_client_claims(server, phil, sue):
     """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: the server is told
     to believe no proxy unless FORWARDED_ALLOW_IPS names one (polypharmacy_site/serve.py)."""
-    pk = start(phil, "EP_0003")
+    pk = start(phil, "EP_0008")
     assert sue.get(f"/reviews/{pk}/", **{"X-Forwarded-For": "203.0.113.9"}).status == 200
     (viewed,) = audit(server, pk, "session.viewed")
     assert viewed["ip"] == "127.0.0.1"

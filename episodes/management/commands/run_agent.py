@@ -1,6 +1,7 @@
-"""``manage.py run_agent --agent random|heuristic|llm|policy:<checkpoint> [--url URL] [--task T|all]
+"""``manage.py run_agent --agent random|heuristic|llm|oracle[:<width>]|policy:<checkpoint> [--url URL] [--task T|all]
 [--catalog C] [--episodes N] [--seed S] [--token KEY]``: drive a running server over the OpenEnv
-HTTP protocol and print the reference's ``[START]``/``[STEP]``/``[END]`` lines (``agents.remote``).
+HTTP protocol and print the reference's ``[START]``/``[STEP]``/``[END]`` lines (``agents.remote``),
+then, on stderr, each task's mean and normalised score (``agents.normalised``).
 
 Exit status: 0 when every episode ran to its end (whatever its score); otherwise every episode
 is still tried and printed, each failure is reported on stderr, and the command ends with a
@@ -9,11 +10,13 @@ CommandError (exit status 1) counting the failed episodes.
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any, Callable
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from agents.normalised import format_normalised, references
 from agents.registry import AGENT_SPECS_HELP, resolve_agent
 from agents.remote import DEFAULT_TIMEOUT_S, run_remote_episodes
 from envcore.catalog import CATALOG_NAMES, DEFAULT_CATALOG, TASK_IDS
@@ -26,6 +29,17 @@ def _checkpoint_resolver() -> Callable[[str], Path] | None:
     except ImportError:
         return None  # no checkpoint registry here: policy:<path> still works
     return checkpoint_path
+
+
+def summary_line(label: str, task_id: str, catalog: str, results: list[dict[str, Any]]) -> str:
+    """The task's mean score with its normalised score beside it, on the episodes that ran to
+    their end (at least one). On stderr: stdout stays the reference's log, line for line."""
+    done = [r for r in results if r["error"] is None]
+    mean = statistics.fmean(r["score"] for r in done)
+    refs = references(catalog, task_id, [r["seed"] for r in done])
+    return (f"summary: {task_id} ({catalog}): {label} mean score {mean:.3f} over {len(done)} episodes, normalised "
+            f"{format_normalised(refs.normalise(mean))} (random {refs.random:.3f}, oracle {refs.oracle:.3f} on the "
+            f"same seeds; the oracle is a full-information planner)")
 
 
 class Command(BaseCommand):
@@ -68,11 +82,15 @@ class Command(BaseCommand):
             raise CommandError(f"--agent: {exc}") from None
 
         results = []
+        seeds = range(seed, seed + episodes)
         for task_id in TASK_IDS if task == "all" else (task,):
-            results += run_remote_episodes(
-                url, policy, task_id=task_id, catalog=catalog, seeds=range(seed, seed + episodes),
+            ran = run_remote_episodes(
+                url, policy, task_id=task_id, catalog=catalog, seeds=seeds,
                 model_label=label, out=self.stdout, err=self.stderr, token=token, timeout_s=timeout,
             )
+            if any(r["error"] is None for r in ran):
+                self.stderr.write(summary_line(label, task_id, catalog, ran))
+            results += ran
         failed = [r for r in results if r["error"] is not None]
         if failed:
             raise CommandError(f"{len(failed)} of {len(results)} episodes failed; first: {failed[0]['error']}")
