@@ -57,6 +57,7 @@ class Episode(models.Model):
     # episode, whose every action goes through the review pages and their audit trail. A default
     # in the database too: the event loop's INSERT (episodes/async_store.py) does not name it.
     steps_via = models.CharField(max_length=16, blank=True, default="", db_default="")
+    REVIEW_CHANNEL = "review"
     # The snapshot at reset (episodes stepped before 2026-12 kept their latest one here).
     snapshot = models.JSONField(default=dict, blank=True)
     baseline_risk = models.FloatField(default=0.0)

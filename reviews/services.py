@@ -82,7 +82,7 @@ class StepOutcome:
 
 
 def _caller(user: Any) -> episodes.Caller:
-    return episodes.Caller.for_user(user, channel="review")
+    return episodes.Caller.for_user(user, channel=Episode.REVIEW_CHANNEL)
 
 
 def _require_pharmacist(session: ReviewSession, user: Any) -> None:
@@ -144,7 +144,7 @@ def review_start(*, meta: RequestMeta, patient_id: str, task_id: str, catalog_na
         try:
             started, _resumed = episodes.episode_reset(
                 _caller(user), patient_id=patient_id, task_id=task_id, catalog=catalog_name,
-                durability=Episode.Durability.FULL, live=True, steps_via="review",
+                durability=Episode.Durability.FULL, live=True, steps_via=Episode.REVIEW_CHANNEL,
             )
             obs = started.env.observation
             assert obs is not None

@@ -18,6 +18,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from agents.learning.encoding import encode_observation
+from agents.learning.imitation import action_index, export_demonstrations
 from agents.policies import heuristic_policy
 from catalog.selectors import catalog_get
 from episodes import services, steps
@@ -221,3 +223,20 @@ def test_it_does_not_query_per_episode(world):
         export("--status", "all", "--catalog", "classic")
     # Chunks of episodes with their steps prefetched: three times the episodes, the same queries.
     assert len(more.captured_queries) == len(few.captured_queries)
+
+
+def test_exported_episodes_are_demonstrations_for_imitation(world):
+    """``agents.learning.imitation`` reads the export as it is written: every step of the
+    exported episodes of a catalog and task becomes one (observation, action) demonstration, and
+    each is the action the heuristic took on that observation."""
+    lines, _ = export()
+    classic = catalog_get("classic")
+    demos = export_demonstrations(lines, classic, "export", task_id="budgeted_screening")
+    (line,) = [x for x in lines if x["catalog"] == "classic" and x["task_id"] == "budgeted_screening"]
+    assert demos.episodes == 1 and len(demos) + demos.skipped == len(line["steps"]) and demos.skipped == 0
+    before = line["reset_observation"]
+    for step, index in zip(line["steps"], demos.actions):
+        _vector, _mask, slots = encode_observation(before, classic)
+        assert index == action_index(heuristic_policy(before, catalog=classic, rng=random.Random(0)), slots)
+        before = step["observation"]
+    assert export_demonstrations(lines, classic, "export").episodes == 2  # both classic episodes

@@ -75,7 +75,8 @@ def _since(value: str | None) -> datetime | None:
 
 
 def episodes_to_export(
-    *, catalog: str | None, task: str | None, status: str, since: datetime | None, limit: int | None
+    *, catalog: str | None, task: str | None, status: str, since: datetime | None, limit: int | None,
+    reviews_only: bool = False,
 ) -> QuerySet[Episode]:
     """The selected episodes, oldest first, with their steps prefetched in index order."""
     steps = Prefetch("steps", queryset=Step.objects.only(*STEP_FIELDS).order_by("index"))
@@ -93,6 +94,8 @@ def episodes_to_export(
         rows = rows.filter(status__in=FINISHED)
     if since is not None:
         rows = rows.filter(created_at__gte=since)
+    if reviews_only:
+        rows = rows.filter(steps_via=Episode.REVIEW_CHANNEL)
     rows = rows.order_by("created_at", "pk")
     return rows[:limit] if limit is not None else rows
 
@@ -186,9 +189,12 @@ class Command(BaseCommand):
         parser.add_argument("--status", default="finished", help="open, finished (default) or all.")
         parser.add_argument("--since", default=None, help="Only episodes started at or after this ISO date/date-time.")
         parser.add_argument("--limit", type=int, default=None, help="At most this many episodes.")
+        parser.add_argument("--reviews-only", action="store_true",
+                            help="Only the episodes of review sessions (pharmacists' reviews: demonstrations "
+                                 "for imitation, agents.learning.imitation).")
 
     def handle(self, *args: Any, fmt: str, output: str, catalog: str | None, task: str | None, status: str,
-               since: str | None, limit: int | None, **options: Any) -> None:
+               since: str | None, limit: int | None, reviews_only: bool = False, **options: Any) -> None:
         if catalog is not None and catalog not in CATALOG_NAMES:
             raise CommandError(f"--catalog must be one of {', '.join(CATALOG_NAMES)}, not {catalog!r}.")
         if task is not None and task not in TASK_IDS:
@@ -197,7 +203,8 @@ class Command(BaseCommand):
             raise CommandError(f"--status must be open, finished or all, not {status!r}.")
         if limit is not None and limit < 0:
             raise CommandError(f"--limit must be 0 or more, not {limit}.")
-        rows = episodes_to_export(catalog=catalog, task=task, status=status, since=_since(since), limit=limit)
+        rows = episodes_to_export(catalog=catalog, task=task, status=status, since=_since(since), limit=limit,
+                                  reviews_only=reviews_only)
 
         to_stdout = output == "-"
         try:
