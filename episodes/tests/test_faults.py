@@ -177,8 +177,12 @@ def test_killed_connections_lose_no_acknowledged_step_and_leave_no_gap(server: L
     time.sleep(1.0)  # every client has reset
     killer.start()
     start.set()
+    # A step that meets a killed connection can wait out the pool's timeout (5 s) before its
+    # 503: on a busy 2-core machine one client's 24 steps took over two minutes. The check is
+    # what was stored, not how fast the errors came, so the clients get one shared deadline.
+    deadline = time.monotonic() + 240
     for client in clients:
-        client.join(120)
+        client.join(max(0.0, deadline - time.monotonic()))
     killer.stop.set()
     killer.join(10)
 
@@ -187,7 +191,7 @@ def test_killed_connections_lose_no_acknowledged_step_and_leave_no_gap(server: L
     assert "checking whether it landed" in server.log()
     failed = {name: repr(result) for name, result in results.items() if isinstance(result, BaseException)}
     assert not failed, (failed, server.log()[-6000:])
-    assert set(results) == {"ws", "http fast path", "http view"}, results.keys()
+    assert set(results) == {"ws", "http fast path", "http view"}, (results.keys(), server.log()[-3000:])
     for name, (observation, acked, _errors) in results.items():
         indices, actions, snapshot = stored(server, observation["episode_id"])
         assert indices == list(range(1, len(acked) + 1)), name
