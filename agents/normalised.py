@@ -85,12 +85,15 @@ def normalised_summary(mean_score: float, refs: References) -> dict[str, Any]:
             "normalised_score": refs.normalise(mean_score)}
 
 
-def normalise_evaluation(evaluation: Evaluation, catalog: Catalog | str) -> dict[str, Any]:
-    """``evaluation.summary()`` with the normalised score and its references beside the mean."""
+def normalise_evaluation(evaluation: Evaluation, catalog: Catalog | str, *,
+                         on_seed: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """``evaluation.summary()`` with the normalised score and its references (on the
+    evaluation's own seeds) beside the mean; ``on_seed`` as for ``references``."""
     seeds = [e.seed for e in evaluation.episodes]
     summary = evaluation.summary()
     if seeds:
-        summary.update(normalised_summary(evaluation.mean, references(catalog, evaluation.task_id, seeds)))
+        refs = references(catalog, evaluation.task_id, seeds, on_seed=on_seed)
+        summary.update(normalised_summary(evaluation.mean, refs))
     return summary
 
 

@@ -38,7 +38,6 @@ from envcore.regimen import patient_start
 
 DEFAULT_WIDTH = 16
 LABEL = "oracle"  # with its width: "oracle:16"; always described as full information
-DESCRIPTION = "full-information planner (reads the interaction rules)"
 QUERY_TASK = "budgeted_screening"  # the only grader that reads discoveries
 
 Typed = QueryDDI | ProposeIntervention | FinishReview
@@ -94,32 +93,19 @@ def _finish_score(env: PolypharmacyEnv) -> float:
 
 
 def candidate_interventions(env: PolypharmacyEnv) -> Iterator[ProposeIntervention]:
-    """Every intervention the environment would accept now: stop, dose_reduce (above the
-    minimum dose), add_monitoring (unmonitored) and each possible named substitute."""
-    if env.remaining_intervention_budget <= 0:
-        return
+    """Every intervention the environment would accept now (``PolypharmacyEnv.refusal`` decides):
+    stop, dose_reduce, add_monitoring and each named same-class substitute of every drug."""
     catalog = env.catalog
-    slots = env.medication_slots()
-    regimen = {d for d in slots if d is not None}
-    for slot, drug_id in enumerate(slots):
+    for drug_id in env.medication_slots():
         if drug_id is None:
             continue
-        state = env.slot_state(slot)
-        assert state is not None
-        _, dose, _, monitored = state
-
-        def act(kind: str, new: str | None = None) -> ProposeIntervention:
-            return ProposeIntervention(action_type="propose_intervention", target_drug_id=drug_id,
-                                       intervention_type=kind, proposed_new_drug_id=new)  # type: ignore[arg-type]
-
-        yield act("stop")
-        if dose > catalog.drugs[drug_id].min_dose_mg:
-            yield act("dose_reduce")
-        if not monitored:
-            yield act("add_monitoring")
-        for candidate in catalog.same_class(drug_id):
-            if candidate not in regimen:
-                yield act("substitute", candidate)
+        options = [(kind, None) for kind in ("stop", "dose_reduce", "add_monitoring")]
+        options += [("substitute", candidate) for candidate in catalog.same_class(drug_id)]
+        for kind, new in options:
+            act = ProposeIntervention(action_type="propose_intervention", target_drug_id=drug_id,
+                                      intervention_type=kind, proposed_new_drug_id=new)  # type: ignore[arg-type]
+            if env.refusal(act) is None:
+                yield act
 
 
 def _state_key(env: PolypharmacyEnv, queried: bool, severe: frozenset[str]) -> tuple[Any, ...]:
@@ -231,7 +217,7 @@ class OraclePolicy:
     follows the plan; if the observation is not where the plan leads (another agent stepped, or
     a step was refused), it replans from the observed state."""
 
-    def __init__(self, width: int = DEFAULT_WIDTH, *, cache_size: int = 256) -> None:
+    def __init__(self, width: int = DEFAULT_WIDTH, *, cache_size: int = 2048) -> None:
         if width < 1:
             raise ValueError(f"The oracle's width must be at least 1, got {width}.")
         self.width = width
@@ -258,7 +244,7 @@ class OraclePolicy:
     def _remember(self, key: tuple[Any, ...], action: dict[str, Any]) -> None:
         self._next[key] = action
         self._next.move_to_end(key)
-        while len(self._next) > self._cache_size * 8:
+        while len(self._next) > self._cache_size:
             self._next.popitem(last=False)
 
 

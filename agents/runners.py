@@ -13,7 +13,7 @@ import statistics
 from typing import Any
 
 from agents.evaluate import Evaluation, evaluate
-from agents.normalised import format_normalised, normalised_summary, references
+from agents.normalised import format_normalised, normalise_evaluation
 from envcore.env import PolypharmacyEnv
 
 TEST_SEED_START = 10000
@@ -38,8 +38,7 @@ def evaluate_with_progress(policy: Any, *, catalog: Any, task_id: str, seeds: ra
             ctx.progress(mid + (hi - mid) * done / total, f"{stage}: random and oracle references {done}/{total}")
 
     evaluation = evaluate(policy, task_id, seeds, catalog, on_episode=report)
-    refs = references(catalog, task_id, seeds, on_seed=report_reference)
-    summary = {**evaluation.summary(), **normalised_summary(evaluation.mean, refs), "seed_start": seeds.start}
+    summary = {**normalise_evaluation(evaluation, catalog, on_seed=report_reference), "seed_start": seeds.start}
     return evaluation, summary
 
 

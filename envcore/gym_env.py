@@ -46,7 +46,7 @@ EGFR = ("normal", "mild", "moderate", "severe")
 LIVER = ("normal", "impaired", "severe")
 GLOBAL_FEATURES = 8 + len(TASK_IDS) + len(EGFR) + len(LIVER)
 OBS_SIZE = MAX_SLOTS * SLOT_FEATURES + N_QUERY * PAIR_FEATURES + GLOBAL_FEATURES
-_PAIR_INDEX = {pair: k for k, pair in enumerate(PAIRS)}
+PAIR_INDEX = {pair: k for k, pair in enumerate(PAIRS)}  # slot pair (i < j) → its query action
 
 
 def decode_action(index: int, slots: list[str | None]) -> Any:
@@ -189,7 +189,7 @@ class PolypharmacyGymEnv(gym.Env):
             for a_pos, i in enumerate(present):
                 for j in present[a_pos + 1:]:
                     if not env.was_queried(slots[i], slots[j]):  # type: ignore[arg-type]
-                        mask[_PAIR_INDEX[(i, j)]] = 1
+                        mask[PAIR_INDEX[(i, j)]] = 1
         if env.remaining_intervention_budget > 0:
             catalog = env.catalog
             for s in present:

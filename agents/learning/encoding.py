@@ -22,14 +22,12 @@ import numpy as np
 
 from envcore.catalog import Catalog, pair_key
 from envcore.gym_env import (
-    EGFR, FINISH_ACTION, GLOBAL_FEATURES, LIVER, MAX_SLOTS, N_ACTIONS, N_QUERY, PAIR_FEATURES, PAIRS,
+    EGFR, FINISH_ACTION, GLOBAL_FEATURES, LIVER, MAX_SLOTS, N_ACTIONS, N_QUERY, PAIR_FEATURES, PAIR_INDEX, PAIRS,
     RECOMMENDATION_CODES, SEVERITY_CODES, SLOT_FEATURES, TASK_IDS,
 )
 from envcore.contract import INTERVENTION_TYPES
 from envcore.risk import BEERS_WEIGHTS
 from envcore.scenarios import TASKS
-
-_PAIR_INDEX = {pair: k for k, pair in enumerate(PAIRS)}
 
 
 class _Slot:
@@ -64,7 +62,7 @@ def rebuild_slots(observation: dict[str, Any], catalog: Catalog) -> tuple[list[_
             if i is None or j is None:
                 continue
             i, j = min(i, j), max(i, j)
-            k = _PAIR_INDEX.get((i, j))
+            k = PAIR_INDEX.get((i, j))
             if k is None:  # a slot beyond the adapter's MAX_SLOTS
                 continue
             row = pair_state[k]
@@ -158,7 +156,7 @@ def encode_observation(observation: dict[str, Any], catalog: Catalog) -> tuple[n
             for pos, i in enumerate(present):
                 for j in present[pos + 1:]:
                     if pair_key(ids[i], ids[j]) not in queried:  # type: ignore[arg-type]
-                        mask[_PAIR_INDEX[(i, j)]] = 1
+                        mask[PAIR_INDEX[(i, j)]] = 1
         if observation["remaining_intervention_budget"] > 0:
             regimen = {d for d in ids if d is not None}
             for s in present:

@@ -31,9 +31,7 @@ from agents.learning.policy import ActorCritic, PolicyConfig
 from envcore.catalog import Catalog
 from envcore.contract import INTERVENTION_TYPES
 from envcore.env import PolypharmacyEnv
-from envcore.gym_env import FINISH_ACTION, MAX_SLOTS, N_ACTIONS, N_QUERY, OBS_SIZE, PAIRS
-
-_PAIR_INDEX = {pair: k for k, pair in enumerate(PAIRS)}
+from envcore.gym_env import FINISH_ACTION, MAX_SLOTS, N_ACTIONS, N_QUERY, OBS_SIZE, PAIR_INDEX
 
 
 @dataclass
@@ -74,7 +72,7 @@ def action_index(action: dict[str, Any], slots: list[str | None]) -> int | None:
         i, j = position.get(action.get("drug_id_1")), position.get(action.get("drug_id_2"))  # type: ignore[arg-type]
         if i is None or j is None or i == j:
             return None
-        return _PAIR_INDEX.get((min(i, j), max(i, j)))
+        return PAIR_INDEX.get((min(i, j), max(i, j)))
     if kind == "propose_intervention":
         s = position.get(action.get("target_drug_id"))  # type: ignore[arg-type]
         if s is None or s >= MAX_SLOTS or action.get("intervention_type") not in INTERVENTION_TYPES:
