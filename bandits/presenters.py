@@ -27,7 +27,7 @@ def _pattern_label(dataset: dict[str, Any]) -> str:
     return "severe pairs flagged" if dataset.get("kind") == "catalog" else "patterns flagged"
 
 
-def present_bandit_train(job: Job) -> dict[str, Any]:
+def present_bandit_train(job: Job, full: bool = False) -> dict[str, Any]:
     series = job.series or []
     result = job.result or {}
     dataset = result.get("dataset") or {"kind": job.params.get("dataset")}
@@ -62,11 +62,11 @@ def present_bandit_train(job: Job) -> dict[str, Any]:
         f"Flagged combinations ({len(flagged)} of {result.get('n_flagged', len(flagged))}, highest lower bound first)",
         ["#", "drugs", "predicted RR (μ)", "lower bound (μ − 3σ)", "true RR", "PIP"],
         [[i + 1, _drugs(r), _num(r.get("predicted_rr")), _num(r.get("lower_bound")), _num(r.get("true_rr")),
-          "yes" if r.get("pip") else "no"] for i, r in enumerate(flagged[:FLAGGED_SHOWN])]))
+          "yes" if r.get("pip") else "no"] for i, r in enumerate(flagged if full else flagged[:FLAGGED_SHOWN])]))
     return {"plots": plots, "tables": tables}
 
 
-def present_bandit_screen(job: Job) -> dict[str, Any]:
+def present_bandit_screen(job: Job, full: bool = False) -> dict[str, Any]:
     result = job.result or {}
     if not result:
         return {"plots": [], "tables": []}
@@ -88,7 +88,7 @@ def present_bandit_screen(job: Job) -> dict[str, Any]:
                                   "recall (known RR)"], summary)]
     flagged = result.get("flagged") or []
     columns = ["#", "drugs", "predicted RR (μ)", "σ", "lower bound (μ − 3σ)"] + (["true RR"] if truth else [])
-    shown = flagged[:FLAGGED_SHOWN]
+    shown = flagged if full else flagged[:FLAGGED_SHOWN]
     tables.append(Table(f"Flagged combinations ({len(shown)} of {result.get('n_flagged')}, highest lower bound first)",
                         columns, [[i + 1, _drugs(r), _num(r.get("predicted_rr")), _num(r.get("sigma")),
                                    _num(r.get("lower_bound"))] + ([_num(r.get("true_rr"))] if truth else [])

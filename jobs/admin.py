@@ -51,7 +51,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="results and plots")
     def results(self, job: Job) -> str:
-        return render_to_string("jobs/_results.html", {"shown": present(job)})
+        return render_to_string("jobs/_results.html", {"shown": present(job), "job": job})
 
     @admin.display(description="log")
     def log_text(self, job: Job) -> str:

@@ -2,7 +2,8 @@
 
     POST /api/jobs {"kind": "train_policy", "params": {...}} → 201 job
     GET  /api/jobs[?kind=&status=]  GET /api/jobs/<id>  POST /api/jobs/<id>/cancel
-    GET  /api/checkpoints[?kind=policy|bandit]
+    GET  /api/jobs/<id>/tables  GET /api/jobs/<id>/tables/<key>[.csv]   (the job page's tables, every row)
+    GET  /api/checkpoints[?kind=policy|bandit]  GET /api/checkpoints/<name>/file
 
 Token or session auth; who may do what is ``reviews.permissions``' ("jobs.view", "jobs.queue.<kind>",
 "jobs.cancel"). Bad parameters are a 422 whose
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import FileResponse, HttpResponse
+
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.decorators import api_view, permission_classes
@@ -22,7 +26,7 @@ from rest_framework.response import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from episodes.wire import body_model
-from jobs import selectors, services
+from jobs import downloads, selectors, services
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
 from reviews import permissions as matrix
@@ -114,3 +118,40 @@ def checkpoints(request: Request) -> Response:
     if request.query_params.get("kind"):
         qs = qs.filter(kind=request.query_params["kind"])
     return Response(CheckpointOut(qs[:LIST_LIMIT], many=True).data)
+
+
+@extend_schema(operation_id="job_tables", description="The result tables of a job (as on its page): key, title, "
+               "columns and row count. Download one with /api/jobs/<id>/tables/<key> (JSON) or <key>.csv.",
+               responses={200: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+@permission_classes([JobsPermission])
+def job_tables(request: Request, job_id: int) -> Response:
+    return Response({"job": job_id, "tables": downloads.table_index(_job_or_404(job_id))})
+
+
+@extend_schema(operation_id="job_table", description="One result table of a job with every row, as JSON, or as CSV "
+               "when the key ends in .csv (the same cells as the job page).", responses={200: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+@permission_classes([JobsPermission])
+def job_table(request: Request, job_id: int, key: str, fmt: str = "json") -> Response | HttpResponse:
+    try:
+        table = downloads.table(_job_or_404(job_id), key)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    if fmt == "csv":
+        response = HttpResponse(downloads.table_csv(table), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="job-{job_id}-{table.key}.csv"'
+        return response
+    return Response(downloads.table_json(table))
+
+
+@extend_schema(operation_id="checkpoint_file", description="The file of a checkpoint (a policy's or a bandit "
+               "model's), as the worker saved it.", responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+@api_view(["GET"])
+@permission_classes([JobsPermission])
+def checkpoint_file(request: Request, name: str) -> FileResponse:
+    try:
+        ck, path = downloads.checkpoint_download(name)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"{ck.kind}-{ck.name}{path.suffix}")

@@ -1,7 +1,9 @@
 """What the job pages and the admin show of a job: plots and result tables, per kind.
 
-A presenter is ``present(job) -> {"plots": [svg…], "tables": [Table…]}``; bandit kinds have
-theirs in ``bandits.presenters``. Works on a running job too (the plots of what is there yet)."""
+A presenter is ``present(job, full=False) -> {"plots": [svg…], "tables": [Table…]}``; bandit
+kinds have theirs in ``bandits.presenters``. Works on a running job too (the plots of what is
+there yet). ``full=True`` asks for every row (the downloads, ``jobs.downloads``); the page may
+show fewer. Each table's ``key`` names its download (``/jobs/<id>/download/<key>.csv``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from django.utils.module_loading import import_string
+from django.utils.text import slugify
 
 from jobs.models import Job
 from jobs.plots import histogram, line_chart, series_lines
@@ -20,6 +23,12 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
+    key: str = ""  # the download's name; derived from the title when not given
+    sortable: bool = False  # the page lets its columns be sorted (jobs.js)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = slugify(self.title.split("(")[0]) or "table"
 
 
 def _pm(mean: Any, std: Any) -> str:
@@ -41,7 +50,7 @@ def _normalised_cells(summary: dict[str, Any]) -> list[str]:
     return [_num(summary.get("normalised_score")), refs]
 
 
-def present_train_policy(job: Job) -> dict[str, Any]:
+def present_train_policy(job: Job, full: bool = False) -> dict[str, Any]:
     series = job.series or []
     plots = [
         line_chart("Learning curve (training episodes, and greedy validation on seeds 20000–20049)",
@@ -65,7 +74,7 @@ def present_train_policy(job: Job) -> dict[str, Any]:
     return {"plots": plots, "tables": tables}
 
 
-def present_evaluate(job: Job) -> dict[str, Any]:
+def present_evaluate(job: Job, full: bool = False) -> dict[str, Any]:
     result = job.result or {}
     episodes = result.get("per_episode") or []
     s = result.get("summary") or {}
@@ -88,7 +97,7 @@ def present_evaluate(job: Job) -> dict[str, Any]:
     return {"plots": plots, "tables": tables}
 
 
-def present_llm_suggest(job: Job) -> dict[str, Any]:
+def present_llm_suggest(job: Job, full: bool = False) -> dict[str, Any]:
     result = job.result or {}
     sug = result.get("suggestion") or {}
     if not sug:
@@ -107,9 +116,9 @@ PRESENTERS: dict[str, str] = {
 }
 
 
-def present(job: Job) -> dict[str, Any]:
+def present(job: Job, *, full: bool = False) -> dict[str, Any]:
     try:
-        presenter: Callable[[Job], dict[str, Any]] = import_string(PRESENTERS[job.kind])
+        presenter: Callable[..., dict[str, Any]] = import_string(PRESENTERS[job.kind])
     except (KeyError, ImportError):
         return {"plots": [], "tables": []}
-    return presenter(job)
+    return presenter(job, full=full)

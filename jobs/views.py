@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+import json
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from envcore.errors import ValidationError
 from episodes.errors import error_body
-from jobs import selectors, services
+from jobs import downloads, selectors, services
 from jobs.forms import form_fields, params_from_post
 from jobs.kinds import KINDS
 from jobs.models import Job
@@ -132,3 +134,40 @@ def compare(request: HttpRequest) -> HttpResponse:
         groups.setdefault((row["catalog"], row["task_id"]), []).append(row)
     return _render(request, "jobs/compare.html", {"groups": [
         {"catalog": c, "task_id": t, "rows": rs} for (c, t), rs in sorted(groups.items())]})
+
+
+def _attachment(body: str, filename: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def job_download(request: HttpRequest, job_id: int, name: str, fmt: str) -> HttpResponse:
+    """``/jobs/<id>/download/<table key>.csv|json``, or ``job.json`` for the whole stored job."""
+    _require_jobs(request)
+    job = _job(job_id)
+    if name == "job" and fmt == "json":
+        return _attachment(json.dumps(downloads.job_document(job), indent=1), f"job-{job.pk}.json",
+                           "application/json")
+    try:
+        table = downloads.table(job, name)
+    except LookupError as exc:
+        raise Http404(str(exc)) from None
+    if fmt == "csv":
+        return _attachment(downloads.table_csv(table), f"job-{job.pk}-{table.key}.csv", "text/csv; charset=utf-8")
+    return _attachment(json.dumps(downloads.table_json(table), indent=1), f"job-{job.pk}-{table.key}.json",
+                       "application/json")
+
+
+@login_required
+@require_GET
+def checkpoint_download(request: HttpRequest, name: str) -> FileResponse:
+    """The file of a checkpoint (a policy's or a bandit model's), as the worker saved it."""
+    _require_jobs(request)
+    try:
+        ck, path = downloads.checkpoint_download(name)
+    except LookupError as exc:
+        raise Http404(str(exc)) from None
+    return FileResponse(path.open("rb"), as_attachment=True, filename=f"{ck.kind}-{ck.name}{path.suffix}")

@@ -48,3 +48,34 @@
   }
   setTimeout(poll, 1500);
 })();
+
+// Sortable result tables (table.sortable): a click on a column's header sorts by it, numbers as
+// numbers ("—" last), again to reverse. Delegated, so tables the panel refresh brings in work too.
+(function () {
+  "use strict";
+  function key(cell) {
+    const text = cell.textContent.trim();
+    const n = parseFloat(text.replace(/^'/, ""));
+    return Number.isFinite(n) && /^'?[-+]?[0-9.]/.test(text) ? n : text.toLowerCase();
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("table.sortable button.sort");
+    if (!button) return;
+    const th = button.closest("th");
+    const table = th.closest("table");
+    const col = Number(button.dataset.col);
+    const ascending = th.getAttribute("aria-sort") !== "ascending";
+    table.querySelectorAll("th").forEach((h) => h.removeAttribute("aria-sort"));
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    const body = table.tBodies[0];
+    const rows = Array.from(body.rows);
+    rows.sort((a, b) => {
+      const x = key(a.cells[col]), y = key(b.cells[col]);
+      const xn = typeof x === "number", yn = typeof y === "number";
+      if (xn !== yn) return xn ? -1 : 1;  // numbers before "—" and text, whichever the direction
+      const c = x < y ? -1 : x > y ? 1 : 0;
+      return ascending ? c : -c;
+    });
+    rows.forEach((r) => body.appendChild(r));
+  });
+})();
