@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
@@ -50,8 +52,31 @@ class SourceFilter(admin.SimpleListFilter):
         return queryset.filter(source=value) if value else queryset
 
 
+class CurationAdmin(SimpleHistoryAdmin):
+    """An edit in the admin records who made it as its change reason, so the history never reads
+    "None" (loads and the curation services give their own reasons)."""
+
+    def _reason(self, request: HttpRequest, verb: str) -> str:
+        return f"{verb} in the admin by {request.user.get_username()}"
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj._change_reason = self._reason(request, "Edited" if change else "Added")
+        super().save_model(request, obj, form, change)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        obj._change_reason = self._reason(request, "Deleted")
+        super().delete_model(request, obj)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        for inline_form in formset.forms:
+            inline_form.instance._change_reason = self._reason(request, "Edited")
+        for obj in getattr(formset, "deleted_objects", []) or []:
+            obj._change_reason = self._reason(request, "Deleted")
+        super().save_formset(request, form, formset, change)
+
+
 @admin.register(CatalogSource)
-class CatalogSourceAdmin(SimpleHistoryAdmin):
+class CatalogSourceAdmin(CurationAdmin):
     list_display = ("name", "version", "drug_count", "rule_count", "patient_count", "updated_at")
     readonly_fields = ("version", "created_at", "updated_at")
     search_fields = ("name",)
@@ -81,7 +106,7 @@ class CatalogSourceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Drug)
-class DrugAdmin(SimpleHistoryAdmin):
+class DrugAdmin(CurationAdmin):
     list_display = (
         "drug_id", "generic_name", "atc_code", "atc_class", "catalog", "is_high_risk_elderly", "is_critical",
         "anticholinergic_score", "confidence",
@@ -104,7 +129,7 @@ class DrugAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(DDIRule)
-class DDIRuleAdmin(SimpleHistoryAdmin):
+class DDIRuleAdmin(CurationAdmin):
     list_display = ("pair", "severity", "recommendation", "base_risk_score", "catalog", "confidence", "short_source")
     list_filter = ("catalog", "severity", "recommendation", AtcClassFilter, SourceFilter, "confidence")
     search_fields = (
@@ -125,7 +150,7 @@ class DDIRuleAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(BeersCriterion)
-class BeersCriterionAdmin(SimpleHistoryAdmin):
+class BeersCriterionAdmin(CurationAdmin):
     list_display = ("drug", "criterion_type", "condition", "catalog", "confidence")
     list_filter = ("catalog", "criterion_type", AtcClassFilter, SourceFilter, "confidence")
     search_fields = ("drug__drug_id", "drug__generic_name", "condition", "rationale")
@@ -141,7 +166,7 @@ class PatientMedicationInline(admin.TabularInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(CurationAdmin):
     list_display = ("patient_id", "catalog", "task_id", "age", "sex", "eGFR_category", "liver_function_category",
                     "medication_count")  # fmt: skip
     list_filter = ("catalog", "task_id", "sex", "eGFR_category", "liver_function_category")

@@ -106,10 +106,13 @@ class Drug(models.Model):
         elif self.atc_code and not self.atc_code.startswith(self.atc_class):
             errors["atc_code"] = f"Must start with the ATC class {self.atc_class}."
         if None not in (self.min_dose_mg, self.default_dose_mg, self.max_dose_mg):
+            # Both checks, so a form with the two wrong shows the two errors at once.
             if self.min_dose_mg > self.default_dose_mg:
                 errors["min_dose_mg"] = "Must not exceed the default dose."
-            elif self.default_dose_mg > self.max_dose_mg:
+            if self.default_dose_mg > self.max_dose_mg:
                 errors["max_dose_mg"] = "Must not be below the default dose."
+            if self.min_dose_mg > self.max_dose_mg and "min_dose_mg" not in errors:
+                errors["min_dose_mg"] = "Must not exceed the maximum dose."
         if self.anticholinergic_score is not None and self.anticholinergic_score > 3:
             errors["anticholinergic_score"] = "The ACB scale runs from 0 to 3."
         if errors:

@@ -9,7 +9,8 @@ from typing import Any
 from rest_framework import fields as drf_fields
 
 from jobs.kinds import KINDS
-from jobs.params import CatalogField, catalog_names
+from jobs.params import AgentField, CatalogField, catalog_names
+from jobs.selectors import agent_options
 
 
 @dataclass
@@ -20,6 +21,8 @@ class FormField:
     value: str
     choices: list[str] | None
     error: str = ""
+    # A picker's options ({value, label, group, task, catalog}): the agent field of evaluations.
+    options: list[dict[str, str]] | None = None
 
 
 def _display(value: Any) -> str:
@@ -37,8 +40,13 @@ def form_fields(kind: str, data: dict[str, Any] | None = None, errors: dict[str,
         choices = list(f.choices) if isinstance(f, drf_fields.ChoiceField) else None
         if isinstance(f, CatalogField):
             choices = catalog_names()
+        options = None
+        if isinstance(f, AgentField):
+            options = agent_options()
+            if value and value not in {o["value"] for o in options}:  # typed or from the API: kept
+                options.append({"value": str(value), "label": str(value), "group": "Other", "task": "", "catalog": ""})
         out.append(FormField(name, name.replace("_", " "), str(f.help_text or ""), str(value), choices,
-                             (errors or {}).get(name, "")))
+                             (errors or {}).get(name, ""), options))
     return out
 
 

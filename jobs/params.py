@@ -106,11 +106,29 @@ class TrainPolicyParams(StrictSerializer):
 
 
 class EvaluateParams(StrictSerializer):
-    agent = AgentField(default="heuristic", help_text=AGENT_HELP)
-    task_id = serializers.ChoiceField(TASK_CHOICES, default="budgeted_screening")
+    agent = AgentField(default="heuristic", help_text=AGENT_HELP + "; a policy brings its own task and catalog "
+                       "unless they are given")
+    # The same default task as training's, so an easy-task policy is not evaluated on the
+    # budgeted task by accident.
+    task_id = serializers.ChoiceField(TASK_CHOICES, default="easy_screening")
     catalog = CatalogField(default="curated")
     seed_start = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=10000)
     episodes = serializers.IntegerField(min_value=1, max_value=10_000, default=100)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A trained policy is evaluated where it was trained unless the request says otherwise
+        # (a task and a catalog given explicitly are kept, for transfer experiments).
+        agent = attrs.get("agent", "")
+        if agent.startswith("policy:"):
+            from jobs.models import Checkpoint
+
+            ck = Checkpoint.objects.filter(name=agent.split(":", 1)[1], kind=Checkpoint.Kind.POLICY).first()
+            if ck is not None:
+                if "task_id" not in self.initial_data and ck.task_id in TASK_CHOICES:
+                    attrs["task_id"] = ck.task_id
+                if "catalog" not in self.initial_data and ck.catalog:
+                    attrs["catalog"] = ck.catalog
+        return super().validate(attrs)
 
 
 class LLMSuggestParams(StrictSerializer):

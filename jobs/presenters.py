@@ -107,6 +107,54 @@ def present_llm_suggest(job: Job, full: bool = False) -> dict[str, Any]:
                                             sug.get("fallback_reason") or "—", _num(sug.get("latency_s"), 2)]])]}
 
 
+def _headline_test(params: dict[str, Any], test: Any) -> str:
+    if not isinstance(test, dict) or not test:
+        return "—"
+    task = params.get("task_id") if params.get("task_id") in test else next(iter(test))
+    return f"test {_num((test.get(task) or {}).get('mean_score'))}" + ("" if len(test) == 1 else f" on {task}")
+
+
+def headline(kind: str, params: dict[str, Any], parts: dict[str, Any]) -> str:
+    """A finished job's one-line outcome for the jobs list, from the few parts of its result that
+    ``jobs.selectors.job_list`` reads (never the whole result: a page lists 50 jobs)."""
+    if kind == "evaluate" and isinstance(parts.get("summary"), dict):
+        s = parts["summary"]
+        norm = s.get("normalised_score")
+        return f"{_num(s.get('mean_score'))}" + (f" (normalised {_num(norm)})" if norm is not None else "")
+    if kind == "train_policy":
+        return _headline_test(params, parts.get("test"))
+    if kind == "bandit_train" and isinstance(parts.get("final"), dict):
+        f = parts["final"]
+        return f"precision {_num(f.get('precision'))} · recall {_num(f.get('recall'))}"
+    if kind == "bandit_screen" and parts.get("n_flagged") is not None:
+        return f"{parts['n_flagged']} of {parts.get('n', '?')} flagged"
+    return "—"
+
+
+def subject(job: Job) -> tuple[str, str]:
+    """(task, agent or model) a job is about, for the jobs list."""
+    params = job.params or {}
+    task = params.get("task_id") or ("—" if job.kind.startswith("bandit") else "—")
+    if job.kind == "evaluate":
+        who = params.get("agent") or "—"
+    elif job.kind in ("train_policy", "bandit_train"):
+        who = params.get("checkpoint_name") or params.get("algorithm") or "—"
+    elif job.kind == "bandit_screen":
+        who = params.get("checkpoint") or "newest bandit model"
+    else:
+        who = params.get("episode_id") or "fresh episode"
+    return str(task), str(who)
+
+
+def list_row(job: Job) -> dict[str, Any]:
+    """What the jobs list shows of a job read by ``jobs.selectors.job_list``."""
+    task, who = subject(job)
+    parts = {p: getattr(job, f"headline_{p}", None) for p in ("summary", "test", "final", "n_flagged", "n")}
+    checkpoints = [f"{ck.kind}:{ck.name}" for ck in job.checkpoints.all()]
+    return {"job": job, "task": task, "who": ", ".join(checkpoints) or who,
+            "headline": headline(job.kind, job.params or {}, parts) if job.status == Job.Status.SUCCEEDED else "—"}
+
+
 PRESENTERS: dict[str, str] = {
     "train_policy": "jobs.presenters.present_train_policy",
     "evaluate": "jobs.presenters.present_evaluate",

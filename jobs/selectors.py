@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from jobs.kinds import KINDS, JobKind
 from jobs.models import Checkpoint, Job
@@ -23,8 +23,13 @@ def kinds_queueable_by(user: Any) -> list[JobKind]:
     return [k for k in KINDS.values() if permissions.allowed(user, f"jobs.queue.{k.name}")]
 
 
+# The parts of a result the jobs list's headline needs (jobs.presenters.headline): small ones.
+HEADLINE_PARTS = ("summary", "test", "final", "n_flagged", "n")
+
+
 def job_list(*, kind: str | None = None, status: str | None = None) -> QuerySet[Job]:
-    qs = Job.objects.select_related("owner").defer("log", "series", "result")
+    qs = Job.objects.select_related("owner").defer("log", "series", "result").prefetch_related("checkpoints")
+    qs = qs.annotate(**{f"headline_{p}": F(f"result__{p}") for p in HEADLINE_PARTS})
     if kind:
         qs = qs.filter(kind=kind)
     if status:
@@ -54,6 +59,23 @@ def checkpoint_path(name_or_id: str) -> Path:
     if not path.exists():
         raise LookupError(f"The file of checkpoint {name_or_id!r} is missing ({path}).")
     return path
+
+
+def agent_options() -> list[dict[str, str]]:
+    """The evaluation form's agent picker: the built-in agents, then every trained policy with
+    the task and catalog it was trained on (the page fills those fields from them)."""
+    builtin = [("heuristic", "heuristic (rule-based baseline)"), ("random", "random (the normalised score's floor)"),
+               ("llm", "llm (rule-based fallback without a key)"),
+               ("oracle", "oracle (full-information planner: reads the rules; the ceiling)")]
+    options = [{"value": v, "label": label, "group": "Built-in agents", "task": "", "catalog": ""}
+               for v, label in builtin]
+    for ck in Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY).only("name", "task_id", "catalog", "metrics"):
+        tests = (ck.metrics or {}).get("test") or {}
+        score = tests.get(ck.task_id, {}).get("mean_score") if isinstance(tests, dict) else None
+        label = f"policy:{ck.name} — {ck.task_id}, {ck.catalog}" + (f", test {score:.3f}" if score is not None else "")
+        options.append({"value": f"policy:{ck.name}", "label": label, "group": "Trained policies",
+                        "task": ck.task_id, "catalog": ck.catalog})
+    return options
 
 
 def newest_checkpoint(kind: str, *, name: str | None = None) -> Checkpoint | None:

@@ -46,19 +46,22 @@ def worker_id() -> str:
 
 
 # ── create ─────────────────────────────────────────────────────────────────
-def _first_error(detail: Any, prefix: str) -> tuple[str, str]:
-    """(dotted field, message) of the first error in a DRF error tree."""
+def _errors(detail: Any, prefix: str) -> list[tuple[str, str]]:
+    """Every (dotted field, message) in a DRF error tree, in the serializer's field order, so a
+    form can show all its errors at once. A list field's item is named by its index."""
     if isinstance(detail, dict):
-        name, sub = next(iter(detail.items()))
-        field = prefix if name == "non_field_errors" else f"{prefix}.{name}"
-        return _first_error(sub, field)
-    if isinstance(detail, list) and detail:
-        return _first_error(detail[0], prefix)
-    return prefix, str(detail)
+        return [pair for name, sub in detail.items()
+                for pair in _errors(sub, prefix if name == "non_field_errors" else f"{prefix}.{name}")]
+    if isinstance(detail, list):
+        if all(isinstance(d, str) for d in detail):
+            return [(prefix, str(d)) for d in detail[:1]]  # one message per field is enough
+        return [pair for i, sub in enumerate(detail) if sub for pair in _errors(sub, f"{prefix}.{i}")]
+    return [(prefix, str(detail))]
 
 
 def job_params_validate(kind: str, params: Any) -> dict[str, Any]:
-    """The parameters with defaults filled in; JobError naming ``params.<field>`` otherwise."""
+    """The parameters with defaults filled in; JobError naming ``params.<field>`` otherwise (its
+    message is the first error's; its ``errors`` hold one item per field at fault)."""
     if kind not in KINDS:
         raise JobError(f"Unknown job kind {kind!r}; expected one of {', '.join(KINDS)}.", field="kind")
     if params is None:
@@ -67,8 +70,10 @@ def job_params_validate(kind: str, params: Any) -> dict[str, Any]:
         raise JobError("params must be a JSON object.", field="params")
     serializer = KINDS[kind].serializer(data=params)
     if not serializer.is_valid():
-        field, message = _first_error(serializer.errors, "params")
-        raise JobError(f"{field.removeprefix('params.')}: {message}", field=field)
+        found = _errors(serializer.errors, "params") or [("params", "Invalid parameters.")]
+        items = [{"type": "value_error", "loc": field.split("."), "msg": f"{field.removeprefix('params.')}: {message}",
+                  "input": None} for field, message in found]
+        raise JobError(items[0]["msg"], field=found[0][0], errors=items)
     return dict(serializer.validated_data)
 
 

@@ -17,7 +17,7 @@ from jobs import downloads, selectors, services
 from jobs.forms import form_fields, params_from_post
 from jobs.kinds import KINDS
 from jobs.models import Job
-from jobs.presenters import present
+from jobs.presenters import list_row, present
 from reviews import permissions
 
 PAGE_SIZE = 50
@@ -47,8 +47,19 @@ def job_list(request: HttpRequest) -> HttpResponse:
     kind, status = request.GET.get("kind") or None, request.GET.get("status") or None
     page = Paginator(selectors.job_list(kind=kind, status=status), PAGE_SIZE).get_page(request.GET.get("page"))
     return _render(request, "jobs/list.html", {
-        "page": page, "kinds": KINDS.values(), "statuses": Job.Status.values, "kind": kind, "status": status,
+        "page": page, "rows": [list_row(job) for job in page], "kinds": KINDS.values(), "statuses": Job.Status.values, "kind": kind, "status": status,
     })
+
+
+def _field_errors(exc: services.JobError | services.QueueUnavailable) -> dict[str, str]:
+    """{form field: its first message} for every field at fault ("__all__" for the rest), so the
+    form shows all its errors at once."""
+    errors: dict[str, str] = {}
+    for item in getattr(exc, "errors", None) or [{"loc": (exc.field or "").split("."), "msg": exc.message}]:
+        loc = [str(part) for part in item["loc"]]
+        field = loc[1] if loc[:1] == ["params"] and len(loc) > 1 else "__all__"
+        errors.setdefault(field, item["msg"])
+    return errors
 
 
 @login_required
@@ -64,13 +75,13 @@ def job_new(request: HttpRequest, kind: str) -> HttpResponse:
         try:
             job = services.job_create(kind=kind, params=params, owner=request.user)
         except (services.JobError, services.QueueUnavailable) as exc:
-            field = (exc.field or "").removeprefix("params.").split(".")[0]
-            errors = {field or "__all__": exc.message}
+            errors = _field_errors(exc)
             data, status = {k: request.POST.get(k, "") for k in request.POST}, exc.status
         else:
             return redirect("jobs:detail", job_id=job.pk)
     return _render(request, "jobs/new.html", {
         "kind": KINDS[kind], "fields": form_fields(kind, data, errors), "form_error": errors.get("__all__"),
+        "field_errors": len([f for f in errors if f != "__all__"]),
     }, status=status)
 
 
@@ -120,8 +131,11 @@ def job_progress(request: HttpRequest) -> JsonResponse:
     except ValueError:
         status, body = error_body(ValidationError("ids must be comma-separated job ids.", "ids", where="query"))
         return JsonResponse(body, status=status)
-    rows = Job.objects.filter(pk__in=ids).values("id", "status", "progress", "stage", "error", "attempts")
-    return JsonResponse({"jobs": list(rows)})
+    jobs = Job.objects.filter(pk__in=ids).only("id", "status", "progress", "stage", "error", "attempts",
+                                                "started_at", "finished_at")
+    return JsonResponse({"jobs": [{"id": j.pk, "status": j.status, "progress": j.progress, "stage": j.stage,
+                                   "error": j.error, "attempts": j.attempts, "duration_s": j.duration_s}
+                                  for j in jobs]})
 
 
 @login_required

@@ -165,3 +165,26 @@ def test_staff_without_curator_rights_cannot_edit_rules(rule: DDIRule) -> None:
     assert client.post(change_url(rule), rule_form(rule, base_risk_score=0.1)).status_code == 302
     rule.refresh_from_db()
     assert rule.base_risk_score == before
+
+
+def test_an_admin_edit_records_who_made_it_as_the_reason_never_none(curator: User, rule: DDIRule) -> None:
+    client = signed_in(curator)
+    client.post(change_url(rule), rule_form(rule, base_risk_score=0.42))
+    assert rule.history.latest().history_change_reason == "Edited in the admin by carla"
+    html = client.get(reverse("admin:catalog_ddirule_history", args=[rule.pk])).content.decode()
+    assert "Edited in the admin by carla" in html and "<td>None</td>" not in " ".join(html.split()).replace("> ", ">")
+
+
+def test_a_drug_with_both_doses_out_of_order_gets_both_errors(classic: CatalogSource) -> None:
+    admin_user = User.objects.create_superuser("root", password="x")
+    drug = Drug.objects.get(catalog=classic, drug_id="DRUG_WARFARIN")
+    form = {f: getattr(drug, f"{f}_id" if f == "catalog" else f) for f in (
+        "catalog", "drug_id", "generic_name", "atc_code", "atc_class", "atc_class_name", "anticholinergic_score",
+        "frequency", "route", "source", "confidence")}
+    form.update({"is_high_risk_elderly": "", "is_critical": "", "min_dose_mg": 10, "default_dose_mg": 5,
+                 "max_dose_mg": 2, "_save": "Save"})
+    form = {k: ("" if v is None else v) for k, v in form.items()}
+    response = signed_in(admin_user).post(reverse("admin:catalog_drug_change", args=[drug.pk]), form)
+    errors = form_errors(response)
+    assert errors["min_dose_mg"] == ["Must not exceed the default dose."]
+    assert errors["max_dose_mg"] == ["Must not be below the default dose."]

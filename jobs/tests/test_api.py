@@ -25,7 +25,7 @@ def test_it_creates_a_job_with_its_defaults(classic, rex):
     assert resp.status_code == 201
     body = resp.json()
     assert body["kind"] == "evaluate" and body["status"] == "queued" and body["owner"] == "rex"
-    assert body["params"] == {"agent": "heuristic", "task_id": "budgeted_screening", "catalog": "classic",
+    assert body["params"] == {"agent": "heuristic", "task_id": "easy_screening", "catalog": "classic",
                               "seed_start": 10000, "episodes": 5}
     assert Job.objects.get(pk=body["id"]).owner == rex
 

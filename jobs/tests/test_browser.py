@@ -50,6 +50,19 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         assert page.locator("#job-panel svg").count() >= 3
         assert "Test (greedy, seeds 10000…)" in page.inner_text("#job-panel")
         page.screenshot(path=str(SCREENSHOTS / "job-finished.png"), full_page=True)
+        # The policy just trained, evaluated from the form's picker: choosing it brings the task
+        # it was trained on, whatever the task field said before.
+        page.goto("/jobs/new/evaluate/")
+        page.select_option("#id_task_id", "budgeted_screening")
+        policy = page.locator("#id_agent option[value^='policy:']").first.get_attribute("value")
+        page.select_option("#id_agent", policy)
+        assert page.input_value("#id_task_id") == "easy_screening" and page.input_value("#id_catalog") == "classic"
+        page.fill("#id_episodes", "5")
+        page.click(".job-form button[type=submit]")
+        page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+        page.wait_for_selector('.job-progress[data-status="succeeded"]', timeout=120_000)
+        summary = page.inner_text('[data-table="summary"]')
+        assert policy in summary and "easy_screening" in summary and "classic" in summary
         # A small OptimNeuralTS run on the classic catalog's drugs: metrics over steps and the
         # flagged combinations with their drugs, predicted RR and bound.
         page.goto("/jobs/new/bandit_train/")
@@ -65,6 +78,7 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         assert "Flagged combinations" in page.inner_text("#job-panel")
         page.screenshot(path=str(SCREENSHOTS / "bandit-finished.png"), full_page=True)
         page.goto("/jobs/")
-        assert page.locator('.job-progress[data-status="succeeded"]').count() == 2
+        assert page.locator('.job-progress[data-status="succeeded"]').count() == 3
+        assert "easy_screening" in page.inner_text("table.jobs")  # the list names each job's task
         page.screenshot(path=str(SCREENSHOTS / "jobs-list.png"), full_page=True)
         assert page.csp_violations == []  # the progress bars, plots and polling under the policy

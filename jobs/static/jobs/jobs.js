@@ -17,6 +17,8 @@
     status.textContent = job.status;
     status.className = "status " + job.status;
     el.querySelector(".stage").textContent = job.stage || "";
+    const ranFor = document.querySelector('.ran-for[data-job-id="' + job.id + '"]');
+    if (ranFor && job.duration_s !== null) ranFor.textContent = Math.round(job.duration_s) + " s";
   }
 
   async function refreshPanel() {
@@ -38,7 +40,8 @@
           const job = byId.get(el.dataset.jobId);
           if (!job) continue;
           paint(el, job);
-          if (head && TERMINAL.has(job.status)) { window.location.reload(); return; }
+          // A job that ends: its page (or the list, for its result column) reloads once.
+          if (TERMINAL.has(job.status)) { window.location.reload(); return; }
         }
       }
       ticks += 1;
@@ -77,5 +80,21 @@
       return ascending ? c : -c;
     });
     rows.forEach((r) => body.appendChild(r));
+  });
+})();
+
+// The evaluation form's agent picker: a trained policy fills in the task and catalog it was
+// trained on (the server does the same when they are left out of an API request).
+(function () {
+  "use strict";
+  const picker = document.querySelector("select.agent-picker");
+  if (!picker) return;
+  picker.addEventListener("change", () => {
+    const chosen = picker.selectedOptions[0];
+    for (const [attr, field] of [["task", "id_task_id"], ["catalog", "id_catalog"]]) {
+      const value = chosen && chosen.dataset[attr];
+      const select = document.getElementById(field);
+      if (value && select && Array.from(select.options).some((o) => o.value === value)) select.value = value;
+    }
   });
 })();
