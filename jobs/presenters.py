@@ -134,7 +134,9 @@ def headline(kind: str, params: dict[str, Any], parts: dict[str, Any]) -> str:
 def subject(job: Job) -> tuple[str, str]:
     """(task, agent or model) a job is about, for the jobs list."""
     params = job.params or {}
-    task = params.get("task_id") or ("—" if job.kind.startswith("bandit") else "—")
+    task = params.get("task_id") or "—"
+    if job.kind == "bandit_train":  # no task: what it learned from
+        task = f"{params.get('catalog')} catalog" if params.get("dataset") == "catalog" else f"{params.get('dataset')} data"
     if job.kind == "evaluate":
         who = params.get("agent") or "—"
     elif job.kind in ("train_policy", "bandit_train"):
