@@ -95,6 +95,10 @@ def test_a_checkpoint_file_downloads_byte_for_byte(classic, rex):
         assert resp.status_code == 200 and "attachment" in resp["Content-Disposition"]
         assert _body(resp) == stored
     assert client.get("/api/checkpoints/nope/file").status_code == 404
+    # A path edited in the database to point outside the artefact folder serves nothing.
+    Checkpoint.objects.filter(name="dl-tiny").update(path="../../../../../../etc/passwd")
+    for url in ("/jobs/checkpoints/dl-tiny/file", "/api/checkpoints/dl-tiny/file"):
+        assert client.get(url).status_code == 404
     # Every table of a training job downloads too, and its test table holds the stored means.
     test_rows = _csv(client.get(f"/jobs/{job.pk}/download/test.csv").content)
     job.refresh_from_db()
