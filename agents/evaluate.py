@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from agents.policies import Policy
+from agents.stats import mean_interval
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
 
@@ -45,19 +46,30 @@ class Evaluation:
 
     @property
     def std(self) -> float:
-        # Population std: the seeds are the whole evaluation set, not a sample of it.
+        # Population std: the spread of these very seeds. Kept so (stored results hold it), but
+        # the confidence interval, which treats the seeds as a sample of patients, corrects it
+        # to the sample std (agents.stats.mean_interval).
         return statistics.pstdev(self.scores) if len(self.episodes) > 1 else 0.0
 
     def summary(self) -> dict[str, Any]:
-        n = max(len(self.episodes), 1)
+        """Means over the episodes with their population std and 95 % Student-t intervals
+        (``<quantity>_ci95``: [low, high], None under two episodes)."""
+        n = len(self.episodes)
+        reductions = [e.risk_reduction for e in self.episodes]
+        mean_rr = sum(reductions) / max(n, 1)
+        std_rr = statistics.pstdev(reductions) if n > 1 else 0.0
+        score_ci, rr_ci = mean_interval(self.mean, self.std, n), mean_interval(mean_rr, std_rr, n)
         return {
             "task_id": self.task_id,
             "catalog": self.catalog,
-            "episodes": len(self.episodes),
+            "episodes": n,
             "mean_score": self.mean,
             "std_score": self.std,
-            "mean_risk_reduction": sum(e.risk_reduction for e in self.episodes) / n,
-            "mean_steps": sum(e.steps for e in self.episodes) / n,
+            "score_ci95": score_ci.as_list() if score_ci else None,
+            "mean_risk_reduction": mean_rr,
+            "std_risk_reduction": std_rr,
+            "risk_reduction_ci95": rr_ci.as_list() if rr_ci else None,
+            "mean_steps": sum(e.steps for e in self.episodes) / max(n, 1),
             "invalid_actions": sum(e.invalid_actions for e in self.episodes),
         }
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from agents.evaluate import Evaluation, run_episode
+from agents.formatting import format_number
 from agents.oracle import DEFAULT_WIDTH, plan
 from agents.policies import random_policy
 from envcore.catalog import Catalog
@@ -98,4 +99,4 @@ def normalise_evaluation(evaluation: Evaluation, catalog: Catalog | str, *,
 
 
 def format_normalised(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    return format_number(value, "score")

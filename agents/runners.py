@@ -9,11 +9,12 @@ validated (``jobs.params``)."""
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 from agents.evaluate import Evaluation, evaluate
+from agents.formatting import format_mean_interval, format_number
 from agents.normalised import format_normalised, normalise_evaluation
+from agents.stats import summary_interval
 from envcore.env import PolypharmacyEnv
 
 TEST_SEED_START = 10000
@@ -75,8 +76,8 @@ def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
                                         span=(0.9 + 0.1 * k / len(tasks), 0.9 + 0.1 * (k + 1) / len(tasks)),
                                         stage=f"testing on {task}")
             test[task] = {**summary, "scores": ev.scores}
-            ctx.log(f"test on {task}: {ev.mean:.3f} ± {ev.std:.3f} over {len(seeds)} episodes, normalised "
-                    f"{format_normalised(summary['normalised_score'])}")
+            ctx.log(f"test on {task}: {format_mean_interval(ev.mean, summary_interval(summary))} (95 % CI) over "
+                    f"{len(seeds)} episodes, normalised {format_normalised(summary['normalised_score'])}")
     name = params.get("checkpoint_name") or f"{config.task_id}-{config.catalog}-s{config.seed}-job{ctx.job_id}"
     metrics = {**result.metrics, "test": {t: {k: v for k, v in r.items() if k != "scores"} for t, r in test.items()}}
     path = result.save(str(ctx.artifact_dir / "policy.pt"), extra_metrics={"test": metrics["test"]})
@@ -89,8 +90,8 @@ def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 
 def run_evaluate(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Any agent on a task and catalog over a seed range: per-episode results and mean ± std of the
-    grader score, risk reduction and steps used."""
+    """Any agent on a task and catalog over a seed range: per-episode results and the mean (± std,
+    with its 95 % interval) of the grader score and risk reduction, and the mean steps used."""
     from agents.registry import resolve_agent
 
     catalog = ctx.catalog(params["catalog"])
@@ -105,10 +106,9 @@ def run_evaluate(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     seeds = range(params["seed_start"], params["seed_start"] + params["episodes"])
     ctx.log(f"evaluating {label} on {params['task_id']} ({params['catalog']}), seeds {seeds.start}–{seeds.stop - 1}")
     ev, summary = evaluate_with_progress(policy, catalog=catalog, task_id=params["task_id"], seeds=seeds, ctx=ctx)
-    rr = [e.risk_reduction for e in ev.episodes]
-    summary["std_risk_reduction"] = statistics.pstdev(rr) if len(rr) > 1 else 0.0
-    ctx.log(f"mean score {ev.mean:.3f} ± {ev.std:.3f}, normalised {format_normalised(summary['normalised_score'])} "
-            f"(random {summary['random_score']:.3f}, oracle {summary['oracle_score']:.3f} on the same seeds)")
+    ctx.log(f"mean score {format_mean_interval(ev.mean, summary_interval(summary))} (95 % CI), normalised "
+            f"{format_normalised(summary['normalised_score'])} (random {format_number(summary['random_score'])}, "
+            f"oracle {format_number(summary['oracle_score'])} on the same seeds)")
     return {"agent": label, "summary": summary, "per_episode": ev.to_dict()["per_episode"]}
 
 

@@ -14,6 +14,8 @@ from typing import Sequence
 from django.utils.safestring import SafeString, mark_safe
 
 PALETTE = ("#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#0550ae", "#57606a")
+# One colour per run in an overlay of learning curves (jobs.overlay): the palette, then four more.
+RUN_COLORS = PALETTE + ("#e16f24", "#0a7b83", "#7d4e00", "#1b1f24")
 W, H = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 56, 150, 28, 40
 
@@ -22,6 +24,7 @@ LEFT, RIGHT, TOP, BOTTOM = 56, 150, 28, 40
 class Line:
     label: str
     points: Sequence[tuple[float, float]]
+    color: str = ""  # "" takes the palette's colour for the line's place; overlays fix one per run
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -79,7 +82,7 @@ def line_chart(title: str, lines: Sequence[Line], *, x_label: str = "step", y_la
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
     out = _frame(title, x_label, y_label, (x0, x1), (y0, y1))
     for i, line in enumerate(lines):
-        color = PALETTE[i % len(PALETTE)]
+        color = line.color or PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{LEFT + (x - x0) / (x1 - x0) * pw:.1f},{TOP + ph - (y - y0) / (y1 - y0) * ph:.1f}"
                           for x, y in line.points if math.isfinite(x) and math.isfinite(y))
         if coords:

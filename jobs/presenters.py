@@ -14,6 +14,8 @@ from typing import Any, Callable
 from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
+from agents.formatting import format_mean_interval, format_number, format_seeds
+from agents.stats import summary_interval
 from jobs.models import Job
 from jobs.plots import histogram, line_chart, series_lines
 
@@ -31,12 +33,23 @@ class Table:
             self.key = slugify(self.title.split("(")[0]) or "table"
 
 
-def _pm(mean: Any, std: Any) -> str:
-    return "—" if mean is None else f"{mean:.3f} ± {std or 0:.3f}"
+# Every number through agents.formatting: the one rounding the compare page and the admin use too.
+_num = format_number
+
+# A set's mean is shown with its 95 % Student-t interval (agents.stats); the std beside it is the
+# population std the results store (the spread of these seeds; the interval corrects it).
+SCORE_COLUMNS = ["mean score [95 % CI]", "std score (population)"]
 
 
-def _num(v: Any, digits: int = 3) -> str:
-    return "—" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+def _score_cells(summary: dict[str, Any]) -> list[str]:
+    return [format_mean_interval(summary.get("mean_score"), summary_interval(summary, "score")),
+            _num(summary.get("std_score"))]
+
+
+def _risk_reduction_cell(summary: dict[str, Any]) -> str:
+    # Results from before std_risk_reduction was stored for training tests show the mean alone.
+    return format_mean_interval(summary.get("mean_risk_reduction"), summary_interval(summary, "risk_reduction"),
+                                "risk")
 
 
 # Results from before the normalised score have none: their cells show "—".
@@ -64,13 +77,15 @@ def present_train_policy(job: Job, full: bool = False) -> dict[str, Any]:
                                f"{t.get('seed_start')})", t.get("scores") or []))
     if result:
         tables.append(Table("Test (greedy, seeds 10000…)",
-                            ["task", "mean ± std score", *NORMALISED_COLUMNS, "risk reduction", "steps", "episodes"],
-                            [[task, _pm(t.get("mean_score"), t.get("std_score")), *_normalised_cells(t),
-                              _num(t.get("mean_risk_reduction")), _num(t.get("mean_steps"), 1), t.get("episodes")]
+                            ["task", *SCORE_COLUMNS, *NORMALISED_COLUMNS, "risk reduction [95 % CI]", "steps",
+                             "episodes", "seeds"],
+                            [[task, *_score_cells(t), *_normalised_cells(t), _risk_reduction_cell(t),
+                              _num(t.get("mean_steps"), "steps"), t.get("episodes"),
+                              format_seeds(t.get("seed_start", 10000), t.get("episodes"))]
                              for task, t in (result.get("test") or {}).items()]))
         tables.append(Table("Training", ["checkpoint", "steps", "wall time (s)", "steps/s"],
-                            [[result.get("checkpoint"), result.get("steps"), _num(result.get("wall_time_s"), 1),
-                              _num(result.get("steps_per_s"), 0)]]))
+                            [[result.get("checkpoint"), result.get("steps"), _num(result.get("wall_time_s"), "seconds"),
+                              _num(result.get("steps_per_s"), "rate")]]))
     return {"plots": plots, "tables": tables}
 
 
@@ -82,17 +97,17 @@ def present_evaluate(job: Job, full: bool = False) -> dict[str, Any]:
                        [e["grader_score"] for e in episodes])] if job.result else []
     tables = []
     if result:
-        tables.append(Table("Summary", ["agent", "task", "catalog", "episodes", "mean ± std score",
-                                        *NORMALISED_COLUMNS, "risk reduction (mean ± std)", "mean steps",
+        tables.append(Table("Summary", ["agent", "task", "catalog", "episodes", "seeds", *SCORE_COLUMNS,
+                                        *NORMALISED_COLUMNS, "risk reduction [95 % CI]", "mean steps",
                                         "invalid actions"],
                             [[result.get("agent"), s.get("task_id"), s.get("catalog"), s.get("episodes"),
-                              _pm(s.get("mean_score"), s.get("std_score")), *_normalised_cells(s),
-                              _pm(s.get("mean_risk_reduction"), s.get("std_risk_reduction")),
-                              _num(s.get("mean_steps"), 1), s.get("invalid_actions")]]))
+                              format_seeds(s.get("seed_start", job.params.get("seed_start")), s.get("episodes")),
+                              *_score_cells(s), *_normalised_cells(s), _risk_reduction_cell(s),
+                              _num(s.get("mean_steps"), "steps"), s.get("invalid_actions")]]))
         tables.append(Table("Episodes", ["seed", "patient", "score", "baseline risk", "final risk", "steps",
                                          "invalid", "truncated"],
-                            [[e["seed"], e["patient_id"], _num(e["grader_score"]), _num(e["baseline_risk"]),
-                              _num(e["final_risk"]), e["steps"], e["invalid_actions"], e["truncated"]]
+                            [[e["seed"], e["patient_id"], _num(e["grader_score"]), _num(e["baseline_risk"], "risk"),
+                              _num(e["final_risk"], "risk"), e["steps"], e["invalid_actions"], e["truncated"]]
                              for e in episodes]))
     return {"plots": plots, "tables": tables}
 
@@ -111,7 +126,9 @@ def _headline_test(params: dict[str, Any], test: Any) -> str:
     if not isinstance(test, dict) or not test:
         return "—"
     task = params.get("task_id") if params.get("task_id") in test else next(iter(test))
-    return f"test {_num((test.get(task) or {}).get('mean_score'))}" + ("" if len(test) == 1 else f" on {task}")
+    t = test.get(task) or {}
+    return (f"test {format_mean_interval(t.get('mean_score'), summary_interval(t))}"
+            + ("" if len(test) == 1 else f" on {task}"))
 
 
 def headline(kind: str, params: dict[str, Any], parts: dict[str, Any]) -> str:
@@ -120,7 +137,8 @@ def headline(kind: str, params: dict[str, Any], parts: dict[str, Any]) -> str:
     if kind == "evaluate" and isinstance(parts.get("summary"), dict):
         s = parts["summary"]
         norm = s.get("normalised_score")
-        return f"{_num(s.get('mean_score'))}" + (f" (normalised {_num(norm)})" if norm is not None else "")
+        return (format_mean_interval(s.get("mean_score"), summary_interval(s))
+                + (f" (normalised {_num(norm)})" if norm is not None else ""))
     if kind == "train_policy":
         return _headline_test(params, parts.get("test"))
     if kind == "bandit_train" and isinstance(parts.get("final"), dict):

@@ -8,6 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import F, QuerySet
 
+from agents.formatting import format_mean_interval
+from agents.stats import summary_interval
 from jobs.kinds import KINDS, JobKind
 from jobs.models import Checkpoint, Job
 from reviews import permissions
@@ -35,6 +37,11 @@ def job_list(*, kind: str | None = None, status: str | None = None) -> QuerySet[
     if status:
         qs = qs.filter(status=status)
     return qs
+
+
+def jobs_by_ids(ids: list[int]) -> QuerySet[Job]:
+    """The jobs among ``ids`` that exist, with their series and checkpoints (the curves overlay)."""
+    return Job.objects.filter(pk__in=ids).defer("log").prefetch_related("checkpoints")
 
 
 def checkpoint_get(name_or_id: str, *, kind: str | None = None) -> Checkpoint:
@@ -71,8 +78,10 @@ def agent_options() -> list[dict[str, str]]:
                for v, label in builtin]
     for ck in Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY).only("name", "task_id", "catalog", "metrics"):
         tests = (ck.metrics or {}).get("test") or {}
-        score = tests.get(ck.task_id, {}).get("mean_score") if isinstance(tests, dict) else None
-        label = f"policy:{ck.name} — {ck.task_id}, {ck.catalog}" + (f", test {score:.3f}" if score is not None else "")
+        test = tests.get(ck.task_id) if isinstance(tests, dict) else None
+        score = test.get("mean_score") if isinstance(test, dict) else None
+        label = f"policy:{ck.name} — {ck.task_id}, {ck.catalog}" + (
+            f", test {format_mean_interval(score, summary_interval(test))}" if score is not None else "")
         options.append({"value": f"policy:{ck.name}", "label": label, "group": "Trained policies",
                         "task": ck.task_id, "catalog": ck.catalog})
     return options
@@ -84,29 +93,44 @@ def newest_checkpoint(kind: str, *, name: str | None = None) -> Checkpoint | Non
     return Checkpoint.objects.filter(kind=kind).order_by("-created_at", "-id").first()
 
 
+def _comparison_row(*, catalog: str, task_id: str, agent: str, source: str, job_id: int | None,
+                    summary: dict[str, Any], seed_start: Any, training_job_id: int | None) -> dict[str, Any]:
+    return {
+        "catalog": catalog, "task_id": task_id, "agent": agent, "source": source, "job_id": job_id,
+        "mean": summary.get("mean_score"), "std": summary.get("std_score"), "ci": summary_interval(summary),
+        "normalised": summary.get("normalised_score"), "oracle": summary.get("oracle_score"),
+        "random": summary.get("random_score"), "episodes": summary.get("episodes"),
+        "seed_start": seed_start if isinstance(seed_start, int) else None,
+        "risk_reduction": summary.get("mean_risk_reduction"), "steps": summary.get("mean_steps"),
+        "risk_reduction_ci": summary_interval(summary, "risk_reduction"),
+        # The training job whose learning curve this row's policy has (the overlay's checkboxes).
+        "training_job_id": training_job_id,
+    }
+
+
 def policy_comparison() -> list[dict[str, Any]]:
-    """Rows of (catalog, task, agent) with the mean ± std score of the newest finished evaluation
-    of that agent, and each trained checkpoint's own test score, sorted by catalog, task, score."""
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    evaluations = Job.objects.filter(kind=Job.Kind.EVALUATE, status=Job.Status.SUCCEEDED).order_by("finished_at")
+    """Rows of (catalog, task, agent, seed set) with the mean score and its 95 % interval: the
+    newest finished evaluation of that agent on those seeds, and each trained checkpoint's own
+    greedy test where no evaluation of it on the same seeds exists. A seed set is (first seed,
+    episodes); ``jobs.comparison`` groups and ranks the rows by it."""
+    rows: dict[tuple[str, str, str, Any, Any], dict[str, Any]] = {}
+    policies = list(Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY)
+                    .only("name", "task_id", "catalog", "metrics", "job_id"))
+    trained_by = {f"policy:{ck.name}": ck.job_id for ck in policies}
+    evaluations = Job.objects.filter(kind=Job.Kind.EVALUATE, status=Job.Status.SUCCEEDED).order_by("finished_at", "id")
     for job in evaluations.only("id", "params", "result", "finished_at"):
         summary = (job.result or {}).get("summary") or {}
-        key = (job.params.get("catalog", ""), job.params.get("task_id", ""), job.params.get("agent", ""))
-        rows[key] = {  # later evaluations of the same agent replace earlier ones
-            "catalog": key[0], "task_id": key[1], "agent": key[2], "source": f"evaluation job {job.pk}",
-            "job_id": job.pk, "mean": summary.get("mean_score"), "std": summary.get("std_score"),
-            "normalised": summary.get("normalised_score"), "oracle": summary.get("oracle_score"),
-            "random": summary.get("random_score"), "episodes": summary.get("episodes"), "seeds": f"{job.params.get('seed_start')}…",
-            "risk_reduction": summary.get("mean_risk_reduction"), "steps": summary.get("mean_steps"),
-        }
-    for ck in Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY).only("name", "task_id", "catalog", "metrics", "job_id"):
+        seed_start = summary.get("seed_start", job.params.get("seed_start"))
+        agent = job.params.get("agent", "")
+        key = (job.params.get("catalog", ""), job.params.get("task_id", ""), agent, seed_start, summary.get("episodes"))
+        rows[key] = _comparison_row(  # later evaluations of the same agent on the same seeds replace earlier ones
+            catalog=key[0], task_id=key[1], agent=agent, source=f"evaluation job {job.pk}", job_id=job.pk,
+            summary=summary, seed_start=seed_start, training_job_id=trained_by.get(agent))
+    for ck in policies:
         for task, t in ((ck.metrics or {}).get("test") or {}).items():
-            key = (ck.catalog, task, f"policy:{ck.name}")
-            rows.setdefault(key, {
-                "catalog": ck.catalog, "task_id": task, "agent": key[2], "source": "training job's test",
-                "job_id": ck.job_id, "mean": t.get("mean_score"), "std": t.get("std_score"),
-                "normalised": t.get("normalised_score"), "oracle": t.get("oracle_score"),
-                "random": t.get("random_score"), "episodes": t.get("episodes"), "seeds": f"{t.get('seed_start', 10000)}…",
-                "risk_reduction": t.get("mean_risk_reduction"), "steps": t.get("mean_steps"),
-            })
+            seed_start = t.get("seed_start", 10000)  # tests stored before seed_start were on 10000…
+            key = (ck.catalog, task, f"policy:{ck.name}", seed_start, t.get("episodes"))
+            rows.setdefault(key, _comparison_row(
+                catalog=ck.catalog, task_id=task, agent=key[2], source="training job's test", job_id=ck.job_id,
+                summary=t, seed_start=seed_start, training_job_id=ck.job_id))
     return sorted(rows.values(), key=lambda r: (r["catalog"], r["task_id"], -(r["mean"] or 0)))

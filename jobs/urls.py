@@ -9,6 +9,7 @@ urlpatterns = [
     path("jobs/new/<slug:kind>/", views.job_new, name="new"),
     path("jobs/progress.json", views.job_progress, name="progress"),
     path("jobs/compare/", views.compare, name="compare"),
+    path("jobs/curves/", views.curves, name="curves"),
     path("jobs/<int:job_id>/", views.job_detail, name="detail"),
     path("jobs/<int:job_id>/panel", views.job_panel, name="panel"),
     path("jobs/<int:job_id>/cancel", views.job_cancel, name="cancel"),

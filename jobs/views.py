@@ -13,7 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from envcore.errors import ValidationError
 from episodes.errors import error_body
-from jobs import downloads, selectors, services
+from jobs import downloads, overlay, selectors, services
+from jobs.comparison import comparison_groups
 from jobs.forms import form_fields, params_from_post
 from jobs.kinds import KINDS
 from jobs.models import Job
@@ -48,6 +49,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.job_list(kind=kind, status=status), PAGE_SIZE).get_page(request.GET.get("page"))
     return _render(request, "jobs/list.html", {
         "page": page, "rows": [list_row(job) for job in page], "kinds": KINDS.values(), "statuses": Job.Status.values, "kind": kind, "status": status,
+        "has_training": any(job.kind == Job.Kind.TRAIN_POLICY for job in page),
     })
 
 
@@ -143,11 +145,23 @@ def job_progress(request: HttpRequest) -> JsonResponse:
 def compare(request: HttpRequest) -> HttpResponse:
     _require_jobs(request)
     rows = selectors.policy_comparison()
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["catalog"], row["task_id"]), []).append(row)
-    return _render(request, "jobs/compare.html", {"groups": [
-        {"catalog": c, "task_id": t, "rows": rs} for (c, t), rs in sorted(groups.items())]})
+    return _render(request, "jobs/compare.html", {
+        "groups": comparison_groups(rows), "curves_pickable": any(r["training_job_id"] for r in rows),
+        "max_runs": overlay.MAX_RUNS})
+
+
+@login_required
+@require_GET
+def curves(request: HttpRequest) -> HttpResponse:
+    """``/jobs/curves/?ids=3,5,8``: the learning curves of those training jobs on one chart."""
+    _require_jobs(request)
+    try:
+        ids = overlay.parse_job_ids(request.GET.getlist("ids"))
+    except ValidationError as exc:
+        return _render(request, "jobs/curves.html", {"error": exc.message, "max_runs": overlay.MAX_RUNS},
+                       status=exc.status)
+    return _render(request, "jobs/curves.html", {"ids": ids, "overlay": overlay.curves_overlay(ids) if ids else None,
+                                                 "max_runs": overlay.MAX_RUNS})
 
 
 def _attachment(body: str, filename: str, content_type: str) -> HttpResponse:

@@ -134,7 +134,7 @@ def test_the_oracle_plays_remotely_and_the_summary_normalises_it_to_one(env_serv
         assert_completed(episode)
     mean = sum(e["score"] for e in episodes) / 3
     assert only_summaries(err) == ["easy_screening"]
-    said = re.search(r"mean score (\S+) over 3 episodes, normalised (\S+) ", err)
+    said = re.search(r"mean score (\S+) \[\S+, \S+\] \(95 % CI\) over 3 episodes, normalised (\S+) ", err)
     assert said and float(said[1]) == pytest.approx(mean, abs=0.002) and said[2] == "1.000", err
     assert "full-information planner" in err
 

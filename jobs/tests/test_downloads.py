@@ -10,6 +10,8 @@ import json
 import pytest
 from django.test import Client
 
+from agents.formatting import format_mean_interval, format_number
+from agents.stats import summary_interval
 from jobs import downloads, selectors, services
 from jobs.models import Checkpoint, Job
 from jobs.presenters import Table
@@ -57,8 +59,10 @@ def test_every_table_on_the_page_has_csv_and_json_downloads_with_the_stored_numb
     as_json = json.loads(client.get(f"/jobs/{evaluation.pk}/download/episodes.json").content)
     assert as_json["columns"] == rows[0] and [[str(c) for c in r] for r in as_json["rows"]] == rows[1:]
     summary = _csv(client.get(f"/jobs/{evaluation.pk}/download/summary.csv").content)
-    mean, std = evaluation.result["summary"]["mean_score"], evaluation.result["summary"]["std_score"]
-    assert summary[1][4] == f"{mean:.3f} ± {std:.3f}"
+    stored = evaluation.result["summary"]
+    score = summary[0].index("mean score [95 % CI]")
+    assert summary[1][score] == format_mean_interval(stored["mean_score"], summary_interval(stored))
+    assert summary[1][score + 1] == format_number(stored["std_score"]) and summary[1][4] == "10000–10003"
 
 
 def test_the_whole_job_downloads_unrounded(evaluation, rex):
@@ -103,7 +107,8 @@ def test_a_checkpoint_file_downloads_byte_for_byte(classic, rex):
     test_rows = _csv(client.get(f"/jobs/{job.pk}/download/test.csv").content)
     job.refresh_from_db()
     t = job.result["test"]["easy_screening"]
-    assert test_rows[1][0] == "easy_screening" and test_rows[1][1] == f"{t['mean_score']:.3f} ± {t['std_score']:.3f}"
+    assert test_rows[1][0] == "easy_screening"
+    assert test_rows[1][1] == format_mean_interval(t["mean_score"], summary_interval(t)) and t["score_ci95"]
 
 
 def test_downloads_need_the_jobs_role(evaluation, phil):

@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+from agents.formatting import format_mean_interval, format_number
+from agents.stats import summary_interval
 from jobs import services
 from jobs.models import Job
 from jobs.tests.conftest import TINY_TRAIN, client_for
@@ -47,7 +49,8 @@ def test_the_agent_picker_lists_policies_with_their_task_and_an_evaluation_runs_
     html = client.get("/jobs/new/evaluate/").content.decode()
     assert '<select id="id_agent" name="agent" class="agent-picker">' in html
     assert re.search(r'<option value="policy:pick-me" data-task="budgeted_screening" data-catalog="classic" >'
-                     r'policy:pick-me — budgeted_screening, classic, test \d\.\d{3}</option>', html)
+                     r'policy:pick-me — budgeted_screening, classic, test \d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\]</option>',
+                     html)
     assert '<optgroup label="Built-in agents">' in html and 'value="oracle"' in html
     # Left out, the task and catalog are the checkpoint's; given, they are kept (transfer runs).
     job = services.job_create(kind="evaluate", params={"agent": "policy:pick-me", "episodes": 2}, owner=rex)
@@ -67,7 +70,8 @@ def test_the_list_shows_task_agent_duration_and_headline(classic, rex):
     html = client_for(rex).get("/jobs/").content.decode()
     row = re.search(rf'<tr><td><a href="/jobs/{job.pk}/">.*?</tr>', html, re.S).group(0)
     assert "<td>easy_screening</td>" in row and "<code>heuristic</code>" in row
-    assert f'<td class="headline">{s["mean_score"]:.3f} (normalised {s["normalised_score"]:.3f})</td>' in row
+    mean = format_mean_interval(s["mean_score"], summary_interval(s))
+    assert f'<td class="headline">{mean} (normalised {format_number(s["normalised_score"])})</td>' in row
     assert re.search(rf'class="ran-for" data-job-id="{job.pk}">\d+ s<', row)
     queued_row = re.search(rf'<tr><td><a href="/jobs/{queued.pk}/">.*?</tr>', html, re.S).group(0)
     assert "<code>random</code>" in queued_row and '<td class="headline">—</td>' in queued_row

@@ -9,6 +9,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from agents.formatting import format_mean_interval, format_number
+from agents.stats import summary_interval
 from jobs import services
 from jobs.models import Job
 from jobs.tests.conftest import TINY_TRAIN, client_for
@@ -79,9 +81,10 @@ def test_an_evaluation_job_shows_a_score_distribution_and_the_comparison_page_li
     assert "easy_screening" in compare and "<code>heuristic</code>" in compare
     job.refresh_from_db()
     summary = job.result["summary"]
-    assert "<th>normalised</th>" in compare and "full-information planner" in compare
-    assert f"<td>{summary['normalised_score']:.3f}</td>" in compare
-    assert f"{summary['random_score']:.3f} · {summary['oracle_score']:.3f}" in compare
+    assert '<th scope="col">normalised</th>' in compare and "full-information planner" in compare
+    assert f"<td>{format_number(summary['normalised_score'])}</td>" in compare
+    assert f"{format_number(summary['random_score'])} · {format_number(summary['oracle_score'])}" in compare
+    assert format_mean_interval(summary["mean_score"], summary_interval(summary)) in compare
 
 
 def test_pages_need_a_role(classic, phil):

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from agents.formatting import format_mean_interval, format_number
+from agents.stats import mean_interval
 from jobs import presenters, services
 from jobs.context import LOG_ELIDED, MAX_LOG_CHARS
 from jobs.models import Checkpoint, Job
@@ -91,14 +93,20 @@ def test_an_evaluation_of_a_trained_checkpoint_and_of_the_heuristic(classic, rex
         assert job.status == "succeeded", job.error
         summary = job.result["summary"]
         assert summary["episodes"] == 4 and len(job.result["per_episode"]) == 4
-        assert {"mean_score", "std_score", "mean_risk_reduction", "std_risk_reduction", "mean_steps"} <= set(summary)
+        assert {"mean_score", "std_score", "score_ci95", "mean_risk_reduction", "std_risk_reduction",
+                "risk_reduction_ci95", "mean_steps"} <= set(summary)
         # The normalised score beside the raw one, from the random agent and the oracle on the same seeds.
         assert summary["oracle_score"] > summary["random_score"]
         span = summary["oracle_score"] - summary["random_score"]
         assert summary["normalised_score"] == pytest.approx((summary["mean_score"] - summary["random_score"]) / span)
         table = presenters.present(job)["tables"][0]
         assert "normalised score" in table.columns
-        assert table.rows[0][table.columns.index("normalised score")] == f"{summary['normalised_score']:.3f}"
+        assert table.rows[0][table.columns.index("normalised score")] == format_number(summary["normalised_score"])
+        # The 95 % interval stored beside the mean, and shown with it.
+        ci = mean_interval(summary["mean_score"], summary["std_score"], 4)
+        assert summary["score_ci95"] == pytest.approx(ci.as_list())
+        assert table.rows[0][table.columns.index("mean score [95 % CI]")] == format_mean_interval(
+            summary["mean_score"], ci)
         assert [e["seed"] for e in job.result["per_episode"]] == [10000, 10001, 10002, 10003]
 
 

@@ -116,7 +116,7 @@ def test_the_job_pages_and_their_plots_break_nothing_under_the_policy(settings, 
     job = job_services.job_create(kind="evaluate", params={"catalog": "classic", "task_id": "easy_screening",
                                                            "episodes": 3}, owner=rex)
     job_services.job_execute(job_id=job.pk, worker="pytest:1")
-    urls = ["/jobs/", f"/jobs/{job.pk}/", f"/jobs/{job.pk}/panel", "/jobs/compare/",
+    urls = ["/jobs/", f"/jobs/{job.pk}/", f"/jobs/{job.pk}/panel", "/jobs/compare/", f"/jobs/curves/?ids={job.pk}",
             *[f"/jobs/new/{kind}/" for kind in ("train_policy", "evaluate", "llm_suggest", "bandit_train",
                                                 "bandit_screen")]]
 

@@ -98,6 +98,7 @@ PAGES = {
     "/jobs/{job}/panel": row(302, 403, 403, 200, 200, 403, 200),
     "/jobs/progress.json?ids={job}": row(302, 403, 403, 200, 200, 403, 200),
     "/jobs/compare/": row(302, 403, 403, 200, 200, 403, 200),
+    "/jobs/curves/?ids={job}": row(302, 403, 403, 200, 200, 403, 200),
     "/jobs/new/train_policy/": row(302, 403, 403, 403, 200, 403, 200),
     "/jobs/new/bandit_train/": row(302, 403, 403, 403, 200, 403, 200),
     "/jobs/new/evaluate/": row(302, 403, 403, 200, 200, 403, 200),

@@ -16,7 +16,9 @@ from typing import Any, Callable
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from agents.formatting import format_mean_interval, format_number
 from agents.normalised import format_normalised, references
+from agents.stats import values_interval
 from agents.registry import AGENT_SPECS_HELP, resolve_agent
 from agents.remote import DEFAULT_TIMEOUT_S, run_remote_episodes
 from envcore.catalog import CATALOG_NAMES, DEFAULT_CATALOG, TASK_IDS
@@ -32,14 +34,16 @@ def _checkpoint_resolver() -> Callable[[str], Path] | None:
 
 
 def summary_line(label: str, task_id: str, catalog: str, results: list[dict[str, Any]]) -> str:
-    """The task's mean score with its normalised score beside it, on the episodes that ran to
-    their end (at least one). On stderr: stdout stays the reference's log, line for line."""
+    """The task's mean score with its 95 % interval and its normalised score beside it, on the
+    episodes that ran to their end (at least one). On stderr: stdout stays the reference's log, line for line."""
     done = [r for r in results if r["error"] is None]
     mean = statistics.fmean(r["score"] for r in done)
     refs = references(catalog, task_id, [r["seed"] for r in done])
-    return (f"summary: {task_id} ({catalog}): {label} mean score {mean:.3f} over {len(done)} episodes, normalised "
-            f"{format_normalised(refs.normalise(mean))} (random {refs.random:.3f}, oracle {refs.oracle:.3f} on the "
-            f"same seeds; the oracle is a full-information planner)")
+    interval = values_interval(r["score"] for r in done)
+    return (f"summary: {task_id} ({catalog}): {label} mean score {format_mean_interval(mean, interval)}"
+            f"{' (95 % CI)' if interval else ''} over {len(done)} episodes, normalised "
+            f"{format_normalised(refs.normalise(mean))} (random {format_number(refs.random)}, oracle "
+            f"{format_number(refs.oracle)} on the same seeds; the oracle is a full-information planner)")
 
 
 class Command(BaseCommand):
