@@ -47,6 +47,14 @@ LIVER = ("normal", "impaired", "severe")
 GLOBAL_FEATURES = 8 + len(TASK_IDS) + len(EGFR) + len(LIVER)
 OBS_SIZE = MAX_SLOTS * SLOT_FEATURES + N_QUERY * PAIR_FEATURES + GLOBAL_FEATURES
 PAIR_INDEX = {pair: k for k, pair in enumerate(PAIRS)}  # slot pair (i < j) → its query action
+# Where the patient's age sits in the vector (the 8th global feature, see ``_encode``): the
+# researchers' export leaves demographics out, so it zeroes this one.
+AGE_FEATURE = MAX_SLOTS * SLOT_FEATURES + N_QUERY * PAIR_FEATURES + 7
+
+
+def adapter_spaces() -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
+    """(observation space, action space), new objects each call (a space carries its own RNG)."""
+    return gym.spaces.Box(0.0, 1.0, shape=(OBS_SIZE,), dtype=np.float32), gym.spaces.Discrete(N_ACTIONS)
 
 
 def decode_action(index: int, slots: list[str | None]) -> Any:
@@ -73,8 +81,7 @@ class PolypharmacyGymEnv(gym.Env):
     def __init__(self, catalog: Catalog | str = "curated", task_id: str | None = None) -> None:
         self.env = PolypharmacyEnv(catalog)
         self.task_id = task_id
-        self.action_space = gym.spaces.Discrete(N_ACTIONS)
-        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(OBS_SIZE,), dtype=np.float32)
+        self.observation_space, self.action_space = adapter_spaces()
         self._pair_state = np.zeros((N_QUERY, PAIR_FEATURES), dtype=np.float32)
 
     # ── gymnasium API ──────────────────────────────────────────────────────

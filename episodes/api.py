@@ -91,7 +91,11 @@ def json_response(body: bytes) -> HttpResponse:
 
 
 @openapi.env_operation("reset", "ResetRequest",
-                       "Start an episode (or resume the caller's open episode named by episode_id).")
+                       "Start an episode (or resume the caller's open episode named by episode_id).",
+                       "Every field is optional (an empty body is a valid reset): a seed picks the patient "
+                       "reproducibly, patient_id picks it directly (it must be in the task's pool). Answers exactly "
+                       "{observation, reward, done}; an anonymous caller gets a cookie naming it, so a client that "
+                       "keeps cookies can step without naming the episode. 422 for a refused body (nothing changes).")
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
 def reset(request: Request) -> HttpResponse:
@@ -103,7 +107,11 @@ def reset(request: Request) -> HttpResponse:
 
 
 @openapi.env_operation("step", "StepRequest",
-                       "Take one action on the episode named by episode_id, else the caller's latest open one.")
+                       "Take one action on the episode named by episode_id, else the caller's latest open one.",
+                       "The step is stored before it is answered. A well-formed action the environment refuses (a "
+                       "drug outside the regimen, an exhausted budget) is an ordinary penalised step with "
+                       "last_action_error; a malformed one is a 422 and takes no step. 404: no such episode of the "
+                       "caller's; 409: it has finished, or it is a review session (stepped on its page only).")
 @api_view(["POST"])
 @permission_classes([EnvAPIPermission])
 def step(request: Request) -> HttpResponse:
@@ -116,6 +124,9 @@ def step(request: Request) -> HttpResponse:
 @extend_schema(
     operation_id="state",
     summary="The state of the named episode, else of the caller's most recent one.",
+    description="episode_id, step_count, task, budgets and limits. With no episode to show, "
+                "{\"episode_id\": null, \"step_count\": 0} (200), as OpenEnv's own server answers.",
+    tags=[openapi.ENV_TAG],
     parameters=[OpenApiParameter("episode_id", str, required=False)],
     responses={200: openapi.ref("PolypharmacyState"), 404: openapi.DETAIL, 422: openapi.VALIDATION},
 )
@@ -138,7 +149,9 @@ def _schemas() -> dict[str, Any]:
     return {"action": action_json_schema(), "observation": observation_json_schema(), "state": state_json_schema()}
 
 
-@extend_schema(operation_id="schema", responses={200: openapi.SCHEMAS})
+@extend_schema(operation_id="schema", tags=[openapi.ENV_TAG], summary="The action, observation and state schemas.",
+               description="JSON schemas derived from the contract's pydantic models (the same as this document's "
+               "PolypharmacyAction, PolypharmacyObservation and PolypharmacyState).", responses={200: openapi.SCHEMAS})
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([permissions.AllowAny])
@@ -146,7 +159,9 @@ def schema(request: Request) -> Response:
     return Response(_schemas())
 
 
-@extend_schema(operation_id="metadata", responses={200: openapi.METADATA})
+@extend_schema(operation_id="metadata", tags=[openapi.ENV_TAG], summary="What this environment is.",
+               description="OpenEnv's metadata: name, description, the README, version, author and documentation URL.",
+               responses={200: openapi.METADATA})
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([permissions.AllowAny])

@@ -17,6 +17,10 @@ from episodes.wire import inflate
 @extend_schema(
     operation_id="mcp",
     summary="MCP over JSON-RPC 2.0: initialize, tools/list, tools/call. Always HTTP 200.",
+    description="tools/call runs reset, query_ddi, propose_intervention, finish_review and state, each tool's "
+                "inputSchema derived from the contract. Errors are JSON-RPC errors (-32700 unparsable, -32600 "
+                "invalid request, -32602 invalid params) or a tool result with isError true, never an HTTP error.",
+    tags=["mcp"],
     request=OpenApiTypes.OBJECT,
     responses={200: OpenApiTypes.OBJECT},
 )

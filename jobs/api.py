@@ -16,7 +16,7 @@ from typing import Any
 from django.http import FileResponse, HttpResponse
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound
@@ -78,8 +78,16 @@ def _job_or_404(job_id: int) -> Job:
     return job
 
 
-@extend_schema(methods=["GET"], operation_id="jobs_list", request=None, responses={200: JobOut(many=True)})
-@extend_schema(methods=["POST"], operation_id="jobs_create",
+@extend_schema(methods=["GET"], operation_id="jobs_list", tags=["jobs"], summary="List jobs, newest first.",
+               description=f"At most {LIST_LIMIT} jobs (without their result, series and log), optionally of one kind "
+               "and status. Researchers and supervisors see every job.", request=None,
+               parameters=[OpenApiParameter("kind", str, enum=list(KINDS), required=False),
+                           OpenApiParameter("status", str, enum=list(Job.Status.values), required=False)],
+               responses={200: JobOut(many=True)})
+@extend_schema(methods=["POST"], operation_id="jobs_create", tags=["jobs"], summary="Queue a job.",
+               description=f"A kind ({', '.join(KINDS)}) and its parameters, checked by the kind's own form: a 422 "
+               "names each refused parameter (loc [\"body\", \"params\", <name>]). Who may queue which kind: "
+               "README, Accounts and permissions.",
                request={"application/json": JobRequest.model_json_schema()}, responses={201: JobDetailOut})
 @api_view(["GET", "POST"])
 @permission_classes([JobsPermission])
@@ -94,14 +102,18 @@ def jobs(request: Request) -> Response:
     return Response(JobDetailOut(job).data, status=201)
 
 
-@extend_schema(operation_id="job", responses={200: JobDetailOut})
+@extend_schema(operation_id="job", tags=["jobs"], summary="One job, with its result, series and log.",
+               description="Progress (0–100), stage and status while it runs; the result, the series the job page plots "
+               "and the log once it has them. 404 for an unknown id.", responses={200: JobDetailOut})
 @api_view(["GET"])
 @permission_classes([JobsPermission])
 def job(request: Request, job_id: int) -> Response:
     return Response(JobDetailOut(_job_or_404(job_id)).data)
 
 
-@extend_schema(operation_id="job_cancel", request=None, responses={200: JobOut})
+@extend_schema(operation_id="job_cancel", tags=["jobs"], summary="Cancel a job.",
+               description="A queued job is cancelled at once; a running one stops at its next progress report. "
+               "A finished job is a 409. Researchers cancel their own jobs, supervisors anyone's.", request=None, responses={200: JobOut})
 @api_view(["POST"])
 @permission_classes([JobsPermission])
 def job_cancel(request: Request, job_id: int) -> Response:
@@ -110,7 +122,11 @@ def job_cancel(request: Request, job_id: int) -> Response:
     return Response(JobOut(services.job_cancel(job=found)).data)
 
 
-@extend_schema(operation_id="checkpoints", responses={200: CheckpointOut(many=True)})
+@extend_schema(operation_id="checkpoints", tags=["jobs"], summary="List the saved checkpoints.",
+               description=f"Trained policies and bandit models (at most {LIST_LIMIT}), with the job, task, catalog and "
+               "metrics each came from; ?kind=policy or bandit.",
+               parameters=[OpenApiParameter("kind", str, enum=list(Checkpoint.Kind.values), required=False)],
+               responses={200: CheckpointOut(many=True)})
 @api_view(["GET"])
 @permission_classes([JobsPermission])
 def checkpoints(request: Request) -> Response:
@@ -120,7 +136,7 @@ def checkpoints(request: Request) -> Response:
     return Response(CheckpointOut(qs[:LIST_LIMIT], many=True).data)
 
 
-@extend_schema(operation_id="job_tables", description="The result tables of a job (as on its page): key, title, "
+@extend_schema(operation_id="job_tables", tags=["jobs"], summary="A job's result tables.", description="The result tables of a job (as on its page): key, title, "
                "columns and row count. Download one with /api/jobs/<id>/tables/<key> (JSON) or <key>.csv.",
                responses={200: OpenApiTypes.OBJECT})
 @api_view(["GET"])
@@ -129,7 +145,7 @@ def job_tables(request: Request, job_id: int) -> Response:
     return Response({"job": job_id, "tables": downloads.table_index(_job_or_404(job_id))})
 
 
-@extend_schema(operation_id="job_table", description="One result table of a job with every row, as JSON, or as CSV "
+@extend_schema(operation_id="job_table", tags=["jobs"], summary="One result table of a job.", description="One result table of a job with every row, as JSON, or as CSV "
                "when the key ends in .csv (the same cells as the job page).", responses={200: OpenApiTypes.OBJECT})
 @api_view(["GET"])
 @permission_classes([JobsPermission])
@@ -145,7 +161,7 @@ def job_table(request: Request, job_id: int, key: str, fmt: str = "json") -> Res
     return Response(downloads.table_json(table))
 
 
-@extend_schema(operation_id="checkpoint_file", description="The file of a checkpoint (a policy's or a bandit "
+@extend_schema(operation_id="checkpoint_file", tags=["jobs"], summary="Download a checkpoint's file.", description="The file of a checkpoint (a policy's or a bandit "
                "model's), as the worker saved it.", responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
 @api_view(["GET"])
 @permission_classes([JobsPermission])

@@ -161,3 +161,40 @@ class AuditFilterForm(forms.Form):
     session = forms.IntegerField(min_value=1, required=False)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+OUTCOMES = ("pending", "approved", "returned")  # the sign-off, as /research/ shows it
+
+
+def _choice(label: str, values: tuple[str, ...], blank: str) -> forms.ChoiceField:
+    """An optional choice whose refusal names the allowed values (Django's does not)."""
+    allowed = ", ".join(values)
+    return forms.ChoiceField(label=label, required=False, choices=[("", blank), *[(v, v.replace("_", " ")) for v in values]],
+                             error_messages={"invalid_choice": f"Choose one of {allowed} (not %(value)s)."})
+
+
+def _score(label: str) -> forms.FloatField:
+    message = "Enter a score from 0 to 1."
+    return forms.FloatField(label=label, min_value=0, max_value=1, required=False,
+                            error_messages={"invalid": message, "min_value": message, "max_value": message})
+
+
+class ResearchFilterForm(forms.Form):
+    """/research/'s filters, from the query string (so a filtered view is a link)."""
+
+    catalog = _choice("Catalog", CATALOG_NAMES, "any catalog")
+    task = _choice("Task", TASK_IDS, "any task")
+    outcome = _choice("Sign-off", OUTCOMES, "any sign-off")
+    min_score = _score("score ≥")
+    max_score = _score("score ≤")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        low, high = data.get("min_score"), data.get("max_score")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_score", f"The highest score ({high:g}) is below the lowest ({low:g}).")
+        return data
+
+    def error_text(self) -> str:
+        """Every field's errors in one line, for the downloads' plain-text refusals."""
+        return " ".join(f"{name}: {' '.join(errors)}" for name, errors in self.errors.items())

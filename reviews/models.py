@@ -76,6 +76,8 @@ class AuditRecord(models.Model):
         SESSION_APPROVED = "session.approved"
         SESSION_RETURNED = "session.returned"
         ACCOUNT_LOCKED = "account.locked"
+        # A download of /research/'s rows: the data leave the site, pseudonymised, not anonymous.
+        RESEARCH_EXPORTED = "research.exported"
 
     session = models.ForeignKey(ReviewSession, null=True, blank=True, on_delete=models.PROTECT, related_name="audit")
     # PROTECT: deactivate users instead of deleting them; the trail must keep naming them.

@@ -15,7 +15,7 @@ import hmac
 import math
 import weakref
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -127,7 +127,7 @@ def action_summary(action: dict[str, Any]) -> str:
 def step_history(episode: Episode) -> list[dict[str, Any]]:
     """The episode's steps, oldest first, with what each one did (one query)."""
     rows = Step.objects.filter(episode=episode).order_by("index").values(
-        "index", "actor_label", "action", "reward", "created_at",
+        "index", "actor_label", "action", "reward", "raw_reward", "created_at",
         "observation__last_action_error", "observation__last_query_result", "observation__current_risk",
         "observation__grader_score", "observation__interventions",
     )
@@ -149,7 +149,7 @@ def step_history(episode: Episode) -> list[dict[str, Any]]:
             result = f"score {row['observation__grader_score']:.3f}" if row["observation__grader_score"] is not None else "finished"
         history.append({
             "index": row["index"], "actor": row["actor_label"], "summary": action_summary(action),
-            "result": result, "reward": row["reward"], "risk": row["observation__current_risk"],
+            "result": result, "reward": row["reward"], "raw_reward": row["raw_reward"], "risk": row["observation__current_risk"],
             "created_at": row["created_at"],
         })
     return history
@@ -227,25 +227,56 @@ def research_bin(value: float | None, width: float) -> str:
 
 
 @dataclass(frozen=True)
+class ResearchFilters:
+    """What /research/ narrows its rows to (every field optional): the query string's catalog,
+    task, outcome (the sign-off: pending, approved, returned) and score range (inclusive)."""
+
+    catalog: str = ""
+    task_id: str = ""
+    outcome: str = ""
+    min_score: float | None = None
+    max_score: float | None = None
+
+    def matches(self, row: dict[str, Any], score: float | None) -> bool:
+        if self.catalog and row["catalog"] != self.catalog:
+            return False
+        if self.task_id and row["task_id"] != self.task_id:
+            return False
+        if self.outcome and row["sign_off"] != self.outcome:
+            return False
+        if self.min_score is not None and (score is None or score < self.min_score):
+            return False
+        return self.max_score is None or (score is not None and score <= self.max_score)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The filters that are set (for the audit record of an export)."""
+        return {k: v for k, v in vars(self).items() if v not in ("", None)}
+
+
+@dataclass(frozen=True)
 class ResearchTable:
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]]  # the shown rows that match the filters
     suppressed: int  # finished episodes not shown: fewer than RESEARCH_K patients share their row
+    shown: int = 0  # rows shown before the filters
+    sessions: dict[str, int] = field(default_factory=dict)  # pseudonym → session pk, of ``rows``; never rendered
     k: int = RESEARCH_K
     risk_bin: float = RISK_BIN
     score_bin: float = SCORE_BIN
 
 
-def research_rows() -> ResearchTable:
+def research_rows(filters: ResearchFilters = ResearchFilters()) -> ResearchTable:
     """Finished review episodes, anonymised: no user, patient id, demographics or timestamps;
     the catalog, the task, the risks and score in bins, the step count and the sign-off
     decision, each row shown only if the rows of at least ``RESEARCH_K`` different patients show
-    the same catalog, task and bins (k-anonymity on what a patient's data can reveal)."""
+    the same catalog, task and bins (k-anonymity on what a patient's data can reveal). The
+    filters choose among the shown rows; they never change which rows are shown, so a filter
+    cannot single out a group smaller than ``RESEARCH_K``."""
     done = (ReviewSession.Status.FINISHED, ReviewSession.Status.APPROVED, ReviewSession.Status.RETURNED)
     rows = ReviewSession.objects.filter(status__in=done).order_by("pk").values(
         "pk", "catalog_name", "status", "episode__task_id", "episode__patient_id", "episode__step_count",
         "episode__baseline_risk", "episode__current_risk", "episode__grader_score",
     )
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, ...], list[tuple[dict[str, Any], int, float | None]]] = defaultdict(list)
     patients: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for r in rows:
         row = {
@@ -256,10 +287,31 @@ def research_rows() -> ResearchTable:
             "sign_off": r["status"] if r["status"] != ReviewSession.Status.FINISHED else "pending",
         }
         key = (row["catalog"], row["task_id"], row["baseline_risk"], row["final_risk"], row["grader_score"])
-        groups[key].append(row)
+        groups[key].append((row, r["pk"], r["episode__grader_score"]))
         # Patients, not episodes: five reviews of one patient would still point at that patient.
         patients[key].add(r["episode__patient_id"])
-    shown = [row for key, group in groups.items() if len(patients[key]) >= RESEARCH_K for row in group]
+    shown = [entry for key, group in groups.items() if len(patients[key]) >= RESEARCH_K for entry in group]
     total = sum(len(group) for group in groups.values())
     # Sorted by pseudonym, not by id: row order must not reveal which session came first.
-    return ResearchTable(sorted(shown, key=lambda r: r["code"]), total - len(shown))
+    chosen = sorted((e for e in shown if filters.matches(e[0], e[2])), key=lambda e: e[0]["code"])
+    return ResearchTable([row for row, _, _ in chosen], total - len(shown), shown=len(shown),
+                         sessions={row["code"]: pk for row, pk, _ in chosen})
+
+
+def research_session(code: str) -> tuple[ReviewSession, dict[str, Any]]:
+    """The session behind a pseudonym of the table, and its row; 404 for any other code, a
+    suppressed episode's included (its drill-down would show what the table holds back)."""
+    table = research_rows()
+    pk = table.sessions.get(code)
+    if pk is None:
+        raise Http404("No such episode among the research rows.")
+    row = next(r for r in table.rows if r["code"] == code)
+    return ReviewSession.objects.select_related("episode").get(pk=pk), row
+
+
+def research_steps(session: ReviewSession) -> list[dict[str, Any]]:
+    """The episode's steps as the drill-down shows them: what was done and what the environment
+    answered, without the actor (a username) or the time, and without the rationale (free text
+    typed by a person; ``action_summary`` never shows it)."""
+    keep = ("index", "summary", "result", "reward", "raw_reward")
+    return [{k: step[k] for k in keep} for step in step_history(session.episode)]

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 
 from reviews import views, views_audit
 
@@ -20,6 +20,10 @@ urlpatterns = [
     path("reviews/<int:pk>/audit", views_audit.session_audit, name="session-audit"),
     path("audit/", views_audit.audit_list, name="audit"),
     path("research/", views_audit.research, name="research"),
+    path("research/export.jsonl", views_audit.research_download, {"fmt": "jsonl"}, name="research-jsonl"),
+    path("research/export.minari.zip", views_audit.research_download, {"fmt": "minari"}, name="research-minari"),
+    # The pseudonym: 12 hex digits (selectors.research_code); anything else is no route at all.
+    re_path(r"^research/(?P<code>[0-9a-f]{12})/$", views_audit.research_episode, name="research-episode"),
 ]
 
 # Accounts: Django's own views with our templates (named explicitly: the admin's

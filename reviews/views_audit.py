@@ -1,17 +1,20 @@
 """Audit pages (a session's trail; the filterable list for supervisors) and the researchers'
-anonymised view of finished reviews."""
+view of finished reviews: the anonymised table, an episode's drill-down and the downloads."""
 
 from __future__ import annotations
 
+import tempfile
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from reviews import permissions, selectors, services
+from reviews import permissions, research_export, selectors, services
 from reviews.audit import RequestMeta
-from reviews.forms import AuditFilterForm
+from reviews.forms import AuditFilterForm, ResearchFilterForm
 
 PAGE_SIZE = 100
 
@@ -42,9 +45,65 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "reviews/audit_list.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
+def _research_filters(request: HttpRequest) -> tuple[ResearchFilterForm, selectors.ResearchFilters | None]:
+    """The query string's filters, or None (and the form's errors) when a value is refused."""
+    form = ResearchFilterForm(request.GET)
+    if not form.is_valid():
+        return form, None
+    data = form.cleaned_data
+    return form, selectors.ResearchFilters(catalog=data["catalog"], task_id=data["task"], outcome=data["outcome"],
+                                           min_score=data["min_score"], max_score=data["max_score"])
+
+
 @login_required
 @require_GET
 def research(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "research.view")
-    table = selectors.research_rows()
-    return render(request, "reviews/research.html", {"rows": table.rows, "table": table})
+    form, filters = _research_filters(request)
+    table = selectors.research_rows(filters or selectors.ResearchFilters())
+    # Refused filters show no rows (not all of them): the page must not look filtered when it is not.
+    return render(request, "reviews/research.html", {
+        "rows": table.rows if filters is not None else [], "table": table, "form": form, "query": _query(form),
+    }, status=200 if filters is not None else 422)
+
+
+@login_required
+@require_GET
+def research_episode(request: HttpRequest, code: str) -> HttpResponse:
+    permissions.require(request.user, "research.view")
+    session, row = selectors.research_session(code)
+    episode = session.episode
+    return render(request, "reviews/research_episode.html", {
+        "code": code, "row": row,
+        "ended": "step limit" if episode.status == episode.Status.TRUNCATED else "review finished",
+        "grader_score": episode.grader_score, "steps": selectors.research_steps(session),
+        "back": request.GET.urlencode(),
+    })
+
+
+@login_required
+@require_GET
+def research_download(request: HttpRequest, fmt: str) -> HttpResponse:
+    permissions.require(request.user, "research.view")
+    form, filters = _research_filters(request)
+    if filters is None:
+        return HttpResponse(f"Refused filters: {form.error_text()}\n", status=422, content_type="text/plain; charset=utf-8")
+    table = selectors.research_rows(filters)
+    # A temporary file, not memory: a large export must not hold the web process's memory.
+    out = tempfile.TemporaryFile()
+    if fmt == "jsonl":
+        research_export.research_jsonl_write(table, out)
+        name, content_type = "polypharmacy-research.jsonl", "application/x-ndjson"
+    else:
+        research_export.research_minari_write(table, out, filters=filters.as_dict())
+        name, content_type = f"{research_export.DATASET_ID}.zip", "application/zip"
+    research_export.research_export_record(meta=RequestMeta.from_request(request), fmt=fmt,
+                                           filters=filters.as_dict(), rows=len(table.rows))
+    out.seek(0)
+    return FileResponse(out, as_attachment=True, filename=name, content_type=content_type)
+
+
+def _query(form: ResearchFilterForm) -> str:
+    """The valid filters as a query string, for the download links and the drill-downs' way back."""
+    data = form.cleaned_data if form.is_valid() else {}
+    return urlencode({k: v for k, v in data.items() if v not in ("", None)})

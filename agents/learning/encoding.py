@@ -1,5 +1,5 @@
 """``PolypharmacyGymEnv``'s observation encoding and action mask, rebuilt from the wire
-observation (a plain dict) and the public catalog alone.
+observation (a plain dict) and the public catalog alone, and a wire action's discrete index.
 
 The adapter encodes from the environment's internal state; a checkpoint used as an agent only sees
 the wire observation. Everything needed is there or in the catalog:
@@ -168,3 +168,25 @@ def encode_observation(observation: dict[str, Any], catalog: Catalog) -> tuple[n
                 mask[base_a + 2] = int(any(c not in regimen for c in catalog.same_class(slot.drug_id)))
                 mask[base_a + 3] = int(not slot.monitored)
     return vector.astype(np.float32), mask, ids
+
+
+def action_index(action: dict[str, Any], slots: list[str | None]) -> int | None:
+    """The adapter's discrete index for a wire action (``decode_action``'s inverse), or None when
+    the action names a drug outside the regimen or a slot beyond ``MAX_SLOTS``. A substitution
+    maps to "substitute slot s" whatever drug it named: the adapter's substitution lets the
+    environment pick the safest one."""
+    kind = action.get("action_type")
+    if kind == "finish_review":
+        return FINISH_ACTION
+    position = {d: s for s, d in enumerate(slots) if d is not None}
+    if kind == "query_ddi":
+        i, j = position.get(action.get("drug_id_1")), position.get(action.get("drug_id_2"))  # type: ignore[arg-type]
+        if i is None or j is None or i == j:
+            return None
+        return PAIR_INDEX.get((min(i, j), max(i, j)))
+    if kind == "propose_intervention":
+        s = position.get(action.get("target_drug_id"))  # type: ignore[arg-type]
+        if s is None or s >= MAX_SLOTS or action.get("intervention_type") not in INTERVENTION_TYPES:
+            return None
+        return N_QUERY + s * len(INTERVENTION_TYPES) + INTERVENTION_TYPES.index(action["intervention_type"])
+    return None

@@ -26,12 +26,12 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from agents.learning.encoding import encode_observation
+# action_index lives with the encoding (the research export uses it without torch); imported from here too.
+from agents.learning.encoding import action_index, encode_observation  # noqa: F401
 from agents.learning.policy import ActorCritic, PolicyConfig
 from envcore.catalog import Catalog
-from envcore.contract import INTERVENTION_TYPES
 from envcore.env import PolypharmacyEnv
-from envcore.gym_env import FINISH_ACTION, MAX_SLOTS, N_ACTIONS, N_QUERY, OBS_SIZE, PAIR_INDEX
+from envcore.gym_env import N_ACTIONS, OBS_SIZE
 
 
 @dataclass
@@ -57,28 +57,6 @@ class Demonstrations:
         self.observations.append(vector)
         self.masks.append(mask)
         self.actions.append(index)
-
-
-def action_index(action: dict[str, Any], slots: list[str | None]) -> int | None:
-    """The adapter's discrete index for a wire action (``decode_action``'s inverse), or None when
-    the action names a drug outside the regimen or a slot beyond ``MAX_SLOTS``. A substitution
-    maps to "substitute slot s" whatever drug it named: the adapter's substitution lets the
-    environment pick the safest one."""
-    kind = action.get("action_type")
-    if kind == "finish_review":
-        return FINISH_ACTION
-    position = {d: s for s, d in enumerate(slots) if d is not None}
-    if kind == "query_ddi":
-        i, j = position.get(action.get("drug_id_1")), position.get(action.get("drug_id_2"))  # type: ignore[arg-type]
-        if i is None or j is None or i == j:
-            return None
-        return PAIR_INDEX.get((min(i, j), max(i, j)))
-    if kind == "propose_intervention":
-        s = position.get(action.get("target_drug_id"))  # type: ignore[arg-type]
-        if s is None or s >= MAX_SLOTS or action.get("intervention_type") not in INTERVENTION_TYPES:
-            return None
-        return N_QUERY + s * len(INTERVENTION_TYPES) + INTERVENTION_TYPES.index(action["intervention_type"])
-    return None
 
 
 def policy_demonstrations(policy: Any, catalog: Catalog | str, task_id: str, seeds: Iterable[int],

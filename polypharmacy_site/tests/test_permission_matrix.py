@@ -23,6 +23,7 @@ from jobs.models import Job
 from reviews import permissions, services as review_services
 from reviews.audit import RequestMeta
 from reviews.models import ReviewSession
+from reviews.selectors import research_code
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,7 @@ class World:
     users: dict[str, User | None]
     session: ReviewSession
     job: Job  # the researcher's
+    monkeypatch: pytest.MonkeyPatch
     clients: dict[str, Client] = field(default_factory=dict)
 
     def client(self, principal: str) -> Client:
@@ -51,7 +53,18 @@ class World:
         return self.clients[principal]
 
     def url(self, template: str) -> str:
+        if "{research}" in template:
+            return template.format(research=self.research_code())
         return template.format(session=self.session.pk, job=self.job.pk)
+
+    def research_code(self) -> str:
+        """The pseudonym of the session, finished and shown on /research/ (k = 1: one patient
+        could not make a row otherwise), for the drill-down's row only."""
+        self.session.refresh_from_db()
+        if self.session.status == ReviewSession.Status.IN_PROGRESS:
+            self.monkeypatch.setattr("reviews.selectors.RESEARCH_K", 1)
+            review_services.review_finish(self.session, meta=RequestMeta(user=self.users["pharmacist"]))
+        return research_code(self.session.pk)
 
     def each(self, call: Any) -> dict[str, int]:
         return {principal: call(principal, self.client(principal)) for principal in PRINCIPALS}
@@ -79,7 +92,7 @@ def world(monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Any) -> Iter
     session = review_services.review_start(meta=RequestMeta(user=users["pharmacist"]), patient_id="EP_0002",
                                            task_id="easy_screening", catalog_name="classic")
     job = job_services.job_create(kind="evaluate", params=PARAMS, owner=users["researcher"])
-    yield World(users, session, job)
+    yield World(users, session, job, monkeypatch)
     catalog_cache_clear()
     env_cache.clear()
 
@@ -93,6 +106,9 @@ PAGES = {
     "/reviews/{session}/audit": row(302, 403, 200, 200, 403, 403, 403),
     "/audit/": row(302, 403, 403, 200, 403, 403, 403),
     "/research/": row(302, 403, 403, 200, 200, 403, 403),
+    "/research/{research}/": row(302, 403, 403, 200, 200, 403, 403),
+    "/research/export.jsonl": row(302, 403, 403, 200, 200, 403, 403),
+    "/research/export.minari.zip": row(302, 403, 403, 200, 200, 403, 403),
     "/jobs/": row(302, 403, 403, 200, 200, 403, 200),
     "/jobs/{job}/": row(302, 403, 403, 200, 200, 403, 200),
     "/jobs/{job}/panel": row(302, 403, 403, 200, 200, 403, 200),

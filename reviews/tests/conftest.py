@@ -1,9 +1,11 @@
 """A small named world for the review tests: the classic catalog, and a pharmacist (phil), a
-colleague (pia), a supervisor (sue), a researcher (rex) and an outsider with no role (oscar)."""
+colleague (pia), a supervisor (sue), a researcher (rex) and an outsider with no role (oscar);
+for /research/, three finished reviews of phil's (``research_world``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -17,6 +19,7 @@ from reviews import services
 from reviews.audit import RequestMeta
 from reviews.management.commands.flush import audit_triggers_suspended
 from reviews.models import ReviewSession
+from reviews.selectors import research_code
 
 PATIENT = "EP_0002"  # easy_screening: ibuprofen, tramadol, amitriptyline
 SEVERE_PAIR = ("DRUG_TRAMADOL", "DRUG_AMITRIPTYLINE")
@@ -118,3 +121,44 @@ class attacker:
 
     def __exit__(self, *exc):
         return self._suspended.__exit__(*exc)
+
+
+# ── research (/research/: filters, drill-down, downloads) ──────────────────
+RATIONALE = "Mrs Example in bed 4 asked about her tablets"  # free text a person typed
+
+
+@dataclass(frozen=True)
+class ResearchWorld:
+    """Three finished reviews by phil, every one shown (k = 1), by name → pseudonym; and one in
+    progress (never shown)."""
+
+    codes: dict[str, str]
+    sessions: dict[str, ReviewSession]
+
+
+def _review(phil: User, patient_id: str, task_id: str, actions: list[dict]) -> ReviewSession:
+    session = services.review_start(meta=meta(phil), patient_id=patient_id, task_id=task_id, catalog_name="classic")
+    for action in actions:
+        outcome = services.review_step(session, meta=meta(phil), action=action)
+        assert outcome.refusal is None, outcome.refusal
+    return ReviewSession.objects.select_related("episode").get(pk=session.pk)
+
+
+@pytest.fixture
+def research_world(classic: None, phil: User, sue: User, monkeypatch: pytest.MonkeyPatch) -> ResearchWorld:
+    # Every finished episode shown: these tests are about the filters, the drill-down and the
+    # downloads; the 5-anonymity of the rows is test_research.py's.
+    monkeypatch.setattr("reviews.selectors.RESEARCH_K", 1)
+    finish = {"action_type": "finish_review"}
+    sessions = {
+        "approved": _review(phil, PATIENT, "easy_screening", [
+            query(*SEVERE_PAIR), {**intervene(SAME_CLASS_SUBSTITUTE[0], "substitute", SAME_CLASS_SUBSTITUTE[1]),
+                                  "rationale": RATIONALE}, finish]),
+        "returned": _review(phil, "EP_0006", "easy_screening", [finish]),
+        "pending": _review(phil, "EP_0041", "budgeted_screening", [finish]),
+    }
+    services.review_sign_off(sessions["approved"], meta=meta(sue), approve=True, comment="Sound.")
+    services.review_sign_off(sessions["returned"], meta=meta(sue), approve=False, comment="Query more pairs.")
+    _review(phil, "EP_0042", "budgeted_screening", [])  # in progress: not research data
+    return ResearchWorld({name: research_code(s.pk) for name, s in sessions.items()},
+                         {name: ReviewSession.objects.select_related("episode").get(pk=s.pk) for name, s in sessions.items()})

@@ -1,8 +1,9 @@
 """End to end in a real browser (Debian's Chromium driven by Playwright) against a real server
 process: a pharmacist reviews a patient while a supervisor watches the steps arrive live
-(including one taken by an API client), then signs off; outsiders are refused.
+(including one taken by an API client), then signs off; outsiders are refused; a researcher
+drills into an episode of /research/.
 
-Screenshots of the review and audit pages go to ``ci-artifacts/screenshots/``. Skipped, with
+Screenshots of the review, audit and research episode pages go to ``ci-artifacts/screenshots/``. Skipped, with
 the reason, where Chromium or Playwright is missing, unless CI_REQUIRE_SERVICES=1 (CI), where a
 missing browser fails instead.
 """
@@ -27,6 +28,22 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # another build of i
 SCREENSHOTS = ROOT / "ci-artifacts" / "screenshots"
 PASSWORD = "browser-test-password-1"
 PATIENT, SEVERE_PAIR, SUBSTITUTION = "CUR_E_0001", ("DRUG_SOTALOL", "DRUG_VERAPAMIL"), ("DRUG_SOTALOL", "DRUG_PROPRANOLOL")
+
+
+# Five classic easy_screening patients whose baseline risks share a bin (reviews/tests/test_research.py).
+RESEARCH_PATIENTS = ("EP_0006", "EP_0015", "EP_0018", "EP_0024", "EP_0026")
+RESEARCH_REVIEWS = f"""
+from django.contrib.auth.models import User
+from catalog.selectors import catalog_get
+from reviews import services
+from reviews.audit import RequestMeta
+meta = RequestMeta(user=User.objects.get(username="phil"))
+for patient_id in {RESEARCH_PATIENTS!r}:
+    session = services.review_start(meta=meta, patient_id=patient_id, task_id="easy_screening", catalog_name="classic")
+    a, b = catalog_get("classic").patients[patient_id].medication_ids[:2]
+    services.review_step(session, meta=meta, action={{"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b}})
+    services.review_finish(session, meta=meta)
+"""
 
 
 def _missing() -> str | None:
@@ -163,6 +180,20 @@ def test_a_review_watched_live_signed_off_and_refused_to_outsiders(browser, serv
     colleague = log_in(browser, server, "pia")
     assert colleague.goto(review_url).status == 404
 
+    # 6. The researcher drills into an episode of /research/. A row needs the reviews of five
+    # patients sharing its bins: five classic reviews made directly (a query and a finish each:
+    # queries move neither risk nor score, so the five share their bins).
+    server.manage("shell", "-c", RESEARCH_REVIEWS)
+    researcher.goto("/research/?catalog=classic&task=easy_screening")
+    assert researcher.locator("#research tbody tr[data-code]").count() == len(RESEARCH_PATIENTS)
+    researcher.click("#research tbody tr[data-code] a")
+    researcher.wait_for_url(re.compile(r".*/research/[0-9a-f]{12}/\?catalog=classic&task=easy_screening$"))
+    steps = researcher.locator("#research-steps tbody tr").all_inner_texts()
+    assert len(steps) == 2 and steps[0].startswith("1\tquery DRUG_") and "finish review" in steps[1], steps
+    main = researcher.inner_text("main")
+    assert "phil" not in main and not any(p in main for p in RESEARCH_PATIENTS)
+    researcher.screenshot(path=str(SCREENSHOTS / "research-episode.png"), full_page=True)
+
     # The audit chain of this real run verifies, and the policy blocked nothing on the way.
     assert re.match(r"\d+ records verified\nthe chain extends all \d+ checkpoints", server.manage("verify_audit"))
-    assert pharmacist.csp_violations == [] and supervisor.csp_violations == []
+    assert pharmacist.csp_violations == [] and supervisor.csp_violations == [] and researcher.csp_violations == []

@@ -4,14 +4,17 @@ risk that ``POST /reset {"patient_id": …}`` gives for every patient of its cat
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import pytest
 from django.test import Client
 
 from catalog.selectors import catalog_get
 from reviews.models import ReviewSession
-from reviews.selectors import RESEARCH_K, research_bin
+from reviews.research_export import DATASET_ID
+from reviews.selectors import RESEARCH_K, research_bin, research_code
 from reviews.tests.conftest import client_for, shown
 
 pytestmark = pytest.mark.django_db
@@ -81,10 +84,23 @@ def test_the_same_data_is_nowhere_else_for_a_researcher(finished_reviews, rex):
     session = finished_reviews[0]
     for url in (f"/reviews/{session.pk}/", f"/reviews/{session.pk}/audit", "/reviews/", "/audit/", "/patients/"):
         assert client.get(url).status_code == 403, url
-    # No export either: asking for JSON or CSV gets the same page.
+    # Asking the page for JSON or CSV gets the same page: the downloads are their own URLs, of
+    # the shown rows only (below).
     for accept in ("application/json", "text/csv"):
         response = client.get("/research/", HTTP_ACCEPT=accept)
         assert response["Content-Type"].startswith("text/html") and len(response.context["rows"]) == len(SHARED_BIN)
+
+
+def test_the_drill_downs_and_downloads_hold_the_shown_rows_only(finished_reviews, rex):
+    client = client_for(rex)
+    shown_codes = sorted(r["code"] for r in client.get("/research/").context["rows"])
+    everyone = {research_code(s.pk) for s in finished_reviews}
+    lines = [json.loads(x) for x in b"".join(client.get("/research/export.jsonl").streaming_content).splitlines()]
+    assert [line["code"] for line in lines] == shown_codes
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get("/research/export.minari.zip").streaming_content)))
+    assert json.loads(archive.read(f"{DATASET_ID}/data/metadata.json"))["total_episodes"] == len(SHARED_BIN)
+    for code in everyone:
+        assert client.get(f"/research/{code}/").status_code == (200 if code in shown_codes else 404)
 
 
 @pytest.mark.parametrize(("value", "width", "label"), [
