@@ -11,14 +11,15 @@ Token or session auth; who may do what is ``reviews.permissions``' ("jobs.view",
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import FileResponse, HttpResponse
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, serializers
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework import permissions, renderers, serializers
+from rest_framework.decorators import api_view, permission_classes, renderer_classes
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -145,25 +146,60 @@ def job_tables(request: Request, job_id: int) -> Response:
     return Response({"job": job_id, "tables": downloads.table_index(_job_or_404(job_id))})
 
 
-@extend_schema(operation_id="job_table", tags=["jobs"], summary="One result table of a job.", description="One result table of a job with every row, as JSON, or as CSV "
-               "when the key ends in .csv (the same cells as the job page).", responses={200: OpenApiTypes.OBJECT})
-@api_view(["GET"])
-@permission_classes([JobsPermission])
-def job_table(request: Request, job_id: int, key: str, fmt: str = "json") -> Response | HttpResponse:
+class _PassThroughRenderer(renderers.BaseRenderer):
+    """Lets a client that asks for the download's own type (``Accept: text/csv``) have it
+    instead of a 406; an error body (a dict) is still written as JSON."""
+
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if isinstance(data, (bytes, str)):
+            return data.encode() if isinstance(data, str) else data
+        return json.dumps(data).encode()
+
+
+class CSVRenderer(_PassThroughRenderer):
+    media_type, format = "text/csv", "csv"
+
+
+class BinaryRenderer(_PassThroughRenderer):
+    media_type, format = "application/octet-stream", "bin"
+
+
+def _table(job_id: int, key: str) -> Any:
     try:
-        table = downloads.table(_job_or_404(job_id), key)
+        return downloads.table(_job_or_404(job_id), key)
     except LookupError as exc:
         raise NotFound(str(exc)) from None
-    if fmt == "csv":
-        response = HttpResponse(downloads.table_csv(table), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="job-{job_id}-{table.key}.csv"'
-        return response
-    return Response(downloads.table_json(table))
+
+
+@extend_schema(operation_id="job_table", tags=["jobs"], summary="One result table of a job, as JSON.",
+               description="One result table of a job with every row (the same cells as the job page).",
+               responses={200: OpenApiTypes.OBJECT})
+@api_view(["GET"])
+@permission_classes([JobsPermission])
+def job_table(request: Request, job_id: int, key: str) -> Response:
+    return Response(downloads.table_json(_table(job_id, key)))
+
+
+@extend_schema(operation_id="job_table_csv", tags=["jobs"], summary="One result table of a job, as CSV.",
+               description="The table of /api/jobs/<id>/tables/<key> as CSV, for spreadsheets (cells a "
+               "spreadsheet would run as a formula get a leading apostrophe).",
+               responses={(200, "text/csv"): OpenApiTypes.STR})
+@api_view(["GET"])
+@renderer_classes([renderers.JSONRenderer, CSVRenderer])
+@permission_classes([JobsPermission])
+def job_table_csv(request: Request, job_id: int, key: str) -> HttpResponse:
+    table = _table(job_id, key)
+    response = HttpResponse(downloads.table_csv(table), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="job-{job_id}-{table.key}.csv"'
+    return response
 
 
 @extend_schema(operation_id="checkpoint_file", tags=["jobs"], summary="Download a checkpoint's file.", description="The file of a checkpoint (a policy's or a bandit "
                "model's), as the worker saved it.", responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
 @api_view(["GET"])
+@renderer_classes([renderers.JSONRenderer, BinaryRenderer])
 @permission_classes([JobsPermission])
 def checkpoint_file(request: Request, name: str) -> FileResponse:
     try:

@@ -21,7 +21,7 @@ urlpatterns = [
     path("api/jobs/<int:job_id>/cancel", api.job_cancel, name="api-job-cancel"),
     path("api/jobs/<int:job_id>/tables", api.job_tables, name="api-job-tables"),
     path("api/jobs/<int:job_id>/tables/<slug:key>", api.job_table, name="api-job-table"),
-    path("api/jobs/<int:job_id>/tables/<slug:key>.csv", api.job_table, {"fmt": "csv"}, name="api-job-table-csv"),
+    path("api/jobs/<int:job_id>/tables/<slug:key>.csv", api.job_table_csv, name="api-job-table-csv"),
     path("api/checkpoints", api.checkpoints, name="api-checkpoints"),
     path("api/checkpoints/<slug:name>/file", api.checkpoint_file, name="api-checkpoint-file"),
 ]

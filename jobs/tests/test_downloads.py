@@ -82,6 +82,9 @@ def test_the_api_lists_and_serves_the_same_tables(evaluation, rex):
     api_csv = client.get(f"/api/jobs/{evaluation.pk}/tables/episodes.csv")
     assert api_csv.status_code == 200 and api_csv.content == client.get(
         f"/jobs/{evaluation.pk}/download/episodes.csv").content
+    # A client asking for the download's own type gets it (not DRF's 406).
+    assert client.get(f"/api/jobs/{evaluation.pk}/tables/episodes.csv", HTTP_ACCEPT="text/csv").content == \
+        api_csv.content
     missing = client.get(f"/api/jobs/{evaluation.pk}/tables/nope")
     assert missing.status_code == 404 and "its tables: summary, episodes" in missing.json()["detail"]
     assert client.get(f"/jobs/{evaluation.pk}/download/nope.csv").status_code == 404
@@ -99,6 +102,7 @@ def test_a_checkpoint_file_downloads_byte_for_byte(classic, rex):
         assert resp.status_code == 200 and "attachment" in resp["Content-Disposition"]
         assert _body(resp) == stored
     assert client.get("/api/checkpoints/nope/file").status_code == 404
+    assert _body(client.get("/api/checkpoints/dl-tiny/file", HTTP_ACCEPT="application/octet-stream")) == stored
     # A path edited in the database to point outside the artefact folder serves nothing.
     Checkpoint.objects.filter(name="dl-tiny").update(path="../../../../../../etc/passwd")
     for url in ("/jobs/checkpoints/dl-tiny/file", "/api/checkpoints/dl-tiny/file"):
