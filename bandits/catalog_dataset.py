@@ -64,17 +64,28 @@ class CatalogDataset(PolypharmacyDataset):
 
 def risk_terms(catalog: Any, drug_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(pair weights W (d, d), upper triangle only; per-drug Beers weights v (d,)) so that
-    ``RR - 1 = x·W·x + v·x`` for a multi-hot row ``x`` (before noise)."""
+    ``RR - 1 = x·W·x + v·x`` for a multi-hot row ``x`` (before noise). Rules and criteria about
+    drugs outside ``drug_ids`` are left out (a model's drugs, scored against a catalog since
+    grown, say)."""
     col = {d: j for j, d in enumerate(drug_ids)}
     W = np.zeros((len(drug_ids), len(drug_ids)))
     for rule in catalog.rules.values():
-        i, j = sorted((col[rule.drug_id_1], col[rule.drug_id_2]))
-        W[i, j] += SEVERITY_SCALE[rule.severity] * rule.base_risk_score
+        if rule.drug_id_1 in col and rule.drug_id_2 in col:
+            i, j = sorted((col[rule.drug_id_1], col[rule.drug_id_2]))
+            W[i, j] += SEVERITY_SCALE[rule.severity] * rule.base_risk_score
     v = np.zeros(len(drug_ids))
     for crit in catalog.beers:
-        applies = 1.0 if crit.condition is None else CONDITION_PREVALENCE
-        v[col[crit.drug_id]] += BEERS_SCALE * BEERS_WEIGHTS[crit.criterion_type] * applies
+        if crit.drug_id in col:
+            applies = 1.0 if crit.condition is None else CONDITION_PREVALENCE
+            v[col[crit.drug_id]] += BEERS_SCALE * BEERS_WEIGHTS[crit.criterion_type] * applies
     return W, v
+
+
+def expected_rr(catalog: Any, drug_ids: list[str], X: np.ndarray) -> np.ndarray:
+    """The catalog's RR of each multi-hot row of ``X`` (columns ``drug_ids``), without the noise."""
+    W, v = risk_terms(catalog, drug_ids)
+    Xf = np.asarray(X, dtype=np.float64)
+    return 1.0 + ((Xf @ W) * Xf).sum(axis=1) + Xf @ v
 
 
 def severe_pairs(catalog: Any) -> list[tuple[str, str]]:
@@ -134,12 +145,10 @@ def make_catalog_dataset(catalog: Any, *, n_combinations: int = 20_000, seed: in
         X = others
         pattern_index = np.full(len(pairs), -1, dtype=np.int64)
 
-    W, v = risk_terms(catalog, drug_ids)
-    Xf = X.astype(np.float64)
-    expected = 1.0 + ((Xf @ W) * Xf).sum(axis=1) + Xf @ v
+    expected = expected_rr(catalog, drug_ids, X)
     rr = np.clip(expected + rng.normal(0.0, noise_std, size=len(X)), 0.0, None)
     nearest = hamming(X, patterns).argmin(axis=1) if len(pairs) else np.full(len(X), -1, dtype=np.int64)
-    pattern_rr = rr[pattern_index] if include_patterns else 1.0 + (patterns @ W * patterns).sum(1) + patterns @ v
+    pattern_rr = rr[pattern_index] if include_patterns else expected_rr(catalog, drug_ids, patterns)
     return CatalogDataset(
         X=X, rr=rr, patterns=patterns, pattern_rr=np.asarray(pattern_rr, dtype=np.float64), pip=rr > pip_threshold,
         nearest_pattern=np.asarray(nearest, dtype=np.int64), pattern_index=pattern_index,

@@ -264,7 +264,10 @@ class OptimNeuralTS:
         return m
 
     # ------------------------------------------------------------------ protocol
-    def run(self, callback: Callable[[int, dict], None] | None = None) -> RunResult:
+    def run(self, callback: Callable[[int, dict], None] | None = None,
+            on_step: Callable[[int], None] | None = None) -> RunResult:
+        """The protocol above. ``callback(step, metrics)`` after the warm-up and each flagging
+        round; ``on_step(step)`` after every bandit pull (cheap: progress between the rounds)."""
         s = self.s
         t0 = time.perf_counter()
         history: list[dict] = []
@@ -300,6 +303,8 @@ class OptimNeuralTS:
             if self.step % s.flag_every == 0 or self.step == s.total_steps:
                 self._flag_round()
                 report()
+            elif on_step is not None:
+                on_step(self.step)
         return RunResult(
             flags=self.flags.copy(),
             pulled=np.asarray(self.pulled, dtype=np.int64),

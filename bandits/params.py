@@ -12,6 +12,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from bandits.combinations import DrugLookup, Written, item_message, lines_message, parse_lines, resolve_combinations
 from bandits.datasets import ADJ_MODES
 from bandits.training import SAMPLINGS
 from jobs.params import CatalogField, StrictSerializer, catalog_names
@@ -23,8 +24,11 @@ MAX_SCREEN_COMBINATIONS = 10_000
 # combinations average 5, the paper's 8.7) and the drug ids of all its combinations together.
 MAX_COMBINATION_DRUGS = 40
 MAX_SCREEN_IDS = 100_000
+MAX_PROBLEMS_LISTED = 50  # bad combinations named in one refusal
 SYNTHETIC_MEAN_SIZE = 8.7  # the paper's mean number of drugs per combination
 CATALOG_MEAN_SIZE = 5.0
+SYNTHETIC_ONLY = ("n_drugs", "n_patterns", "adj_mode")  # dropped from a catalog run's parameters
+CATALOG_ONLY = ("catalog",)  # dropped from a synthetic run's
 
 
 def screen_size_problem(combinations: Any, what: str) -> str | None:
@@ -48,7 +52,8 @@ class BanditTrainParams(StrictSerializer):
     catalog = CatalogField(default="curated", help_text="The catalog of a catalog dataset.")
     n_combinations = serializers.IntegerField(min_value=500, max_value=200_000, default=20_000)
     n_drugs = serializers.IntegerField(min_value=10, max_value=2_000, default=100,
-                                       help_text="Synthetic datasets only (a catalog dataset has the catalog's drugs).")
+                                       help_text="Synthetic datasets only (a catalog dataset has the catalog's drugs; "
+                                                 "not stored for one).")
     n_patterns = serializers.IntegerField(min_value=1, max_value=100, default=10,
                                           help_text="Dangerous patterns planted in a synthetic dataset.")
     mean_size = serializers.FloatField(min_value=2.0, max_value=20.0, required=False, allow_null=True, default=None,
@@ -99,6 +104,10 @@ class BanditTrainParams(StrictSerializer):
                 f"The mean size ({attrs['mean_size']}) must be below the number of drugs ({n_drugs})."]})
         if not catalog_dataset and attrs["n_patterns"] >= attrs["n_combinations"]:
             raise serializers.ValidationError({"n_patterns": ["n_patterns must be below n_combinations."]})
+        # Only what applies to this dataset is stored (the form sends every field it shows), so the
+        # job row and its page list the parameters that shaped the run and no others.
+        for name in CATALOG_ONLY if not catalog_dataset else SYNTHETIC_ONLY:
+            attrs.pop(name, None)
         return attrs
 
 
@@ -108,14 +117,41 @@ def _catalog_drug_count(name: str) -> int:
     return len(catalog_get(name).drugs)
 
 
-class CombinationsField(serializers.Field):
-    """``"all"`` (the model's training combinations) or a list of at most 10,000 combinations,
-    each a list of drug ids. The job form may send JSON, or one combination per line with its
-    drug ids separated by commas."""
+class BanditModelField(serializers.CharField):
+    """A bandit model's name (blank: the newest); on the form, a picker of the trained models,
+    each with its catalog (which the combinations' completion follows)."""
 
-    default_error_messages = {"invalid": 'Expected "all" or a list of combinations (lists of drug ids).'}
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("style", {"widget": "picker"})
+        super().__init__(**kwargs)
+
+    def form_options(self) -> list[dict[str, str]]:
+        from bandits.selectors import bandit_model_options
+
+        return bandit_model_options()
+
+
+class CombinationsField(serializers.Field):
+    """``"all"`` (the model's training combinations) or at most 10,000 combinations of drugs,
+    each drug by id or by name (resolved against the model's drugs by ``BanditScreenParams``).
+    The job form sends text, one combination per line with its drugs separated by "+" or ","
+    (or JSON); the API sends JSON lists. Parsed here into ``Written`` (which remembers lines)."""
+
+    default_error_messages = {"invalid": 'Expected "all" or a list of combinations (lists of drug ids or names).'}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("style", {"widget": "textarea", "rows": 6, "completions_follow": "checkpoint",
+                                    "placeholder": "all\n— or one combination per line, e.g.\naspirin + warfarin\n"
+                                                   "DRUG_TRAMADOL, sertraline"})
+        super().__init__(**kwargs)
+
+    def form_completions(self) -> list[dict[str, str]]:
+        from bandits.selectors import bandit_drug_completions
+
+        return bandit_drug_completions()
 
     def to_internal_value(self, data: Any) -> Any:
+        written: Written | None = None
         if isinstance(data, str):
             text = data.strip()
             if text.lower() == "all":
@@ -126,28 +162,32 @@ class CombinationsField(serializers.Field):
                 except ValueError as exc:
                     raise serializers.ValidationError(f"Malformed JSON: {exc}") from exc
             else:
-                data = [[d.strip() for d in line.split(",") if d.strip()] for line in text.splitlines() if line.strip()]
+                written = parse_lines(text)
+                data = written.items
         if not isinstance(data, list) or not data:
             self.fail("invalid")
+        written = written or Written(data)
         too_large = screen_size_problem(data, "screening job")
         if too_large:
             raise serializers.ValidationError(too_large)
         for i, combo in enumerate(data):
             if isinstance(combo, list) and len(combo) > MAX_COMBINATION_DRUGS:
-                raise serializers.ValidationError({str(i): [
-                    f"At most {MAX_COMBINATION_DRUGS} drugs per combination, got {len(combo)}."]})
-        return data
+                message = f"At most {MAX_COMBINATION_DRUGS} drugs per combination, got {len(combo)}."
+                if written.lines is not None:
+                    raise serializers.ValidationError(f"{written.where(i)}: {message[0].lower()}{message[1:]}")
+                raise serializers.ValidationError({str(i): [message]})
+        return written
 
     def to_representation(self, value: Any) -> Any:
-        return value
+        return value.items if isinstance(value, Written) else value
 
 
 class BanditScreenParams(StrictSerializer):
-    checkpoint = serializers.CharField(max_length=100, required=False, allow_blank=True, default="",
-                                       help_text="A bandit model's name (default: the newest).")
+    checkpoint = BanditModelField(max_length=100, required=False, allow_blank=True, default="",
+                                  help_text="A bandit model (default: the newest).")
     combinations = CombinationsField(default="all", help_text=(
-        '"all" (the model\'s training combinations), or combinations of drug ids: JSON lists, or one per line, '
-        "ids separated by commas (at most 10,000)."))
+        '"all" (the model\'s training combinations), or one combination per line, its drugs separated by "+" or ",", '
+        "each by id or name (case does not matter); at most 10,000 combinations."))
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         from bandits.selectors import BanditModelMissing, bandit_model_get, bandit_scorer
@@ -157,12 +197,17 @@ class BanditScreenParams(StrictSerializer):
             scorer = bandit_scorer(ck)
         except BanditModelMissing as exc:
             raise serializers.ValidationError({"checkpoint": [exc.message]}) from exc
-        combos = attrs["combinations"]
-        if combos != "all":
-            _, problems = scorer.encode(combos)
-            if problems:
-                first = problems[0]
-                raise serializers.ValidationError({"combinations": {str(first.index): [first.message]}})
+        written = attrs["combinations"]
+        if written != "all":
+            lookup = DrugLookup.of(scorer)
+            resolved, problems = resolve_combinations(written, lookup)
+            if problems and written.lines is not None:  # the form: one message naming the lines
+                raise serializers.ValidationError({"combinations": [lines_message(written, problems, lookup)]})
+            if problems:  # the API: one error per bad combination, at its index
+                raise serializers.ValidationError({"combinations": {
+                    str(p.index): [item_message(p, lookup)] for p in problems[:MAX_PROBLEMS_LISTED]}})
+            # Stored as ids, whatever was typed: the job row says exactly what was scored.
+            attrs["combinations"] = resolved
         # The concrete model (the newest at creation time) and its file, so that the job row says
         # what ran and the runner (no Django) can open it.
         attrs["checkpoint"] = ck.name

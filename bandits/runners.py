@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from bandits.baselines import random_supervised, sequential_random
-from bandits.catalog_dataset import CatalogDataset, make_catalog_dataset, pairs_covered
+from bandits.catalog_dataset import CatalogDataset, expected_rr, make_catalog_dataset, pairs_covered
 from bandits.datasets import PolypharmacyDataset, make_dataset
 from bandits.optimneuralts import OptimNeuralTS, OptimNeuralTSSettings
 from bandits.screening import (BanditScorer, checkpoint_payload, flagged_rows, load_scorer, plain_data, save_checkpoint,
                                synthetic_drug_ids)
 
 TOP_FLAGGED = 200  # flagged combinations kept in a training job's result
-SCREEN_ROWS = 1_000  # flagged combinations kept in a screening job's result
+SCREEN_ROWS = 1_000  # combinations kept (highest bound first) when a screening job scores a whole training set
 RANDOM_BASELINE_AUTO_MAX_STEPS = 5_000  # the random-supervised baseline costs one more fit: cheap below this
 SERIES_KEYS = ("step", "precision", "recall", "pattern_share", "n_flagged", "n_true_positive", "distinct_pip_pulled",
                "wall_s")
@@ -87,14 +87,23 @@ def run_bandit_train(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     ctx.progress(0.05, f"warm-up: {min(settings.warmup, total)} random pulls, {settings.warmup_epochs} epochs",
                  force=True)
 
+    flagged_so_far = [0]
+
     def on_round(step: int, m: dict[str, Any]) -> None:
         point = {k: m[k] for k in SERIES_KEYS if k in m}
         if isinstance(ds, CatalogDataset):
             point["severe_pairs_covered"] = pairs_covered(ds.X[algo.flags], ds.patterns)
         point = plain_data(point)
+        flagged_so_far[0] = m["n_flagged"]
         ctx.progress(0.05 + 0.85 * step / total, f"step {step}/{total}: {m['n_flagged']} flagged", point)
 
-    run = algo.run(callback=on_round)
+    def on_step(step: int) -> None:
+        # Every pull: the bar moves between flagging rounds (a round can be minutes apart at the
+        # paper's settings); ctx.progress writes at most twice a second, and this is also where
+        # a cancellation is noticed.
+        ctx.progress(0.05 + 0.85 * step / total, f"step {step}/{total}: {flagged_so_far[0]} flagged so far")
+
+    run = algo.run(callback=on_round, on_step=on_step)
     final = plain_data(algo.metrics())
     ctx.log(f"{total} steps in {run.wall_s:.1f} s: {final['n_flagged']} flagged, precision {_r(final['precision'])}, "
             f"recall {_r(final['recall'])}, pattern share {_r(final['pattern_share'])}")
@@ -128,16 +137,57 @@ def run_bandit_train(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     }
 
 
+def _known_rr(scorer: BanditScorer, X: np.ndarray, ctx: Any) -> tuple[np.ndarray, list[str | None]]:
+    """What is known of each combination's RR: its value in the training data when the model
+    saw it there; else, for a catalog model, the catalog's rule-based RR (``expected_rr``, the
+    training data's formula without its noise, from the catalog as it is now); else nothing (nan)."""
+    known = np.full(len(X), np.nan)
+    source: list[str | None] = [None] * len(X)
+    at = scorer.training_index(X)
+    seen = at >= 0
+    known[seen] = scorer.dataset["rr"].numpy()[at[seen]]
+    for i in np.flatnonzero(seen):
+        source[i] = "training data"
+    name = scorer.dataset.get("catalog")
+    if name and not seen.all():
+        try:
+            catalog = ctx.catalog(name)
+        except LookupError:  # the catalog was removed since: only the training data is known
+            ctx.log(f"catalog {name!r} is not loaded: the known RR is the training data's only")
+            return known, source
+        rest = np.flatnonzero(~seen)
+        known[rest] = expected_rr(catalog, scorer.drug_ids, X[rest])
+        for i in rest:
+            source[i] = "catalog rules"
+    return known, source
+
+
+def _r6(value: Any) -> float | None:
+    value = float(value)
+    return round(value, 6) if np.isfinite(value) else None
+
+
+def _given_rows(scorer: BanditScorer, X: np.ndarray, scores: Any, ctx: Any) -> list[dict[str, Any]]:
+    """Every given combination, in the order given: its drugs (ids), μ, σ, bound, flag, known RR.
+    Six decimals are enough (the network computes in float32) and keep 10,000 rows near 2 MB."""
+    known, source = _known_rr(scorer, X, ctx)
+    return [{"drugs": scorer.drugs_of(X[i]), "predicted_rr": _r6(scores.mu[i]), "sigma": _r6(scores.sigma[i]),
+             "lower_bound": _r6(scores.lower[i]), "flagged": bool(scores.flagged[i]), "known_rr": _r6(known[i]),
+             "known_rr_from": source[i]} for i in range(len(X))]
+
+
 def run_bandit_screen(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    """Score combinations (or the model's whole training set) with a trained model: every
-    combination's predicted RR and bound, the flagged ones (``mu - 3 sigma > threshold``)."""
+    """Score combinations with a trained model. Given combinations: every one of them in the
+    result (``combinations``, in the order given) with μ, σ, bound μ − zσ, flag and known RR.
+    The model's whole training set (``"all"``, up to 200,000): precision and recall against the
+    known RR, 101 quantiles of the scores and the top SCREEN_ROWS by bound (``top``)."""
     # ``checkpoint_path`` is relative to the artefact folder, the parent of every job's folder.
     path = Path(ctx.artifact_dir).parent / params["checkpoint_path"]
     ctx.progress(0.0, f"loading model {params['checkpoint']}", force=True)
     scorer = load_scorer(path)
     t0 = time.perf_counter()
-    truth: dict[str, Any] | None = None
-    if params["combinations"] == "all":
+    every = params["combinations"] == "all"
+    if every:
         X = scorer.dataset_X()
         source = "the model's training combinations"
     else:
@@ -147,24 +197,26 @@ def run_bandit_screen(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
         source = "the given combinations"
     ctx.log(f"screening {len(X)} combinations ({source}) with {params['checkpoint']}")
     scores = scorer.score(X)
-    ctx.progress(0.8, "collecting the flagged combinations", force=True)
-    if params["combinations"] == "all":
-        pip = scorer.dataset["pip"].numpy()
-        rr = scorer.dataset["rr"].numpy()
+    n_flag = int(scores.flagged.sum())
+    result: dict[str, Any] = {
+        "checkpoint": params["checkpoint"], "source": source, "n": int(len(X)), "n_flagged": n_flag,
+        "threshold": scorer.threshold, "z": scorer.z, "catalog": scorer.dataset.get("catalog") or None, "truth": None,
+    }
+    if every:
+        ctx.progress(0.8, "ranking the combinations", force=True)
+        pip, rr = scorer.dataset["pip"].numpy(), scorer.dataset["rr"].numpy()
         tp = int((scores.flagged & pip).sum())
-        n_flag = int(scores.flagged.sum())
-        truth = plain_data({"n_pip": int(pip.sum()), "n_true_positive": tp,
-                        "precision": tp / n_flag if n_flag else None, "recall": tp / max(int(pip.sum()), 1),
-                        "training_flags": int(scorer.train_flags.sum())})
-    rows = flagged_rows(scorer, X, scores, limit=SCREEN_ROWS)
-    if truth is not None:
-        rows = _with_truth(rows, rr, pip)
-    # A compact picture of all the scores: 101 quantiles of mu and of the bound (0, 1, …, 100 %).
-    qs = np.linspace(0, 100, 101)
-    quantiles = {"mu": np.percentile(scores.mu, qs).tolist(), "lower_bound": np.percentile(scores.lower, qs).tolist()} \
-        if len(X) else {"mu": [], "lower_bound": []}
-    return plain_data({
-        "checkpoint": params["checkpoint"], "source": source, "n": int(len(X)), "n_flagged": int(scores.flagged.sum()),
-        "threshold": scorer.threshold, "z": scorer.z, "flagged": rows, "quantiles": quantiles, "truth": truth,
-        "catalog": scorer.dataset.get("catalog") or None, "wall_time_s": time.perf_counter() - t0,
-    })
+        result["truth"] = {"n_pip": int(pip.sum()), "n_true_positive": tp, "precision": tp / n_flag if n_flag else None,
+                           "recall": tp / max(int(pip.sum()), 1), "training_flags": int(scorer.train_flags.sum())}
+        result["top"] = _with_truth(flagged_rows(scorer, X, scores, limit=SCREEN_ROWS, only_flagged=False), rr, pip)
+        # A compact picture of all the scores: 101 quantiles of mu and of the bound (0, 1, …, 100 %).
+        qs = np.linspace(0, 100, 101)
+        result["quantiles"] = {"mu": np.percentile(scores.mu, qs).tolist(),
+                               "lower_bound": np.percentile(scores.lower, qs).tolist()}
+    else:
+        ctx.progress(0.8, "looking up the known relative risks", force=True)
+        result["combinations"] = _given_rows(scorer, X, scores, ctx)
+        used = sorted({d for row in result["combinations"] for d in row["drugs"]})
+        result["drug_names"] = {d: scorer.name_of(d) for d in used} if scorer.drug_names else {}
+    result["wall_time_s"] = time.perf_counter() - t0
+    return plain_data(result)

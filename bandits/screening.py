@@ -213,6 +213,12 @@ class BanditScorer:
         packed = self.dataset["X_packed"].numpy()
         return np.unpackbits(packed, axis=1, count=self.n_drugs)
 
+    def training_index(self, X: np.ndarray) -> np.ndarray:
+        """For each row of X, the index of the same combination in the training data, or -1."""
+        packed = self.dataset["X_packed"].numpy()
+        where = {row.tobytes(): i for i, row in enumerate(packed)}
+        return np.array([where.get(row.tobytes(), -1) for row in np.packbits(X, axis=1)], dtype=np.int64)
+
     def drugs_of(self, row: np.ndarray) -> list[str]:
         return [self.drug_ids[j] for j in np.flatnonzero(row)]
 

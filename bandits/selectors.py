@@ -52,3 +52,36 @@ def bandit_model_info(ck: Checkpoint) -> dict[str, Any]:
     return {"name": ck.name, "id": ck.pk, "job_id": ck.job_id, "catalog": ck.catalog or None,
             "dataset": (ck.metrics or {}).get("dataset", {}).get("kind"),
             "created_at": ck.created_at.isoformat() if ck.created_at else None}
+
+
+def bandit_model_options() -> list[dict[str, str]]:
+    """The screening form's model picker: "the newest" (blank), then every bandit model, newest
+    first, each with its catalog ("" for a synthetic dataset's)."""
+    models = list(Checkpoint.objects.filter(kind=Checkpoint.Kind.BANDIT).order_by("-created_at", "-id")
+                  .only("name", "catalog", "job_id"))
+    newest = models[0] if models else None
+    options = [{"value": "", "group": "Bandit models", "catalog": newest.catalog if newest else "",
+                "label": f"the newest ({newest.name})" if newest else "the newest (none trained yet)"}]
+    for ck in models:
+        where = f"catalog {ck.catalog}" if ck.catalog else "synthetic data"
+        options.append({"value": ck.name, "label": f"{ck.name} — {where}, job {ck.job_id}", "group": "Bandit models",
+                        "catalog": ck.catalog})
+    return options
+
+
+def bandit_drug_completions() -> list[dict[str, str]]:
+    """Drug names (and ids) of the catalogs that bandit models were trained on, for completion
+    while typing combinations. A synthetic model's drugs are only ids (D000…): none offered."""
+    from catalog.selectors import CatalogNotLoaded, catalog_get
+
+    names = (Checkpoint.objects.filter(kind=Checkpoint.Kind.BANDIT).exclude(catalog="")
+             .order_by("catalog").values_list("catalog", flat=True).distinct())
+    out: list[dict[str, str]] = []
+    for name in names:
+        try:
+            drugs = catalog_get(name).drugs
+        except CatalogNotLoaded:  # removed since: its models still screen by id
+            continue
+        out.extend({"value": d.generic_name, "label": drug_id, "catalog": name}
+                   for drug_id, d in sorted(drugs.items(), key=lambda item: item[1].generic_name.casefold()))
+    return out

@@ -35,7 +35,18 @@ class CatalogField(serializers.CharField):
 
 
 class AgentField(serializers.CharField):
-    """An agent spec; a ``policy:<name>`` must name an existing policy checkpoint."""
+    """An agent spec; a ``policy:<name>`` must name an existing policy checkpoint. On the form, a
+    picker of the built-in agents and the trained policies (choosing one brings its task and
+    catalog: jobs.js)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("style", {"widget": "picker", "class": "agent-picker"})
+        super().__init__(**kwargs)
+
+    def form_options(self) -> list[dict[str, str]]:
+        from jobs.selectors import agent_options
+
+        return agent_options()
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip()

@@ -1,5 +1,6 @@
-"""The bandit jobs through the real job path (jobs.services.job_create + job_execute): training on
-the classic catalog and on a synthetic dataset, screening, refused parameters, the results page."""
+"""The bandit training job through the real job path (jobs.services.job_create + job_execute): on
+the classic catalog and on a synthetic dataset, its stored parameters, its progress, refused
+parameters, the results page. (Screening jobs: test_screen_jobs.py.)"""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from bandits.tests.conftest import FLAGGING_TRAIN, TINY_TRAIN, client_for, run_j
 from envcore.catalog import Catalog
 from jobs.models import Checkpoint, Job
 from jobs.selectors import checkpoint_file
-from jobs.services import JobError, job_create
-
+from bandits.runners import run_bandit_train
+from catalog.selectors import catalog_get
+from jobs.services import JobError, job_create, job_params_validate
 
 
 def test_a_training_job_on_the_classic_catalog_registers_a_model_plots_and_flags(classic: None, artifacts: Path,
@@ -84,57 +86,6 @@ def test_the_same_parameters_train_the_same_model(classic: None, artifacts: Path
     assert [p["n_flagged"] for p in first.series] == [p["n_flagged"] for p in second.series]
 
 
-def test_a_screening_job_scores_the_models_training_combinations(tiny_model: Checkpoint, rex: User) -> None:
-    job = run_job("bandit_screen", {}, owner=rex)
-
-    assert job.status == Job.Status.SUCCEEDED, job.error
-    assert job.params == {"checkpoint": "tiny", "combinations": "all", "checkpoint_path": tiny_model.path}
-    result = job.result
-    assert result["n"] == 1000 and result["source"] == "the model's training combinations"
-    assert result["truth"]["n_pip"] > 0 and len(result["quantiles"]["mu"]) == 101
-    assert len(result["flagged"]) == min(result["n_flagged"], 1000)
-    assert all(r["flagged"] and r["lower_bound"] > 1.1 for r in result["flagged"])
-
-    page = client_for(rex).get(reverse("jobs:detail", args=[job.pk])).content.decode()
-    assert "<svg" in page and "Scores of the 1000 combinations" in page and "Flagged combinations" in page
-
-
-def test_the_admin_queues_a_screening_job_again_with_what_it_was_asked(tiny_model: Checkpoint, rex: User) -> None:
-    from jobs.services import job_execute
-
-    combos = [["DRUG_WARFARIN", "DRUG_ASPIRIN"], ["DRUG_AMLODIPINE"]]
-    first = run_job("bandit_screen", {"combinations": combos}, owner=rex)
-    assert "checkpoint_path" in first.params  # derived and stored: the form would refuse it
-    admin = User.objects.create_superuser("ada", password="admin-password-1")
-
-    response = client_for(admin).post(reverse("admin:jobs_job_changelist"),
-                                      {"action": "requeue_jobs", "_selected_action": [first.pk]}, follow=True)
-
-    assert response.status_code == 200
-    copy = Job.objects.filter(kind="bandit_screen").exclude(pk=first.pk).get()
-    assert "1 job(s) queued again: #%d." % copy.pk in response.content.decode()
-    assert copy.params == first.params and copy.owner == admin
-    assert job_execute(job_id=copy.pk, worker="pytest:1").status == Job.Status.SUCCEEDED
-
-
-def test_a_screening_job_scores_given_combinations_with_a_named_model(tiny_model: Checkpoint) -> None:
-    combos = [["DRUG_WARFARIN", "DRUG_ASPIRIN"], ["DRUG_AMLODIPINE"], ["DRUG_TRAMADOL", "DRUG_AMITRIPTYLINE"]]
-    job = run_job("bandit_screen", {"checkpoint": "tiny", "combinations": combos})
-
-    assert job.status == Job.Status.SUCCEEDED, job.error
-    assert job.result["n"] == 3 and job.result["truth"] is None and job.result["catalog"] == "classic"
-
-
-def test_the_job_form_takes_combinations_one_per_line(tiny_model: Checkpoint, rex: User) -> None:
-    response = client_for(rex).post(reverse("jobs:new", args=["bandit_screen"]), {
-        "checkpoint": "tiny", "combinations": "DRUG_WARFARIN, DRUG_ASPIRIN\nDRUG_AMLODIPINE\n"})
-
-    assert response.status_code == 302
-    job = Job.objects.get(kind="bandit_screen")
-    assert job.params["combinations"] == [["DRUG_WARFARIN", "DRUG_ASPIRIN"], ["DRUG_AMLODIPINE"]]
-    assert client_for(rex).get(reverse("jobs:new", args=["bandit_train"])).status_code == 200
-
-
 @pytest.mark.parametrize(("params", "field", "words"), [
     ({"warmup": 2000, "total_steps": 1000}, "params.warmup", "cannot exceed total_steps"),
     ({"dataset": "bogus"}, "params.dataset", "bogus"),
@@ -160,30 +111,55 @@ def test_a_taken_checkpoint_name_is_refused(tiny_model: Checkpoint) -> None:
     assert caught.value.field == "params.checkpoint_name" and "exists already" in caught.value.message
 
 
-def test_screening_without_any_model_is_refused_saying_to_train_one(db: None, artifacts: Path) -> None:
-    with pytest.raises(JobError) as caught:
-        job_create(kind="bandit_screen", params={})
-    assert caught.value.field == "params.checkpoint" and "No trained bandit model yet" in caught.value.message
-    assert not Job.objects.exists()
 
 
-@pytest.mark.parametrize(("params", "field", "words"), [
-    ({"checkpoint": "nope"}, "params.checkpoint", "No bandit model named 'nope'. Known models: tiny"),
-    ({"combinations": [["DRUG_WARFARIN"], ["DRUG_WARFARIN", "DRUG_UNOBTAINIUM"]]}, "params.combinations.1",
-     "DRUG_UNOBTAINIUM"),
-    ({"combinations": [["DRUG_WARFARIN"]] * 10_001}, "params.combinations", "At most 10,000"),
-    ({"combinations": [["DRUG_WARFARIN"] * 40] * 2_501}, "params.combinations", "At most 100,000 drug ids in all"),
-    ({"combinations": [["DRUG_WARFARIN"], ["DRUG_WARFARIN"] * 41]}, "params.combinations.1",
-     "At most 40 drugs per combination, got 41"),
-    ({"combinations": "some"}, "params.combinations.0", "Unknown drug id(s): some"),  # a form's one line
-    ({"combinations": "[[1, 2"}, "params.combinations", "Malformed JSON"),
-    ({"combinations": []}, "params.combinations", "lists of drug ids"),
-    ({"combinations": {"a": 1}}, "params.combinations", "lists of drug ids"),
-])
-def test_invalid_screening_parameters_are_refused_naming_the_field(tiny_model: Checkpoint, params: dict, field: str,
-                                                                    words: str) -> None:
-    before = Job.objects.count()
-    with pytest.raises(JobError) as caught:
-        job_create(kind="bandit_screen", params=params)
-    assert caught.value.field == field and words in caught.value.message
-    assert Job.objects.count() == before
+def test_a_catalog_run_stores_and_shows_only_the_parameters_that_apply_to_it(classic: None, rex: User) -> None:
+    # The form sends every field it shows, the synthetic-only ones included.
+    catalog_run = job_create(kind="bandit_train", params={**TINY_TRAIN, "n_drugs": 50, "adj_mode": "authors"}, owner=rex)
+    synthetic_run = job_create(kind="bandit_train", params={"dataset": "neutral", "n_drugs": 30, "n_combinations": 600},
+                               owner=rex)
+
+    assert not {"n_drugs", "n_patterns", "adj_mode"} & set(catalog_run.params)
+    assert catalog_run.params["catalog"] == "classic" and catalog_run.params["mean_size"] == 4
+    assert "catalog" not in synthetic_run.params and synthetic_run.params["n_drugs"] == 30
+    html = client_for(rex).get(reverse("jobs:detail", args=[catalog_run.pk])).content.decode()
+    assert "<dt>n_combinations</dt>" in html and "<dt>n_drugs</dt>" not in html and "<dt>adj_mode</dt>" not in html
+
+
+class _Recorder:
+    """A runner's context that keeps every progress report (the real one writes at most twice a
+    second, so counting its rows would time the machine instead of the runner)."""
+
+    def __init__(self, artifact_dir: Path) -> None:
+        self.job_id, self.artifact_dir = 0, artifact_dir
+        self.reports: list[tuple[float, str | None, bool]] = []
+
+    def progress(self, fraction: float, stage: str | None = None, metrics: dict | None = None, *,
+                 force: bool = False) -> None:
+        self.reports.append((fraction, stage, metrics is not None))
+
+    def log(self, line: str) -> None:
+        pass
+
+    def catalog(self, name: str) -> Catalog:
+        return catalog_get(name)
+
+    def add_checkpoint(self, kind: str, path: Path, **kwargs: object) -> str:
+        return str(kwargs["name"])
+
+
+def test_training_reports_progress_between_flagging_rounds(classic: None, tmp_path: Path) -> None:
+    # One flagging round after the warm-up (step 150) and one at the end (250): the 99 pulls in
+    # between report their progress too.
+    params = job_params_validate("bandit_train", {**TINY_TRAIN, "flag_every": 1000, "random_baseline": "no",
+                                                  "checkpoint_name": "progress"})
+    ctx = _Recorder(tmp_path)
+
+    run_bandit_train(params, ctx)
+
+    rounds = [fraction for fraction, _, point in ctx.reports if point]
+    between = [(fraction, stage) for fraction, stage, point in ctx.reports
+               if not point and rounds[0] < fraction < rounds[1]]
+    assert len(rounds) == 2 and len(between) == 99
+    assert [f for f, _ in between] == sorted(f for f, _ in between)
+    assert between[0][1].startswith("step 151/250") and between[-1][1].startswith("step 249/250")

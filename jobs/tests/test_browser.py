@@ -2,11 +2,13 @@
 real Celery worker on the embedded broker: a researcher queues a training job from the form,
 watches the progress bar move without reloading, and sees the plots when it ends.
 
-Screenshots go to ``ci-artifacts/screenshots/`` (job-running.png, job-finished.png, jobs-list.png).
+Screenshots go to ``ci-artifacts/screenshots/`` (job-running.png, job-finished.png, bandit-finished.png,
+bandit-screening.png, jobs-list.png).
 Skipped where Chromium or Playwright is missing, except in CI (CI_REQUIRE_SERVICES=1)."""
 
 from __future__ import annotations
 
+import csv
 import re
 
 import pytest
@@ -77,8 +79,43 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         page.wait_for_selector("#job-panel svg polyline")
         assert "Flagged combinations" in page.inner_text("#job-panel")
         page.screenshot(path=str(SCREENSHOTS / "bandit-finished.png"), full_page=True)
+        _screen_three_combinations_with_the_model_just_trained(page)
         page.goto("/jobs/")
-        assert page.locator('.job-progress[data-status="succeeded"]').count() == 3
+        assert page.locator('.job-progress[data-status="succeeded"]').count() == 4
         assert "easy_screening" in page.inner_text("table.jobs")  # the list names each job's task
         page.screenshot(path=str(SCREENSHOTS / "jobs-list.png"), full_page=True)
         assert page.csp_violations == []  # the progress bars, plots and polling under the policy
+
+
+def _screen_three_combinations_with_the_model_just_trained(page) -> None:
+    """Typed into the textarea as a researcher would: a name completed with Tab, Enter for each
+    next line (the form is not sent by it), ids and names mixed; three rows come back with μ, σ
+    and bound, and the CSV download holds the same numbers."""
+    page.goto("/jobs/new/bandit_screen/")
+    page.click("#id_combinations")
+    page.keyboard.type("aspi")
+    page.wait_for_selector("ul.completions li")
+    assert page.inner_text("ul.completions li").startswith("aspirin")
+    page.keyboard.press("Tab")
+    page.keyboard.type(" + Warfarin")
+    page.keyboard.press("Enter")
+    page.keyboard.type("DRUG_AMLODIPINE")
+    page.keyboard.press("Enter")
+    page.keyboard.type("tramadol, amitriptyline")
+    assert page.input_value("#id_combinations") == "aspirin + Warfarin\nDRUG_AMLODIPINE\ntramadol, amitriptyline"
+    assert "/jobs/new/bandit_screen/" in page.url  # Enter made lines, it did not send the form
+    page.click(".job-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+    page.wait_for_selector('.job-progress[data-status="succeeded"]', timeout=60_000)
+    table = page.locator('[data-table="combinations"]')
+    shown = [[cell.strip() for cell in row.split("\t")] for row in table.locator("tbody tr").all_inner_texts()]
+    assert [row[1] for row in shown] == ["aspirin + warfarin", "amlodipine", "amitriptyline + tramadol"]
+    assert all(re.fullmatch(r"-?\d+\.\d{3}", cell) for row in shown for cell in row[2:5])  # μ, σ, bound
+    assert page.locator('#job-panel svg[aria-label="Predicted RR of the 3 combinations"] circle').count() == 3
+    with page.expect_download() as download:
+        table.locator("a", has_text="CSV").click()
+    with open(download.value.path(), newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:5] == ["#", "drugs", "predicted RR (μ)", "σ", "lower bound (μ − 3σ)"]
+    assert [row[:5] for row in rows[1:]] == [row[:5] for row in shown]
+    page.screenshot(path=str(SCREENSHOTS / "bandit-screening.png"), full_page=True)
