@@ -28,7 +28,7 @@ def test_two_training_runs_overlay_with_one_colour_each_and_a_legend(classic, re
     assert "Training episodes&#x27; score" in training
     for svg in (validation, training):
         assert re.findall(r'<polyline [^>]*stroke="(#[0-9a-f]+)"', svg) == list(RUN_COLORS[:2])
-        assert f">job {a.pk}</text>" in svg and f">job {b.pk}</text>" in svg  # the chart's own legend
+        assert f">job {a.pk}</tspan>" in svg and f">job {b.pk}</tspan>" in svg  # the chart's own legend
     legend = re.search(r'<ul class="run-legend">(.*?)</ul>', html, re.S)[1]
     for job, name, colour in ((a, "ppo-s0", RUN_COLORS[0]), (b, "ppo-s1", RUN_COLORS[1])):
         item = re.search(rf'<li data-job-id="{job.pk}">(.*?)</li>', legend, re.S)[1]
