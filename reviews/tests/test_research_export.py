@@ -14,6 +14,8 @@ import h5py
 import numpy as np
 import pytest
 
+from episodes.tests.test_export_episodes import keys_anywhere  # the export test's own key walk
+
 from agents.learning.encoding import action_index, encode_observation
 from catalog.selectors import catalog_get
 from envcore.gym_env import AGE_FEATURE, N_ACTIONS, OBS_SIZE
@@ -38,14 +40,6 @@ def download(client, url: str) -> bytes:
 
 def jsonl(client, query: str = "") -> list[dict[str, Any]]:
     return [json.loads(line) for line in download(client, f"/research/export.jsonl?{query}").splitlines()]
-
-
-def keys_anywhere(value: Any) -> set[str]:
-    if isinstance(value, dict):
-        return set(value) | {k for v in value.values() for k in keys_anywhere(v)}
-    if isinstance(value, list):
-        return {k for v in value for k in keys_anywhere(v)}
-    return set()
 
 
 def without_personal(value: Any) -> Any:
