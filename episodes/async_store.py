@@ -63,7 +63,7 @@ async def _pool(fast: bool) -> Any:
 
 
 def uses_async_pool() -> bool:
-    return connections.settings["default"]["ENGINE"] == "django.db.backends.postgresql"
+    return connections["default"].vendor == "postgresql"
 
 
 async def write_step(values: Mapping[str, Any], *, fast: bool = False) -> bool:

@@ -228,6 +228,9 @@ if DATABASE_URL:
         # restarted) is replaced instead of failing a request. The event loop's asyncpg pool
         # needs no check: asyncpg notices a closed connection as it happens.
         _db["CONN_HEALTH_CHECKS"] = True
+        # Django's backend, but a dropped connection found by that check has the pool check all
+        # its idle ones at once (polypharmacy_site/postgres/base.py says why).
+        _db["ENGINE"] = "polypharmacy_site.postgres"
     DATABASES = {"default": _db}
 else:
     DATABASES = {
