@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.formatting import format_number as _num
 from jobs.models import Job
 from jobs.plots import Interval, Line, interval_chart, line_chart, series_lines
 from jobs.presenters import Table
@@ -14,12 +15,6 @@ from jobs.presenters import Table
 FLAGGED_SHOWN = 200
 COMBINATIONS_SHOWN = 500  # rows of a screening's combinations on the page; the downloads have all
 PER_COMBINATION_CHART_MAX = 20  # up to this many given combinations, a chart of each; beyond, the ranked curve
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def _drugs(row: dict[str, Any]) -> str:

@@ -87,3 +87,33 @@ def comparison_groups(rows: list[dict[str, Any]]) -> list[TaskComparison]:
             others.append(group)
         out.append(TaskComparison(catalog=catalog, task_id=task_id, seed_sets=[reference, *others]))
     return out
+
+
+COLUMNS = ["catalog", "task_id", "seeds", "seed_start", "episodes", "reference_set", "rank", "agent",
+           "mean_score", "ci_low", "ci_high", "std_score", "normalised_score", "random_score",
+           "oracle_score", "mean_risk_reduction", "risk_reduction_ci_low", "risk_reduction_ci_high",
+           "mean_steps", "source", "job_id"]
+
+
+def comparison_records(groups: list[TaskComparison]) -> list[dict[str, Any]]:
+    """The page's rows flattened for the downloads (``/jobs/compare/download.csv|json``): one
+    record per row in the page's order, with unrounded numbers (the page rounds them), the seed
+    set it was ranked in and whether that is the task's reference set."""
+    out = []
+    for task in groups:
+        for group in task.seed_sets:
+            for r in group.rows:
+                ci, rr_ci = r.get("ci"), r.get("risk_reduction_ci")
+                out.append({
+                    "catalog": task.catalog, "task_id": task.task_id, "seeds": group.seeds,
+                    "seed_start": group.start, "episodes": group.episodes, "reference_set": group.reference,
+                    "rank": r.get("rank"), "agent": r["agent"], "mean_score": r.get("mean"),
+                    "ci_low": ci.low if ci else None, "ci_high": ci.high if ci else None,
+                    "std_score": r.get("std"), "normalised_score": r.get("normalised"),
+                    "random_score": r.get("random"), "oracle_score": r.get("oracle"),
+                    "mean_risk_reduction": r.get("risk_reduction"),
+                    "risk_reduction_ci_low": rr_ci.low if rr_ci else None,
+                    "risk_reduction_ci_high": rr_ci.high if rr_ci else None,
+                    "mean_steps": r.get("steps"), "source": r.get("source"), "job_id": r.get("job_id"),
+                })
+    return out

@@ -9,6 +9,7 @@ urlpatterns = [
     path("jobs/new/<slug:kind>/", views.job_new, name="new"),
     path("jobs/progress.json", views.job_progress, name="progress"),
     path("jobs/compare/", views.compare, name="compare"),
+    re_path(r"^jobs/compare/download\.(?P<fmt>csv|json)$", views.compare_download, name="compare-download"),
     path("jobs/curves/", views.curves, name="curves"),
     path("jobs/<int:job_id>/", views.job_detail, name="detail"),
     path("jobs/<int:job_id>/panel", views.job_panel, name="panel"),

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from envcore.errors import ValidationError
 from episodes.errors import error_body
 from jobs import downloads, overlay, selectors, services
-from jobs.comparison import comparison_groups
+from jobs.comparison import COLUMNS as COMPARISON_COLUMNS, comparison_groups, comparison_records
 from jobs.forms import form_fields, params_from_post
 from jobs.kinds import KINDS
 from jobs.models import Job
-from jobs.presenters import list_row, present
+from jobs.presenters import Table, list_row, present
 from reviews import permissions
 
 PAGE_SIZE = 50
@@ -148,6 +148,20 @@ def compare(request: HttpRequest) -> HttpResponse:
     return _render(request, "jobs/compare.html", {
         "groups": comparison_groups(rows), "curves_pickable": any(r["training_job_id"] for r in rows),
         "max_runs": overlay.MAX_RUNS})
+
+
+@login_required
+@require_GET
+def compare_download(request: HttpRequest, fmt: str) -> HttpResponse:
+    """``/jobs/compare/download.csv|json``: the comparison's rows, unrounded, in the page's order."""
+    _require_jobs(request)
+    records = comparison_records(comparison_groups(selectors.policy_comparison()))
+    if fmt == "csv":
+        table = Table(title="Policy comparison", columns=COMPARISON_COLUMNS,
+                                rows=[[r[c] for c in COMPARISON_COLUMNS] for r in records])
+        return _attachment(downloads.table_csv(table), "policy-comparison.csv", "text/csv; charset=utf-8")
+    return _attachment(json.dumps({"columns": COMPARISON_COLUMNS, "rows": records}, indent=1),
+                       "policy-comparison.json", "application/json")
 
 
 @login_required

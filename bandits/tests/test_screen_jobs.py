@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from agents.formatting import format_number as num
 from bandits.catalog_dataset import expected_rr
 from bandits.selectors import bandit_scorer
 from bandits.tests.conftest import client_for, run_job
@@ -113,8 +114,8 @@ def test_every_given_combination_is_in_the_result_with_its_scores_and_known_rr(t
     assert "Combinations (all 4, in the order given)" in table and 'class="grid results sortable"' in table
     assert "<td>aspirin + warfarin</td>" in table and table.count("<tr>") == 5
     second = rows[1]
-    assert (f"<td>{second['predicted_rr']:.3f}</td><td>{second['sigma']:.3f}</td>"
-            f"<td>{second['lower_bound']:.3f}</td>") in table
+    assert (f"<td>{num(second['predicted_rr'])}</td><td>{num(second['sigma'])}</td>"
+            f"<td>{num(second['lower_bound'])}</td>") in table
     # Few combinations: one estimate each, on an axis that starts at 0.
     svg = re.search(r'<svg[^>]*aria-label="Predicted RR of the 4 combinations".*?</svg>', html, re.S).group(0)
     assert svg.count("<circle") == 4 and "threshold 1.1" in svg
@@ -147,8 +148,8 @@ def test_many_combinations_give_the_ranked_curve_a_shorter_page_and_complete_dow
                        "known RR from"]
     assert len(rows) == 1 + len(stored) == 502
     for row, r in zip(rows[1:], stored):  # the CSV's numbers are the stored ones, at the shown precision
-        assert row[2:5] == [f"{r['predicted_rr']:.3f}", f"{r['sigma']:.3f}", f"{r['lower_bound']:.3f}"]
-        assert row[5] == ("yes" if r["flagged"] else "no") and row[6] == f"{r['known_rr']:.3f}"
+        assert row[2:5] == [f"{num(r['predicted_rr'])}", f"{num(r['sigma'])}", f"{num(r['lower_bound'])}"]
+        assert row[5] == ("yes" if r["flagged"] else "no") and row[6] == f"{num(r['known_rr'])}"
     api = client.get(f"/api/jobs/{job.pk}/tables/combinations").json()
     assert len(api["rows"]) == 501 and api["rows"][500][0] == 501
 

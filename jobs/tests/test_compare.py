@@ -100,3 +100,34 @@ def test_a_newer_evaluation_on_other_seeds_does_not_replace_the_reference_one(cl
     stored_evaluation(agent="heuristic", mean=0.10, episodes=5, seed_start=0, owner=rex)
     bodies = _tbodies(client_for(rex).get("/jobs/compare/").content.decode())
     assert "heuristic" in bodies["reference 10000–10019"] and "heuristic" in bodies["off-reference 0–4"]
+
+
+def test_the_comparison_downloads_hold_every_row_unrounded_with_its_seed_set(classic, rex):
+    stored_evaluation(agent="heuristic", mean=0.3125, episodes=20, owner=rex)
+    stored_evaluation(agent="random", mean=0.10, episodes=20, owner=rex)
+    stored_evaluation(agent="=cmd|' /C calc'!A0", mean=0.20, episodes=5, seed_start=0, owner=rex)
+    client = client_for(rex)
+    page = client.get("/jobs/compare/").content.decode()
+    assert 'href="/jobs/compare/download.csv"' in page and 'href="/jobs/compare/download.json"' in page
+
+    response = client.get("/jobs/compare/download.json")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert 'filename="policy-comparison.json"' in response["Content-Disposition"]
+    body = response.json()
+    rows = body["rows"]
+    assert [(r["agent"], r["rank"], r["reference_set"], r["seeds"]) for r in rows] == [
+        ("heuristic", 1, True, "10000–10019"), ("random", 2, True, "10000–10019"),
+        ("=cmd|' /C calc'!A0", 1, False, "0–4")]
+    assert rows[0]["mean_score"] == 0.3125 and rows[0]["ci_low"] < 0.3125 < rows[0]["ci_high"]
+    assert set(body["columns"]) == set(rows[0])
+
+    response = client.get("/jobs/compare/download.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    lines = response.content.decode().splitlines()
+    assert lines[0].split(",") == body["columns"] and len(lines) == 4
+    assert ",0.3125," in lines[1]
+    assert "'=cmd|" in lines[3]  # a spreadsheet does not run it as a formula
+
+    assert client.get("/jobs/compare/download.xml").status_code == 404
+    client.logout()
+    assert client.get("/jobs/compare/download.csv").status_code == 302  # to the login page
