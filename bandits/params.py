@@ -15,7 +15,7 @@ from rest_framework import serializers
 from bandits.combinations import DrugLookup, Written, item_message, lines_message, parse_lines, resolve_combinations
 from bandits.datasets import ADJ_MODES
 from bandits.training import SAMPLINGS
-from jobs.params import CatalogField, StrictSerializer, catalog_names
+from jobs.params import CatalogField, FiniteFloatField, StrictSerializer, catalog_names
 
 DATASETS = ["catalog", "protective", "neutral"]
 MAX_SCREEN_COMBINATIONS = 10_000
@@ -56,7 +56,7 @@ class BanditTrainParams(StrictSerializer):
                                                  "not stored for one).")
     n_patterns = serializers.IntegerField(min_value=1, max_value=100, default=10,
                                           help_text="Dangerous patterns planted in a synthetic dataset.")
-    mean_size = serializers.FloatField(min_value=2.0, max_value=20.0, required=False, allow_null=True, default=None,
+    mean_size = FiniteFloatField(min_value=2.0, max_value=20.0, required=False, allow_null=True, default=None,
                                        help_text="Mean drugs per combination (default 8.7 synthetic, 5 catalog).")
     adj_mode = serializers.ChoiceField(list(ADJ_MODES), default="decay",
                                        help_text="Synthetic datasets: decay (the intended adjustment) or authors (bug-compatible with their generator).")

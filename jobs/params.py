@@ -5,6 +5,7 @@ Defaults are filled in, so a job row records exactly what ran."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rest_framework import serializers
@@ -65,6 +66,18 @@ class AgentField(serializers.CharField):
         raise serializers.ValidationError(f"Unknown agent {value!r}; expected {AGENT_HELP}.")
 
 
+class FiniteFloatField(serializers.FloatField):
+    """A float that is a number: DRF's FloatField takes "NaN" and "inf" from a form (the JSON
+    layer refuses them only in a JSON body), and NaN passes any min/max, then fails the
+    database's JSON check as a 500."""
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            raise serializers.ValidationError(f"A finite number is required, got {data!r}.")
+        return value
+
+
 class StrictSerializer(serializers.Serializer):
     """Unknown parameters are refused, so a typo is never silently ignored."""
 
@@ -94,8 +107,8 @@ class TrainPolicyParams(StrictSerializer):
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     total_steps = serializers.IntegerField(min_value=1024, max_value=20_000_000, default=200_000)
     n_envs = serializers.IntegerField(min_value=1, max_value=256, default=16)
-    lr = serializers.FloatField(min_value=1e-6, max_value=1.0, default=3e-4)
-    ent_coef = serializers.FloatField(min_value=0.0, max_value=1.0, default=0.01)
+    lr = FiniteFloatField(min_value=1e-6, max_value=1.0, default=3e-4)
+    ent_coef = FiniteFloatField(min_value=0.0, max_value=1.0, default=0.01)
     hidden = serializers.ListField(child=serializers.IntegerField(min_value=4, max_value=2048), min_length=1,
                                    max_length=4, default=[256, 256], help_text="Hidden layer sizes, e.g. [256, 256].")
     eval_every = serializers.IntegerField(min_value=0, max_value=10_000, default=20,

@@ -33,6 +33,23 @@ def test_every_bad_field_is_reported_at_once_on_the_page_and_in_the_api(classic,
     assert Job.objects.count() == 0
 
 
+@pytest.mark.parametrize("kind, field", [("train_policy", "lr"), ("train_policy", "ent_coef"),
+                                         ("bandit_train", "mean_size")])
+@pytest.mark.parametrize("value", ["NaN", "nan", "inf", "-Infinity"])
+def test_a_float_field_typed_as_nan_or_infinity_is_refused_at_its_field(classic, rex, kind, field, value):
+    # A form posts text, which the JSON layer never sees: "NaN" passed every min/max and then
+    # failed the database's JSON check as a 500.
+    resp = client_for(rex).post(f"/jobs/new/{kind}/", {field: value})
+    assert resp.status_code == 422
+    assert re.findall(r'data-field="([a-z_]+)"', resp.content.decode()) == [field]
+    assert "A finite number is required" in resp.content.decode()
+    # The API too, where it comes as a JSON string (a JSON NaN is refused before any serializer).
+    body = client_for(rex).post("/api/jobs", {"kind": kind, "params": {field: value}},
+                                content_type="application/json").json()
+    assert [item["loc"] for item in body["detail"]] == [["body", "params", field]]
+    assert Job.objects.count() == 0
+
+
 def test_evaluation_and_training_default_to_the_same_task(classic, rex):
     client = client_for(rex)
     for kind in ("train_policy", "evaluate"):
