@@ -38,7 +38,10 @@ def bandit_scorer(ck: Checkpoint) -> Any:
     """The model's ``bandits.screening.BanditScorer``, loaded once per process and file version."""
     from bandits.screening import cached_scorer
 
-    path = checkpoint_file(ck)
+    try:
+        path = checkpoint_file(ck)
+    except LookupError as exc:  # a row pointing outside the artefact folder
+        raise BanditModelMissing(str(exc)) from exc
     try:
         return cached_scorer(path, key=ck.pk)
     except FileNotFoundError as exc:

@@ -57,7 +57,15 @@ def checkpoint_get(name_or_id: str, *, kind: str | None = None) -> Checkpoint:
 
 
 def checkpoint_file(checkpoint: Checkpoint) -> Path:
-    return Path(settings.JOBS_ARTIFACT_DIR) / checkpoint.path
+    """Where the checkpoint's file is; LookupError when its row points outside the artefact folder.
+
+    The path is only ever written by a worker, but a row edited in the database must not make a
+    download, or a policy or model load, a way to read any file on the machine."""
+    root = Path(settings.JOBS_ARTIFACT_DIR).resolve()
+    path = (root / checkpoint.path).resolve()
+    if not path.is_relative_to(root):
+        raise LookupError(f"The file of checkpoint {checkpoint.name!r} is outside the artefact folder.")
+    return path
 
 
 def checkpoint_path(name_or_id: str) -> Path:

@@ -135,6 +135,14 @@ def test_a_model_whose_file_is_gone_is_a_409(tiny_model: Checkpoint, api: Client
     assert response.status_code == 409 and "is missing" in response.json()["detail"]
 
 
+def test_a_model_row_pointing_outside_the_artefact_folder_loads_nothing(tiny_model: Checkpoint, api: Client) -> None:
+    # Only a worker writes the path, but a row edited in the database must not make a model load
+    # a way to open any file on the machine.
+    Checkpoint.objects.filter(pk=tiny_model.pk).update(path="../../../../../../etc/passwd")
+    response = post(api, "/bandit/predict", {"combination": PAIR})
+    assert response.status_code == 409 and "outside the artefact folder" in response.json()["detail"]
+
+
 def test_screen_scores_combinations_in_request_order(tiny_model: Checkpoint, api: Client) -> None:
     combos = [PAIR, SEVERE, ["DRUG_AMLODIPINE"], SEVERE + ["DRUG_OMEPRAZOLE"]]
     body = post(api, "/bandit/screen", {"combinations": combos}).json()

@@ -107,6 +107,15 @@ def test_a_checkpoint_file_downloads_byte_for_byte(classic, rex):
     Checkpoint.objects.filter(name="dl-tiny").update(path="../../../../../../etc/passwd")
     for url in ("/jobs/checkpoints/dl-tiny/file", "/api/checkpoints/dl-tiny/file"):
         assert client.get(url).status_code == 404
+    # Nor does it load as a policy: an evaluation of it fails naming the reason.
+    with pytest.raises(LookupError, match="outside the artefact folder"):
+        selectors.checkpoint_path("dl-tiny")
+    evaluation = services.job_create(kind="evaluate", params={"agent": "policy:dl-tiny", "episodes": 1}, owner=rex)
+    services.job_execute(job_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == Job.Status.FAILED and "outside the artefact folder" in evaluation.error
+    Checkpoint.objects.filter(name="dl-tiny").update(path=f"job-{job.pk}/../../{job.pk}-elsewhere.pt")
+    assert client.get("/jobs/checkpoints/dl-tiny/file").status_code == 404
     # Every table of a training job downloads too, and its test table holds the stored means.
     test_rows = _csv(client.get(f"/jobs/{job.pk}/download/test.csv").content)
     job.refresh_from_db()
