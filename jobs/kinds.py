@@ -43,7 +43,3 @@ KINDS: dict[str, JobKind] = {k.name: k for k in (
     JobKind("bandit_screen", "Bandit screening", "bandits.params.BanditScreenParams",
             "bandits.runners.run_bandit_screen"),
 )}
-
-
-def job_kind(name: str) -> JobKind:
-    return KINDS[name]

@@ -42,7 +42,7 @@ from episodes import selectors as episode_selectors
 from episodes import steps
 from episodes.models import Episode
 from reviews import permissions
-from reviews.audit import RequestMeta, audit_append, audit_verify  # noqa: F401  (re-exported)
+from reviews.audit import RequestMeta, audit_append
 from reviews.models import AuditRecord, ReviewSession
 
 Action = AuditRecord.Action
