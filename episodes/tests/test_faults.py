@@ -42,8 +42,10 @@ def server() -> Iterator[LiveServer]:
 
 class Killer(threading.Thread):
     """Until stopped, in turn: terminates every connection of the server's database between
-    steps, and the connection of a step's write while it runs (watched for in
-    pg_stat_activity, then killed at once)."""
+    steps, and the connection of a step's write while it runs. For the second, the killer holds
+    the episodes' row locks for a moment, so a write that comes is certainly under way (waiting
+    on the lock, in pg_stat_activity) when its connection is killed: watching for a write that
+    takes a millisecond would often find it already done."""
 
     def __init__(self, server: LiveServer) -> None:
         super().__init__(daemon=True)
@@ -62,15 +64,19 @@ class Killer(threading.Thread):
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
                         (self.server.db_name,)).fetchone()[0]
                 else:
-                    deadline = time.monotonic() + 2
-                    while time.monotonic() < deadline and not self.stop.is_set():
-                        killed = admin.execute(
-                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s "
-                            "AND state = 'active' AND query LIKE 'WITH u AS (UPDATE%%'",
-                            (self.server.db_name,)).fetchone()[0]
-                        if killed:
-                            self.during += killed
-                            break
+                    with psycopg.connect(self.server.env["DATABASE_URL"]) as locker:
+                        locker.execute("SELECT id FROM episodes_episode WHERE status = 'open' FOR UPDATE")
+                        deadline = time.monotonic() + 2
+                        while time.monotonic() < deadline and not self.stop.is_set():
+                            killed = admin.execute(
+                                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s "
+                                "AND state = 'active' AND query LIKE 'WITH u AS (UPDATE%%'",
+                                (self.server.db_name,)).fetchone()[0]
+                            if killed:
+                                self.during += killed
+                                break
+                            time.sleep(0.01)
+                        locker.rollback()
                 turn += 1
                 time.sleep(rng.uniform(*KILL_EVERY_S))
 
