@@ -92,7 +92,9 @@ def check_production(*, secret_key: str, allowed_hosts: list[str], audit_key: st
 
 
 PRODUCTION = envbool("POLYPHARMACY_PRODUCTION", False)
-DEBUG = envbool("DEBUG", not PRODUCTION)
+# Off unless asked for (DEBUG=1, or `bin/run --dev`): Django's debug pages show any visitor the
+# URL patterns, settings and file paths, and a plain `bin/run` is a site other people open.
+DEBUG = envbool("DEBUG", False)
 SECRET_KEY = envstr("SECRET_KEY", DEV_SECRET_KEY)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -325,10 +327,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# Under DEBUG the app directories are served directly. Otherwise Django serves STATIC_ROOT
-# (after collectstatic) itself: the admin is the only static-heavy page and its users are few,
-# so a CDN or whitenoise would be a dependency without a need. Turn off behind a proxy that serves it.
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start without it; collectstatic fills it
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the site's own (site.css); apps keep theirs in <app>/static/
+# WhiteNoise serves the static files from the web process (uvicorn serves none): the collected
+# STATIC_ROOT with caching headers, and outside production the apps' own
+# folders as well, so a checkout serves its pages without collectstatic (the live test servers).
+# Turn off behind a proxy that serves staticfiles/ itself.
 SERVE_STATIC = envbool("SERVE_STATIC", True)
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
+if SERVE_STATIC:
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
 
 # ── Content-Security-Policy (django-csp), in every mode so the browser tests see violations ──
 # No inline script or style of ours anywhere: pages load their code and style from /static/.
@@ -465,7 +475,8 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"refusals": {"()": "polypharmacy_site.logs.RefusalsWithoutTraceback"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["refusals"]}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
 }
 

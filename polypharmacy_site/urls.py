@@ -1,10 +1,7 @@
 """URL configuration. Apps add their own routes here as they arrive."""
 
-from django.conf import settings
 from django.contrib import admin
-from django.contrib.staticfiles.urls import staticfiles_urlpatterns
-from django.urls import include, path, re_path
-from django.views.static import serve
+from django.urls import include, path
 
 from polypharmacy_site.health import health
 from reviews.urls import account_urlpatterns
@@ -23,9 +20,5 @@ urlpatterns = [
     path("", include("bandits.urls")),
     *account_urlpatterns,
 ]
-
-# uvicorn serves no static files of its own (settings.SERVE_STATIC says why Django does).
-if settings.DEBUG:
-    urlpatterns += staticfiles_urlpatterns()
-elif settings.SERVE_STATIC:
-    urlpatterns += [re_path(r"^static/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT})]
+# Static files: WhiteNoise's middleware (settings.SERVE_STATIC). Error pages: templates/4xx.html
+# and 500.html, Django's default handlers.
