@@ -54,3 +54,30 @@ def test_the_500_page_renders_with_no_context_at_all():
     # Django renders it with an empty context: whatever broke must not break it too.
     html = render_to_string("500.html")
     assert 'data-status="500"' in html and "site.css" in html
+
+
+@pytest.mark.parametrize("role, shown", [
+    ("pharmacist", ["Patients", "Reviews"]),
+    ("supervisor", ["Patients", "Reviews", "Audit", "Research", "Jobs"]),
+    ("researcher", ["Research", "Jobs"]),
+    ("curator", ["Admin"]),
+])
+def test_the_menu_shows_only_the_pages_the_role_may_open(classic, role, shown):
+    import re
+
+    from catalog.services import catalog_load
+    from reviews.tests.conftest import make_user
+
+    catalog_load(name="curated")  # the patient list opens on it
+
+    user = make_user(f"u-{role}", role)
+    if role == "curator":
+        user.is_staff = True
+        user.save()
+    client = client_for(user)
+    html = client.get("/no/such/page/").content.decode()  # every page has the menu; this one any role sees
+    nav = re.search(r'<nav aria-label="Site">(.*?)</nav>', html, re.S)[1]
+    labels = re.findall(r">([A-Za-z]+)</a>", nav)
+    assert labels == shown
+    for href in re.findall(r'href="([^"]+)"', nav):  # and each one opens
+        assert client.get(href).status_code in (200, 302), href
