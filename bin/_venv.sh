@@ -35,9 +35,9 @@ pip_install() {
         2> >(grep -v "^WARNING: Location '.*' is ignored" >&2)
 }
 
-requirements_hash() {  # of the files and the Python they are installed for
-    local python
-    python="$(find_python)"
+requirements_hash() {  # requirements_hash <python> <files…>: of the files and the Python they are for
+    local python="$1"
+    shift
     { cat "$@"; "$python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-16
 }
 
@@ -47,7 +47,7 @@ venv_for() {
     local link="$1" name="$2" python hash stamp target started hex16
     shift 2
     python="$(find_python)"
-    hash="$(requirements_hash "$@")"
+    hash="$(requirements_hash "$python" "$@")"
     stamp="$link/.installed-$name"
     if [ -d "$link" ] && [ ! -L "$link" ]; then  # a folder of its own: updated in place
         if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
@@ -89,12 +89,11 @@ venv_for() {
 
 ensure_venv() {  # ensure_venv requirements.txt | requirements-dev.txt
     local requirements="$1" dev
-    dev="$VENV_CACHE/requirements-dev-$(requirements_hash requirements-dev.txt requirements.txt)"
-    if [ "$requirements" = requirements.txt ] && { [ -L .venv ] || [ ! -e .venv ]; } &&
-        [ -f "$dev/.installed-requirements-dev" ]; then
+    if [ "$requirements" = requirements.txt ] && { [ -L .venv ] || [ ! -e .venv ]; }; then
         # bin/run after bin/test: the development build holds everything bin/run needs, so a
         # current one is used rather than building a second 1.5 GB environment.
-        requirements=requirements-dev.txt
+        dev="$VENV_CACHE/requirements-dev-$(requirements_hash "$(find_python)" requirements-dev.txt requirements.txt)"
+        if [ -f "$dev/.installed-requirements-dev" ]; then requirements=requirements-dev.txt; fi
     fi
     venv_for .venv "$(basename "$requirements" .txt)" "$requirements" requirements.txt
 }

@@ -158,7 +158,7 @@ def compare_download(request: HttpRequest, fmt: str) -> HttpResponse:
     records = comparison_records(comparison_groups(selectors.policy_comparison()))
     if fmt == "csv":
         table = Table(title="Policy comparison", columns=COMPARISON_COLUMNS,
-                                rows=[[r[c] for c in COMPARISON_COLUMNS] for r in records])
+                      rows=[[r[c] for c in COMPARISON_COLUMNS] for r in records])
         return _attachment(downloads.table_csv(table), "policy-comparison.csv", "text/csv; charset=utf-8")
     return _attachment(json.dumps({"columns": COMPARISON_COLUMNS, "rows": records}, indent=1),
                        "policy-comparison.json", "application/json")

@@ -10,6 +10,7 @@ from django import forms
 from catalog.models import TASK_IDS
 from envcore.contract import INTERVENTION_TYPES, MAX_ID_LENGTH, MAX_RATIONALE_LENGTH
 from envcore.catalog import CATALOG_NAMES
+from envcore.errors import ValidationError
 from reviews.models import AuditRecord
 
 TASK_CHOICES = [(t, t.replace("_", " ")) for t in TASK_IDS]
@@ -196,5 +197,12 @@ class ResearchFilterForm(forms.Form):
         return data
 
     def error_text(self) -> str:
-        """Every field's errors in one line, for the downloads' plain-text refusals."""
+        """Every field's errors in one line."""
         return " ".join(f"{name}: {' '.join(errors)}" for name, errors in self.errors.items())
+
+    def validation_error(self) -> ValidationError:
+        """The refused filters as the API's 422 (``episodes.errors.error_body``), one item per
+        field, located in the query: the downloads' answer, since a script asked for a file."""
+        items = [{"type": "value_error", "loc": [name], "msg": f"{name}: {' '.join(errors)}",
+                  "input": self.data.get(name)} for name, errors in self.errors.items()]
+        return ValidationError(self.error_text(), errors=items, where="query")

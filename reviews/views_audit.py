@@ -12,7 +12,6 @@ from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from envcore.errors import ValidationError
 from episodes.errors import error_body
 from reviews import permissions, research_export, selectors, services
 from reviews.audit import RequestMeta
@@ -89,10 +88,7 @@ def research_download(request: HttpRequest, fmt: str) -> HttpResponse:
     permissions.require(request.user, "research.view")
     form, filters = _research_filters(request)
     if filters is None:
-        # The API's 422 shape, each refused filter located in the query: a script asked for a file.
-        errors = [{"type": "value_error", "loc": [name], "msg": f"{name}: {' '.join(messages)}",
-                   "input": request.GET.get(name)} for name, messages in form.errors.items()]
-        status, body = error_body(ValidationError(form.error_text(), errors=errors, where="query"))
+        status, body = error_body(form.validation_error())
         return JsonResponse(body, status=status)
     table = selectors.research_rows(filters)
     # A temporary file, not memory: a large export must not hold the web process's memory.

@@ -4,12 +4,15 @@ pages (DEBUG is off unless asked for), and nothing that lists the URL patterns o
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.test import Client
 
-from reviews.tests.conftest import client_for
+from catalog.services import catalog_load
+from reviews.tests.conftest import client_for, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -63,11 +66,6 @@ def test_the_500_page_renders_with_no_context_at_all():
     ("curator", ["Admin"]),
 ])
 def test_the_menu_shows_only_the_pages_the_role_may_open(classic, role, shown):
-    import re
-
-    from catalog.services import catalog_load
-    from reviews.tests.conftest import make_user
-
     catalog_load(name="curated")  # the patient list opens on it
 
     user = make_user(f"u-{role}", role)
