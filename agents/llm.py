@@ -366,7 +366,11 @@ def _call_with_deadline(config: LLMConfig, messages: list[dict[str, str]], timeo
 
     worker = threading.Thread(target=work, name="llm-suggest", daemon=True)
     worker.start()
-    worker.join(timeout_s)
+    deadline = time.monotonic() + timeout_s
+    # In short waits: a job being cancelled is interrupted between two of them (jobs.watchdog),
+    # not at the end of the whole timeout.
+    while worker.is_alive() and time.monotonic() < deadline:
+        worker.join(min(0.25, max(deadline - time.monotonic(), 0.0)))
     if worker.is_alive():
         raise TimeoutError()
     if "error" in outcome:

@@ -85,6 +85,13 @@ class PayloadTooLarge(EnvError):
     code = "VALIDATION_ERROR"
 
 
+class LimitExceeded(EnvError):
+    """The caller has used up a stated allowance (a quota of queued jobs): 429."""
+
+    status = 429
+    code = "EXECUTION_ERROR"
+
+
 class PermissionDeniedError(EnvError):
     """The caller is known but may not do this."""
 

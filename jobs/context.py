@@ -4,7 +4,8 @@ Runners are plain functions (no Django) that call ``ctx.progress``, ``ctx.log``,
 ``ctx.checkpoint_path`` and ``ctx.add_checkpoint``. Writes are throttled (at most one row update
 per ``FLUSH_EVERY_S`` unless forced) so a fast training loop does not hammer the database, and
 every write is conditional on this worker still owning the job: when the job was cancelled or
-handed to another worker the runner is stopped at its next report."""
+handed to another worker the runner is stopped at its next report, or by the job's watchdog
+(``jobs.watchdog``) within seconds if no report comes."""
 
 from __future__ import annotations
 
@@ -40,11 +41,17 @@ def log_appended(text: str) -> Case:
                 default=joined, output_field=TextField())
 
 
-class JobCancelled(Exception):
+class JobStop(BaseException):
+    """The runner must stop. A BaseException, like KeyboardInterrupt, because the watchdog may
+    raise it anywhere in the runner: code that catches every ``Exception`` to fall back (the
+    LLM suggester does) must not swallow it."""
+
+
+class JobCancelled(JobStop):
     """The job's cancellation was requested; the runner stops."""
 
 
-class JobLost(Exception):
+class JobLost(JobStop):
     """This worker no longer owns the job (it was re-queued after looking dead, or finished)."""
 
 
@@ -73,12 +80,18 @@ class JobContext:
         self._progress = 0.0
         self._stage = ""
         self._last_flush = 0.0
+        # Set by the watchdog thread when the job must stop (JobCancelled or JobLost): the next
+        # report raises it.
+        self.stop_reason: type[JobStop] | None = None
 
     # ── reporting ──────────────────────────────────────────────────────────
     def progress(self, fraction: float, stage: str | None = None, metrics: dict[str, Any] | None = None,
                  *, force: bool = False) -> None:
         """Report ``fraction`` done (0–1), optionally what is going on and a metrics point for the
         plots. Raises JobCancelled / JobLost when the job must stop."""
+        if self.stop_reason is not None:
+            raise self.stop_reason("Cancelled on request." if self.stop_reason is JobCancelled else
+                                   f"job {self.job_id} is no longer running on {self.worker}")
         self._progress = min(max(float(fraction), 0.0), 1.0) * 100.0
         if stage is not None:
             self._stage = stage[:200]

@@ -18,9 +18,11 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from envcore.errors import ConflictError, UnavailableError, ValidationError
-from jobs.context import JobCancelled, JobContext, JobLost, log_appended
+from jobs import limits
+from jobs.context import JobCancelled, JobContext, JobLost, JobStop, log_appended
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
+from jobs.watchdog import RunnerGuard, Watchdog
 from reviews.audit_anchor import audit_checkpoint_if_due
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,11 @@ class JobError(ValidationError):
 
 class JobConflict(ConflictError):
     """The job's state does not allow this (cancelling a finished job): 409."""
+
+
+class JobDeferred(Exception):
+    """The job's owner runs their quota of jobs already: it stays queued and its message is taken
+    again JOBS_DEFER_S later (``jobs.tasks``)."""
 
 
 class QueueUnavailable(UnavailableError):
@@ -84,9 +91,12 @@ def job_create(*, kind: str, params: Any, owner: Any = None) -> Job:
     without a task id and the reaper's sweep sends it once the broker is back.)"""
     clean = job_params_validate(kind, params)
     spec = KINDS[kind]
-    job = Job.objects.create(kind=kind, params=clean, owner=owner if getattr(owner, "pk", None) else None,
-                             queue=spec.queue, max_attempts=spec.max_attempts, stage="queued")
-    transaction.on_commit(lambda: _dispatch_or_withdraw(job.pk))
+    owner = owner if getattr(owner, "pk", None) else None
+    with transaction.atomic():
+        limits.check_queued_quota(owner)
+        job = Job.objects.create(kind=kind, params=clean, owner=owner, queue=spec.queue,
+                                 max_attempts=spec.max_attempts, stage="queued")
+        transaction.on_commit(lambda: _dispatch_or_withdraw(job.pk))
     return job
 
 
@@ -171,7 +181,9 @@ def _abandoned(job: Job, now: Any) -> bool:
     return beat is None or beat < now - timedelta(seconds=settings.JOBS_STALE_AFTER_S)
 
 
-def _claim(job_id: int, me: str) -> Job | None:
+def _claim(job_id: int, me: str) -> Job | str | None:
+    """The job, now running here; None when there is nothing to run; why it waits (a str) when
+    its owner runs their quota already."""
     now = timezone.now()
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
@@ -187,6 +199,11 @@ def _claim(job_id: int, me: str) -> Job | None:
                 status=Job.Status.FAILED, finished_at=now, stage="failed",
                 error=job.error or f"Gave up after {job.attempts} attempt(s): the worker was lost each time.")
             return None
+        waiting = limits.running_quota_full(job)
+        if waiting is not None:
+            if job.stage != waiting:
+                Job.objects.filter(pk=job.pk).update(stage=waiting)
+            return waiting  # job_execute raises JobDeferred, once this transaction has committed
         retry = job.attempts > 0
         job.status, job.worker, job.heartbeat_at = Job.Status.RUNNING, me, now
         job.attempts += 1
@@ -199,62 +216,69 @@ def _claim(job_id: int, me: str) -> Job | None:
         return job
 
 
-class _Heartbeat(threading.Thread):
-    """Touches the job's heartbeat while the runner computes (some phases report no progress for
-    a while); it dies with the process, which is what lets the reaper notice a dead worker."""
-
-    def __init__(self, job_id: int, me: str) -> None:
-        super().__init__(daemon=True, name=f"job-{job_id}-heartbeat")
-        self.job_id, self.me = job_id, me
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopped.wait(settings.JOBS_HEARTBEAT_S):
-                self.beat()
-        finally:
-            connection.close()
-
-    def beat(self) -> bool:
-        """One beat. A database error ends only this beat, never the thread: the job is taken
-        for lost only when beats really stop (its process died)."""
-        try:
-            Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, worker=self.me).update(
-                heartbeat_at=timezone.now())
-            return True
-        except Exception as exc:
-            logger.warning("heartbeat of job %s failed (%s); the next beat retries", self.job_id, exc)
-            connection.close()  # a broken connection is not reused by the next beat
-            return False
-
-
 def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
     """Claim the job, run its kind's runner, store the result. Safe to call twice for one job (a
     redelivered message): a finished job, or one a live worker holds, is left alone."""
     me = worker or worker_id()
     job = _claim(job_id, me)
+    if isinstance(job, str):
+        raise JobDeferred(job)
     if job is None:
         return None
     ctx = JobContext(job, me)
-    beat = _Heartbeat(job.pk, me)
-    beat.start()
+    guard = RunnerGuard()
+    dog = Watchdog(ctx, guard)
+    dog.start()
     try:
-        result = KINDS[job.kind].runner(dict(job.params), ctx)
-        ctx.progress(1.0, "finishing", force=True)
-        _finish_success(job, ctx, result)
-    except JobCancelled:
-        _finish(job, ctx, Job.Status.CANCELLED, stage="cancelled", error="")
-    except JobLost:
-        logger.warning("job %s: this worker lost it; stopping without writing", job.pk)
-    except Exception as exc:  # any runner error fails the job with its message; the worker goes on
-        logger.exception("job %s failed", job.pk)
-        ctx.log(traceback.format_exc())
-        _finish(job, ctx, Job.Status.FAILED, stage="failed", error=f"{type(exc).__name__}: {exc}")
+        try:
+            try:
+                result, failure = _run_runner(job, ctx)
+            finally:
+                guard.disarm()  # from here on nothing is raised in this thread from outside
+        except JobStop as late:  # raised by the watchdog as the runner was ending
+            result, failure = None, late
+        if failure is None:
+            _finish_success(job, ctx, result)
+        elif isinstance(failure, JobCancelled):
+            _after_interrupt(guard)
+            _finish(job, ctx, Job.Status.CANCELLED, stage="cancelled", error="")
+        elif isinstance(failure, JobLost):
+            logger.warning("job %s: this worker lost it; stopping without writing", job.pk)
+        else:  # any runner error fails the job with its message; the worker goes on
+            _after_interrupt(guard)
+            _finish(job, ctx, Job.Status.FAILED, stage="failed", error=_failure_text(job, ctx, failure))
     finally:
-        beat.stopped.set()
-        beat.join(5)
+        dog.stop()
     job.refresh_from_db()
     return job
+
+
+def _run_runner(job: Job, ctx: JobContext) -> tuple[dict[str, Any] | None, BaseException | None]:
+    """(result, None), or (None, why it stopped). Under the job's memory ceiling."""
+    try:
+        with limits.job_memory_ceiling():
+            result = KINDS[job.kind].runner(dict(job.params), ctx)
+        ctx.progress(1.0, "finishing", force=True)
+        return result, None
+    except (Exception, JobStop) as exc:
+        return None, exc
+
+
+def _failure_text(job: Job, ctx: JobContext, exc: BaseException) -> str:
+    if limits.out_of_memory(exc):
+        logger.warning("job %s went over its memory ceiling: %s", job.pk, exc)
+        ctx.log(f"{type(exc).__name__}: {exc}")
+        return limits.memory_message()
+    logger.error("job %s failed", job.pk, exc_info=exc)
+    ctx.log("".join(traceback.format_exception(exc)))
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _after_interrupt(guard: RunnerGuard) -> None:
+    """An exception raised in the runner at any point may have cut a database call in half:
+    the job's end is written on a fresh connection."""
+    if guard.interrupted:
+        connection.close()
 
 
 def _finish(job: Job, ctx: JobContext, status: str, *, stage: str, error: str,

@@ -10,10 +10,11 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
+from django.conf import settings
 
 from episodes.errors import connection_failed
-from jobs import services
+from jobs import limits, services
 
 logger = logging.getLogger(__name__)
 # The database away while a job is claimed (or its end written): the message is sent again this
@@ -27,12 +28,21 @@ DATABASE_RETRY_S = 5
 def job_execute_task(self: Any, job_id: int) -> None:
     try:
         services.job_execute(job_id=job_id)
+    except services.JobDeferred as why:
+        # Over its owner's running quota: the job stays queued and this worker takes other work.
+        logger.info("job %s deferred (%s); its message comes back in %s s", job_id, why, settings.JOBS_DEFER_S)
+        raise self.retry(countdown=settings.JOBS_DEFER_S, max_retries=None) from None
     except Exception as exc:
         if not connection_failed(exc):
             raise
         logger.warning("job %s: the database failed (%s); its message is sent again in %s s", job_id, exc,
                        DATABASE_RETRY_S)
         raise self.retry(exc=exc, countdown=DATABASE_RETRY_S, max_retries=None) from None
+
+
+@worker_process_init.connect
+def _in_a_pool_process(**_kwargs: object) -> None:
+    limits.mark_worker_process()  # jobs here run under the memory ceiling
 
 
 @worker_ready.connect

@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from envcore.errors import ValidationError
+from envcore.errors import LimitExceeded, ValidationError
 from episodes.errors import error_body
 from jobs import downloads, overlay, selectors, services
 from jobs.comparison import COLUMNS as COMPARISON_COLUMNS, comparison_groups, comparison_records
@@ -53,7 +53,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _field_errors(exc: services.JobError | services.QueueUnavailable) -> dict[str, str]:
+def _field_errors(exc: services.JobError | services.QueueUnavailable | LimitExceeded) -> dict[str, str]:
     """{form field: its first message} for every field at fault ("__all__" for the rest), so the
     form shows all its errors at once."""
     errors: dict[str, str] = {}
@@ -76,7 +76,7 @@ def job_new(request: HttpRequest, kind: str) -> HttpResponse:
         params = params_from_post(kind, request.POST)
         try:
             job = services.job_create(kind=kind, params=params, owner=request.user)
-        except (services.JobError, services.QueueUnavailable) as exc:
+        except (services.JobError, services.QueueUnavailable, LimitExceeded) as exc:
             errors = _field_errors(exc)
             data, status = {k: request.POST.get(k, "") for k in request.POST}, exc.status
         else:

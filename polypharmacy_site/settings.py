@@ -60,6 +60,19 @@ def envpositive(name: str, default: int) -> int:
     return value
 
 
+def envquotas(name: str, default: str) -> dict[str, tuple[int, int]]:
+    """``"researcher=20/4,supervisor=10/2"``: each role's (queued, running) job quota."""
+    raw = os.environ.get(name, default)
+    quotas: dict[str, tuple[int, int]] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        role, _, value = part.partition("=")
+        queued, slash, running = value.partition("/")
+        if not (slash and queued.strip().isdigit() and running.strip().isdigit() and role.strip()):
+            raise ImproperlyConfigured(f"{name}: {part!r} is not <role>=<queued>/<running>, e.g. researcher=20/4")
+        quotas[role.strip()] = (int(queued), int(running))
+    return quotas
+
+
 def envlist(name: str, default: list[str]) -> list[str]:
     """A comma-separated list; blanks around items are ignored, empty items dropped."""
     raw = os.environ.get(name)
@@ -424,6 +437,13 @@ JOBS_ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
 JOBS_HEARTBEAT_S = envint("JOBS_HEARTBEAT_S", 5)
 JOBS_STALE_AFTER_S = envint("JOBS_STALE_AFTER_S", 60)
 JOBS_REAP_EVERY_S = envint("JOBS_REAP_EVERY_S", 30)
+# What one user may ask of the workers (jobs.limits): jobs queued and running at once, by role
+# ("<role>=<queued>/<running>"; a role not listed, such as superuser, has no quota), how long a
+# job over its owner's running quota waits before its message is taken again, and the memory
+# ceiling of a job process in MB (0: none).
+JOBS_QUOTAS = envquotas("JOBS_QUOTAS", "researcher=20/4,supervisor=10/2")
+JOBS_DEFER_S = envpositive("JOBS_DEFER_S", 15)
+JOBS_MEMORY_LIMIT_MB = envint("JOBS_MEMORY_LIMIT_MB", 4096)
 
 # ── REST API ────────────────────────────────────────────────────────────────
 REST_FRAMEWORK = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 
 import kombu.exceptions
 import pytest
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from jobs import services
 from jobs.models import Job
+from jobs.watchdog import RunnerGuard, Watchdog
 from jobs.tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +96,7 @@ def test_the_sweep_leaves_a_job_that_is_being_sent_alone(classic, rex, monkeypat
 def test_a_heartbeat_that_fails_ends_only_that_beat(classic, rex, monkeypatch):
     job = services.job_create(kind="evaluate", params=EVALUATE["params"], owner=rex)
     Job.objects.filter(pk=job.pk).update(status="running", worker="me:1", heartbeat_at=timezone.now() - timedelta(hours=1))
-    beat = services._Heartbeat(job.pk, "me:1")
+    beat = Watchdog(SimpleNamespace(job_id=job.pk, worker="me:1", stop_reason=None), RunnerGuard())
     real_filter, failures = Job.objects.filter, iter([True, True])
 
     def flaky_filter(*args, **kwargs):
@@ -111,7 +113,8 @@ def test_a_heartbeat_that_fails_ends_only_that_beat(classic, rex, monkeypatch):
 
 def test_the_heartbeat_thread_goes_on_after_failed_beats(settings, monkeypatch):
     settings.JOBS_HEARTBEAT_S = 0.01
-    beat = services._Heartbeat(0, "me:1")
+    beat = Watchdog(SimpleNamespace(job_id=0, worker="me:1", stop_reason=None), RunnerGuard())
+    monkeypatch.setattr(beat, "poll", lambda: None)
     results = iter([False, False, False, True])
     calls: list[bool] = []
 

@@ -201,3 +201,43 @@ def test_a_job_whose_claim_meets_a_database_that_refuses_connections_runs_once_i
                 admin.execute(f'ALTER DATABASE "{server.db_name}" ALLOW_CONNECTIONS true')
                 worker.stop()
         assert job["status"] == "succeeded" and job["attempts"] == 1, job["error"] + job["log"]
+
+
+def test_a_job_past_the_memory_ceiling_fails_saying_so_and_the_worker_goes_on():
+    """A pool process runs its job under JOBS_MEMORY_LIMIT_MB (jobs.limits): the largest bandit
+    dataset (about 2 GB to build) fails with a message naming the limit, and the same worker
+    then runs the next job."""
+    with LiveServer(extra_env={"REDIS_URL": "", "JOBS_MEMORY_LIMIT_MB": "1200"}) as server:
+        api = Api(server)
+        with LiveWorker(server.env):
+            big = api.submit("bandit_train", {"dataset": "neutral", "n_combinations": 200_000, "n_drugs": 2_000,
+                                              "n_patterns": 100, "mean_size": 20.0, "warmup": 100, "total_steps": 200})
+            job = api.wait(big, _finished, what="finished")
+            assert job["status"] == "failed" and "JOBS_MEMORY_LIMIT_MB" in job["error"], job["error"] + job["log"]
+            assert "1,200 MB" in job["error"]
+            small = api.submit("evaluate", {"agent": "heuristic", "task_id": "easy_screening", "catalog": "classic",
+                                            "episodes": 3})
+            job = api.wait(small, _finished, what="finished")
+            assert job["status"] == "succeeded", job["error"] + job["log"]
+
+
+def test_a_job_over_its_owners_running_quota_waits_for_a_place_on_a_free_worker():
+    """Two workers, a quota of one running job: the second job stays queued ("waiting") while the
+    first runs, although a worker is free, and runs once the first is cancelled."""
+    with LiveServer(extra_env={"REDIS_URL": "", "JOBS_QUOTAS": "researcher=5/1", "JOBS_DEFER_S": "1"}) as server:
+        api = Api(server)
+        with LiveWorker(server.env, name="w1", queues="training"), LiveWorker(server.env, name="w2", queues="celery"):
+            long_job = {"task_id": "easy_screening", "catalog": "classic", "total_steps": 5_000_000, "hidden": [32],
+                        "eval_every": 0, "test_episodes": 0}
+            first = api.submit("train_policy", long_job)
+            api.wait(first, lambda j: j["status"] == "running", what="running")
+            second = api.submit("evaluate", {"agent": "heuristic", "task_id": "easy_screening", "catalog": "classic",
+                                             "episodes": 3})
+            job = api.wait(second, lambda j: j["stage"].startswith("waiting"), what="waiting", timeout=60)
+            assert job["status"] == "queued" and "1 jobs running" in job["stage"], job
+            time.sleep(3)  # deferred again and again, never run while the first one runs
+            assert api.call("GET", f"/api/jobs/{second}")[1]["status"] == "queued"
+            assert api.call("POST", f"/api/jobs/{first}/cancel")[0] == 200
+            job = api.wait(second, _finished, what="finished", timeout=120)
+            assert job["status"] == "succeeded", job["error"] + job["log"]
+            assert api.call("GET", f"/api/jobs/{first}")[1]["status"] == "cancelled"
