@@ -181,10 +181,8 @@ def run_bandit_screen(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     result (``combinations``, in the order given) with μ, σ, bound μ − zσ, flag and known RR.
     The model's whole training set (``"all"``, up to 200,000): precision and recall against the
     known RR, 101 quantiles of the scores and the top SCREEN_ROWS by bound (``top``)."""
-    # ``checkpoint_path`` is relative to the artefact folder, the parent of every job's folder.
-    path = Path(ctx.artifact_dir).parent / params["checkpoint_path"]
     ctx.progress(0.0, f"loading model {params['checkpoint']}", force=True)
-    scorer = load_scorer(path)
+    scorer = load_scorer(ctx.model_file(params["checkpoint"]))
     t0 = time.perf_counter()
     every = params["combinations"] == "all"
     if every:

@@ -46,12 +46,35 @@ def strict_loads(raw: bytes | str, *, what: str = "body") -> Any:
         path = _find(value, lambda v: isinstance(v, str) and "\x00" in v)
         if path is not None:
             raise _error(path, "a NUL character (\\u0000) is not allowed in text.", "string_nul", ValidationError)
-    if (_MAYBE_HUGE_BYTES if as_bytes else _MAYBE_HUGE).search(raw):  # type: ignore[arg-type]
+    if _maybe_huge(raw, as_bytes):
         path = _find(value, lambda v: isinstance(v, float) and math.isinf(v))
         if path is not None:
             raise _error(path, "a number too large for a float is not allowed; send a finite number.",
                          "finite_number", ValidationError)
     return value
+
+
+_SCAN_CHUNK = 64 * 1024
+_NUMBER_CHARS = frozenset("0123456789eE+-.")
+_NUMBER_BYTES = frozenset(b"0123456789eE+-.")
+
+
+def _maybe_huge(raw: bytes | bytearray | str, as_bytes: bool) -> bool:
+    """Does ``raw`` hold a number that may overflow? Searched a piece at a time, each piece
+    ending where no number goes on (a match is made of number characters only, so none is cut
+    in two): one search over a 1.5 MB body held the GIL for 40 ms, a stall for every other
+    request of the process."""
+    pattern: Any = _MAYBE_HUGE_BYTES if as_bytes else _MAYBE_HUGE
+    number: frozenset[Any] = _NUMBER_BYTES if as_bytes else _NUMBER_CHARS
+    start, size = 0, len(raw)
+    while start < size:
+        end = min(start + _SCAN_CHUNK, size)
+        while end < size and raw[end] in number:
+            end += 1
+        if pattern.search(raw, start, end):
+            return True
+        start = end
+    return False
 
 
 def _error(path: list[Any], message: str, kind: str, cls: type[ValidationError] = InvalidJSON) -> ValidationError:

@@ -156,9 +156,20 @@ class JobContext:
         return llm_config_from(settings)
 
     def checkpoint_path(self, name: str) -> Path:
+        """A policy checkpoint's file on this machine."""
         from jobs.selectors import checkpoint_path
 
         return checkpoint_path(name)
+
+    def model_file(self, name: str) -> Path:
+        """A bandit checkpoint's file on this machine (fetched from the database when its job ran
+        on another one); LookupError when there is none."""
+        from jobs.selectors import checkpoint_file, checkpoint_get
+
+        path = checkpoint_file(checkpoint_get(name, kind="bandit"))
+        if not path.is_file():
+            raise LookupError(f"The file of bandit model {name!r} is missing.")
+        return path
 
     def add_checkpoint(self, kind: str, path: Path, *, name: str, task_id: str = "", catalog: str = "",
                        metrics: dict[str, Any] | None = None) -> str:

@@ -99,3 +99,18 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CheckpointFile(models.Model):
+    """A checkpoint's file, in the database, so that any web or worker process on any machine
+    reads it with only the database shared (``jobs.storage``). Each machine's
+    JOBS_ARTIFACT_DIR holds its local copies."""
+
+    checkpoint = models.OneToOneField(Checkpoint, primary_key=True, on_delete=models.CASCADE, related_name="file")
+    content = models.BinaryField()
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    stored_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"file of {self.checkpoint_id} ({self.size:,} bytes)"

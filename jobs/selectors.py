@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db.models import F, QuerySet
 
 from agents.formatting import format_mean_interval
 from agents.stats import summary_interval
 from jobs.kinds import KINDS, JobKind
+from jobs import storage
 from jobs.models import Checkpoint, Job
 from reviews import permissions
 
@@ -57,15 +57,9 @@ def checkpoint_get(name_or_id: str, *, kind: str | None = None) -> Checkpoint:
 
 
 def checkpoint_file(checkpoint: Checkpoint) -> Path:
-    """Where the checkpoint's file is; LookupError when its row points outside the artefact folder.
-
-    The path is only ever written by a worker, but a row edited in the database must not make a
-    download, or a policy or model load, a way to read any file on the machine."""
-    root = Path(settings.JOBS_ARTIFACT_DIR).resolve()
-    path = (root / checkpoint.path).resolve()
-    if not path.is_relative_to(root):
-        raise LookupError(f"The file of checkpoint {checkpoint.name!r} is outside the artefact folder.")
-    return path
+    """The checkpoint's file on this machine (fetched from the database when it is not here:
+    ``jobs.storage``); LookupError when its row points outside the artefact folder."""
+    return storage.local_copy(checkpoint)
 
 
 def checkpoint_path(name_or_id: str) -> Path:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from envcore.errors import ConflictError, UnavailableError, ValidationError
-from jobs import limits
+from jobs import limits, storage
 from jobs.context import JobCancelled, JobContext, JobLost, JobStop, log_appended
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
@@ -295,8 +295,9 @@ def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any]) -> None:
         if not _finish(job, ctx, Job.Status.SUCCEEDED, stage="done", error="", result=result):
             return
         for ck in ctx.checkpoints:
-            Checkpoint.objects.create(name=ck.name, kind=ck.kind, job_id=job.pk, path=ck.path, task_id=ck.task_id,
-                                      catalog=ck.catalog, metrics=ck.metrics)
+            row = Checkpoint.objects.create(name=ck.name, kind=ck.kind, job_id=job.pk, path=ck.path,
+                                            task_id=ck.task_id, catalog=ck.catalog, metrics=ck.metrics)
+            storage.store(row)  # readable from any machine from now on
 
 
 # ── reap (jobs whose worker died) ──────────────────────────────────────────

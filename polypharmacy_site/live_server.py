@@ -115,6 +115,20 @@ class LiveServer:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
         self.tmp.cleanup()
 
+    def sibling(self, **env: str) -> "LiveServer":
+        """Another web process on this server's database and broker (the same environment, with
+        ``env`` on top), on a port of its own: a second machine behind the same load balancer.
+        Start it with ``start()``; ``close()`` stops it and leaves the database to this one."""
+        other = LiveServer.__new__(LiveServer)
+        other.port = free_port()
+        other.url = f"http://127.0.0.1:{other.port}"
+        other.tmp = tempfile.TemporaryDirectory(prefix="ppenv-live-sibling-")
+        other.env = {**self.env, **env}
+        other.pg_admin_url = other.db_name = None  # the database is this server's to drop
+        other.proc = None
+        other.log_path = Path(other.tmp.name) / "server.log"
+        return other
+
     def __enter__(self) -> "LiveServer":
         try:
             self.setup_database()

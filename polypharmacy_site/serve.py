@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=envint("PORT", 8000))
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "polypharmacy_site.settings")
+    # torch on one core in a web process (unless OMP_NUM_THREADS says otherwise): what it runs
+    # here (bandit screens, a policy's suggestion) is small per call, and a screen on every core
+    # left /health and the other requests without one (bench/screen_flood.py). Workers, where
+    # training runs, are not started through here.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     trusted_proxies = envstr("FORWARDED_ALLOW_IPS", "").strip()
     uvicorn.run(
         "polypharmacy_site.asgi:application",

@@ -327,6 +327,10 @@ AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still
 # taking the CPU from every other request, /health included.
 LOGIN_CONCURRENCY = envpositive("LOGIN_CONCURRENCY", max(1, (os.cpu_count() or 2) // 2))
 LOGIN_QUEUE_S = envpositive("LOGIN_QUEUE_S", 30)
+# /bandit/screen and /bandit/predict score at most SCREEN_CONCURRENCY requests at once per web
+# process (0: no limit); the others wait SCREEN_QUEUE_S at most, then get a 503 (bandits.gate).
+SCREEN_CONCURRENCY = envint("SCREEN_CONCURRENCY", 1)
+SCREEN_QUEUE_S = envpositive("SCREEN_QUEUE_S", 30)
 # Invalid API tokens (Authorization: Token …, or ?token= on /ws) from one address: after
 # TOKEN_FAILURE_LIMIT within TOKEN_LOCKOUT_MINUTES every token request from it is answered 429
 # for TOKEN_LOCKOUT_MINUTES. Counted apart from logins, so a script with a stale token does not

@@ -22,6 +22,8 @@ from polypharmacy_site.testing import requires_postgres, requires_redis
 pytestmark = [pytest.mark.live, pytest.mark.timeout(420)]
 
 FAST_REAPING = {"JOBS_HEARTBEAT_S": "1", "JOBS_STALE_AFTER_S": "4", "JOBS_REAP_EVERY_S": "1"}
+BANDIT_TRAIN = {"dataset": "catalog", "catalog": "classic", "n_combinations": 1000, "mean_size": 4, "warmup": 150,
+                "total_steps": 250, "warmup_epochs": 10, "bandit_epochs": 2, "flag_every": 50, "hidden": 16}
 SMALL_TRAIN = {"task_id": "easy_screening", "catalog": "classic", "total_steps": 4096, "hidden": [32],
                "eval_every": 2, "test_episodes": 5, "checkpoint_name": "worker-tiny"}
 
@@ -241,3 +243,40 @@ def test_a_job_over_its_owners_running_quota_waits_for_a_place_on_a_free_worker(
             job = api.wait(second, _finished, what="finished", timeout=120)
             assert job["status"] == "succeeded", job["error"] + job["log"]
             assert api.call("GET", f"/api/jobs/{first}")[1]["status"] == "cancelled"
+
+
+def test_machines_with_their_own_artifact_folders_serve_each_others_models(tmp_path):
+    """Two web processes and workers, each with an artefact folder of its own (standing in for
+    machines that share only the database and the broker): a bandit model trained on one worker
+    is screened by another and served by both web processes; so is the model the second trained."""
+    folders = {name: str(tmp_path / name) for name in ("web1", "web2", "w1", "w2")}
+    body = {"combination": ["DRUG_AMIODARONE", "DRUG_AMITRIPTYLINE"]}
+    with LiveServer(extra_env={"REDIS_URL": "", "JOBS_ARTIFACT_DIR": folders["web1"]}) as server:
+        api = Api(server)
+        second_web = server.sibling(JOBS_ARTIFACT_DIR=folders["web2"])
+        second_web.start()
+        try:
+            with LiveWorker({**server.env, "JOBS_ARTIFACT_DIR": folders["w1"]}, name="w1", queues="training"):
+                first = api.submit("bandit_train", {**BANDIT_TRAIN, "checkpoint_name": "on-w1"})
+                job = api.wait(first, _finished, what="finished")
+                assert job["status"] == "succeeded", job["error"] + job["log"]
+            with LiveWorker({**server.env, "JOBS_ARTIFACT_DIR": folders["w2"]}, name="w2", queues="celery,training"):
+                screen = api.submit("bandit_screen", {"checkpoint": "on-w1", "combinations": "all"})
+                job = api.wait(screen, _finished, what="finished")
+                assert job["status"] == "succeeded", job["error"] + job["log"]
+                second = api.submit("bandit_train", {**BANDIT_TRAIN, "checkpoint_name": "on-w2", "seed": 1})
+                job = api.wait(second, _finished, what="finished")
+                assert job["status"] == "succeeded", job["error"] + job["log"]
+            for web in (server, second_web):
+                for model in ("on-w1", "on-w2"):
+                    req = urllib.request.Request(web.url + "/bandit/predict", method="POST", headers=api.headers,
+                                                 data=json.dumps({**body, "model": model}).encode())
+                    with urllib.request.urlopen(req, timeout=30) as resp:
+                        answer = json.loads(resp.read())
+                    assert resp.status == 200 and answer["model"]["name"] == model, answer
+            # Each machine holds a copy only of what it made or was asked for.
+            assert (tmp_path / "w1" / f"job-{first}" / "bandit.pt").is_file()
+            assert not (tmp_path / "w1" / f"job-{second}").exists()
+            assert (tmp_path / "web2" / f"job-{first}" / "bandit.pt").is_file()
+        finally:
+            second_web.close()
