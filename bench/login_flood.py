@@ -16,8 +16,6 @@ import argparse
 import http.cookiejar
 import statistics
 import sys
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import health_probe  # noqa: E402
 from polypharmacy_site.live_server import LiveServer  # noqa: E402
 
 PASSWORD = "flood-password-1"
@@ -51,33 +50,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def flood(server: LiveServer, n: int, wrong: bool) -> tuple[Counter, float, list[float]]:
-    statuses: Counter = Counter()
-    latencies: list[float] = []
-    done = threading.Event()
-
-    def probe() -> None:
-        while not done.is_set():
-            started = time.perf_counter()
-            urllib.request.urlopen(server.url + "/health", timeout=60).read()
-            latencies.append(time.perf_counter() - started)
-            time.sleep(0.05)
-
-    def one(i: int) -> None:
+    def one(i: int) -> int:
         user, password = ("victim", f"wrong-{i}") if wrong else (f"user{i}", PASSWORD)
-        statuses[log_in(server.url, user, password)] += 1
+        return log_in(server.url, user, password)
 
-    prober = threading.Thread(target=probe)
-    prober.start()
-    time.sleep(0.3)
-    started = time.perf_counter()
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - started
-    done.set()
-    prober.join()
+    statuses, wall, latencies, _ = health_probe.flood(server.url, n, one)
     return statuses, wall, latencies
 
 

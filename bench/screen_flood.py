@@ -23,8 +23,6 @@ import os
 import random
 import statistics
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -32,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import health_probe  # noqa: E402
 from polypharmacy_site.live_server import LiveServer  # noqa: E402
 
 TRAIN = ("from jobs import services\n"
@@ -64,36 +63,8 @@ def screen(url: str, body: bytes) -> int:
 
 
 def flood(url: str, body: bytes, n: int) -> tuple[Counter, float, list[float]]:
-    statuses: Counter = Counter()
-    latencies: list[float] = []
-    at: list[float] = []
-    done = threading.Event()
-
-    def probe() -> None:
-        while not done.is_set():
-            started = time.perf_counter()
-            urllib.request.urlopen(url + "/health", timeout=60).read()
-            latencies.append(time.perf_counter() - started)
-            at.append(started)
-            time.sleep(0.05)
-
-    def one() -> None:
-        statuses[screen(url, body)] += 1
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    time.sleep(0.3)
-    started = time.perf_counter()
-    threads = [threading.Thread(target=one) for _ in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - started
-    done.set()
-    prober.join()
-    worst = max(range(len(latencies)), key=latencies.__getitem__)
-    print(f"  (worst probe sent {at[worst] - started:+.2f} s after the screens)", flush=True)
+    statuses, wall, latencies, worst_at = health_probe.flood(url, n, lambda _i: screen(url, body))
+    print(f"  (worst probe sent {worst_at:+.2f} s after the screens)", flush=True)
     return statuses, wall, latencies
 
 
