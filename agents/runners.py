@@ -58,14 +58,24 @@ def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     ctx.log(f"training {config.algorithm} on {config.task_id} ({config.catalog}), {config.total_steps} steps, "
             f"seed {config.seed}")
 
-    def on_update(fraction: float, entry: dict[str, Any]) -> None:
+    def point_of(entry: dict[str, Any]) -> dict[str, Any]:
         point = {k: entry[k] for k in ("step", "train_score", "train_return", "entropy", "wall_s") if k in entry}
         if "eval" in entry:
             point["eval"] = entry["eval"]
-            ctx.log(f"step {entry['step']}: validation {', '.join(f'{t} {v:.3f}' for t, v in entry['eval'].items())}")
-        ctx.progress(0.9 * fraction, f"training: step {entry['step']}/{config.total_steps}", point)
+        return point
 
-    result = train(config, on_update, catalog=catalog)
+    def on_update(fraction: float, entry: dict[str, Any]) -> None:
+        if "eval" in entry:
+            ctx.log(f"step {entry['step']}: validation {', '.join(f'{t} {v:.3f}' for t, v in entry['eval'].items())}")
+        ctx.progress(0.9 * fraction, f"training: step {entry['step']}/{config.total_steps}", point_of(entry))
+
+    # A retried attempt (its worker was lost) goes on from where the last one saved its learner,
+    # its curve so far included; a context without these (a bench's, a test's) starts afresh.
+    resume_from = ctx.resume_state() if hasattr(ctx, "resume_state") else None
+    for entry in (resume_from or {}).get("history", []):
+        ctx.progress(0.9 * entry["step"] / config.total_steps, "resuming", point_of(entry))
+    result = train(config, on_update, catalog=catalog, resume_from=resume_from,
+                   on_resume_point=getattr(ctx, "keep_resume_state", None))
     policy = model_policy(result.model, greedy=True)
     test: dict[str, Any] = {}
     tasks = config.tasks()

@@ -74,7 +74,7 @@ class JobContext:
         self.artifact_dir = Path(settings.JOBS_ARTIFACT_DIR) / f"job-{job.pk}"
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoints: list[PendingCheckpoint] = []
-        self._series: list[dict[str, Any]] = []  # a retry starts its series afresh
+        self._series: list[dict[str, Any]] = []  # a retry starts afresh (a resumed training replays its own)
         self._series_dirty = True
         self._log_lines: list[str] = []
         self._progress = 0.0
@@ -83,6 +83,7 @@ class JobContext:
         # Set by the watchdog thread when the job must stop (JobCancelled or JobLost): the next
         # report raises it.
         self.stop_reason: type[JobStop] | None = None
+        self._last_resume_save = time.monotonic()  # the first save comes JOBS_RESUME_EVERY_S in
 
     # ── reporting ──────────────────────────────────────────────────────────
     def progress(self, fraction: float, stage: str | None = None, metrics: dict[str, Any] | None = None,
@@ -154,6 +155,43 @@ class JobContext:
         from agents.llm import llm_config_from
 
         return llm_config_from(settings)
+
+    # ── resuming ───────────────────────────────────────────────────────────
+    def resume_state(self) -> dict[str, Any] | None:
+        """The learner's state an earlier attempt of this job saved, or None."""
+        from agents.learning.resume import from_bytes
+        from jobs.models import TrainingState
+
+        saved = TrainingState.objects.filter(job_id=self.job_id).first()
+        if saved is None:
+            return None
+        try:
+            state = from_bytes(bytes(saved.content))
+        except Exception as exc:  # unreadable: start afresh rather than fail the job
+            self.log(f"the saved training state cannot be read ({type(exc).__name__}); starting from the beginning")
+            return None
+        self.log(f"resuming from update {saved.update} (step {saved.steps}), saved by {saved.saved_by}")
+        return state
+
+    def keep_resume_state(self, update: int, state: Any) -> bool:
+        """Save the learner's state (``state()`` builds it) when the last save is at least
+        JOBS_RESUME_EVERY_S old; only while this worker owns the job. True when saved."""
+        from agents.learning.resume import to_bytes
+        from django.db import transaction
+        from jobs.models import TrainingState
+
+        if time.monotonic() - self._last_resume_save < settings.JOBS_RESUME_EVERY_S:
+            return False
+        built = state()
+        data = to_bytes(built)
+        with transaction.atomic():
+            if not Job.objects.select_for_update().filter(pk=self.job_id, status=Job.Status.RUNNING,
+                                                          worker=self.worker).exists():
+                return False
+            TrainingState.objects.update_or_create(job_id=self.job_id, defaults={
+                "content": data, "update": update, "steps": int(built["steps"]), "saved_by": self.worker})
+        self._last_resume_save = time.monotonic()
+        return True
 
     def checkpoint_path(self, name: str) -> Path:
         """A policy checkpoint's file on this machine."""

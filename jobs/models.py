@@ -114,3 +114,19 @@ class CheckpointFile(models.Model):
 
     def __str__(self) -> str:
         return f"file of {self.checkpoint_id} ({self.size:,} bytes)"
+
+
+class TrainingState(models.Model):
+    """The newest saved state of a running training job's learner (``agents.learning.resume``),
+    in the database so that the attempt after a lost worker, on any machine, goes on from it.
+    Gone when the job ends."""
+
+    job = models.OneToOneField(Job, primary_key=True, on_delete=models.CASCADE, related_name="training_state")
+    content = models.BinaryField()
+    update = models.PositiveIntegerField(help_text="Updates done when it was saved.")
+    steps = models.PositiveBigIntegerField()
+    saved_at = models.DateTimeField(auto_now=True)
+    saved_by = models.CharField(max_length=200, help_text="The worker that saved it.")
+
+    def __str__(self) -> str:
+        return f"training state of job {self.job_id} after update {self.update}"

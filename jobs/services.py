@@ -21,7 +21,7 @@ from envcore.errors import ConflictError, UnavailableError, ValidationError
 from jobs import limits, storage
 from jobs.context import JobCancelled, JobContext, JobLost, JobStop, log_appended
 from jobs.kinds import KINDS
-from jobs.models import Checkpoint, Job
+from jobs.models import Checkpoint, Job, TrainingState
 from jobs.watchdog import RunnerGuard, Watchdog
 from reviews.audit_anchor import audit_checkpoint_if_due
 
@@ -151,6 +151,7 @@ def job_cancel(*, job: Job) -> Job:
     now = timezone.now()
     if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
             status=Job.Status.CANCELLED, cancel_requested=True, finished_at=now, stage="cancelled before it started"):
+        TrainingState.objects.filter(job_id=job.pk).delete()  # re-queued after a lost worker: not resumed now
         job.refresh_from_db()
         return job
     if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True, stage="cancelling…"):
@@ -287,7 +288,10 @@ def _finish(job: Job, ctx: JobContext, status: str, *, stage: str, error: str,
                                    series=ctx.series, log=log_appended(ctx.pending_log()))
     if status == Job.Status.SUCCEEDED:
         updates.update(progress=100.0, result=result)
-    return Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=ctx.worker).update(**updates) == 1
+    ended = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=ctx.worker).update(**updates) == 1
+    if ended:
+        TrainingState.objects.filter(job_id=job.pk).delete()  # a finished job is not resumed
+    return ended
 
 
 def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any]) -> None:
@@ -325,6 +329,7 @@ def job_reap_stale(*, now: Any = None) -> list[int]:
                           error=f"The worker running this job was lost ({job.worker}) after "
                                 f"{job.attempts} attempt(s).",
                           log=log_appended(note + "; failed\n")):
+            TrainingState.objects.filter(job_id=job.pk).delete()
             reaped.append(job.pk)
     return reaped
 

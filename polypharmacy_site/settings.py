@@ -448,6 +448,9 @@ JOBS_REAP_EVERY_S = envint("JOBS_REAP_EVERY_S", 30)
 JOBS_QUOTAS = envquotas("JOBS_QUOTAS", "researcher=20/4,supervisor=10/2")
 JOBS_DEFER_S = envpositive("JOBS_DEFER_S", 15)
 JOBS_MEMORY_LIMIT_MB = envint("JOBS_MEMORY_LIMIT_MB", 4096)
+# A training job saves its learner's whole state at most this often (between updates), so the
+# attempt after a lost worker goes on from there (agents.learning.resume); 0: after every update.
+JOBS_RESUME_EVERY_S = envint("JOBS_RESUME_EVERY_S", 60)
 
 # ── REST API ────────────────────────────────────────────────────────────────
 REST_FRAMEWORK = {

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
+from agents.learning import resume
 from agents.learning.policy import ActorCritic, PolicyConfig, save_checkpoint
 from envcore.catalog import Catalog
 from envcore.gym_env import N_ACTIONS, OBS_SIZE, PolypharmacyGymEnv
@@ -201,22 +202,33 @@ def seed_everything(seed: int) -> torch.Generator:
     return gen
 
 
+ResumeCallback = Callable[[int, Callable[[], dict[str, Any]]], None]
+
+
 def train(
     config: TrainConfig,
     callback: ProgressCallback | None = None,
     *,
     log: Callable[[str], None] | None = None,
     catalog: Catalog | None = None,
+    resume_from: dict[str, Any] | None = None,
+    on_resume_point: ResumeCallback | None = None,
 ) -> TrainResult:
     """Train a masked actor-critic with PPO or REINFORCE. ``callback(fraction_done, metrics)``
     after each update. ``catalog`` overrides loading ``config.catalog`` from the fixtures (the
-    site passes the database's catalog, curators' edits included)."""
+    site passes the database's catalog, curators' edits included).
+
+    ``on_resume_point(update, state)`` is called between updates; ``state()`` builds the whole
+    learner's state (``agents.learning.resume``) for a caller that wants to keep it, and
+    ``resume_from`` (such a state, of the same config) goes on from it: the parameters at the end
+    are those of a run that never stopped."""
     with deterministic_torch():
-        return _train(config, callback, log, catalog)
+        return _train(config, callback, log, catalog, resume_from, on_resume_point)
 
 
 def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable[[str], None] | None,
-           catalog: Catalog | None = None) -> TrainResult:
+           catalog: Catalog | None = None, resume_from: dict[str, Any] | None = None,
+           on_resume_point: ResumeCallback | None = None) -> TrainResult:
     start = time.perf_counter()
     gen = seed_everything(config.seed)
     catalog = catalog if catalog is not None else Catalog.load(config.catalog)
@@ -241,9 +253,12 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
     rew_buf = torch.zeros((n_steps, n_envs))
     done_buf = torch.zeros((n_steps, n_envs))
     ep_return = np.zeros(n_envs)
-    steps = 0
+    steps, done_updates = 0, 0
+    if resume_from is not None:
+        done_updates, steps, ep_return, result.history = resume.restore(resume_from, model=model, optim=optim,
+                                                                         gen=gen, venv=venv)
 
-    for update in range(1, n_updates + 1):
+    for update in range(done_updates + 1, n_updates + 1):
         if config.lr_anneal:
             for g in optim.param_groups:
                 g["lr"] = config.lr * (1.0 - (update - 1) / n_updates)
@@ -332,6 +347,10 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
             )
         if callback is not None:
             callback(update / n_updates, entry)
+        if on_resume_point is not None and update < n_updates:
+            on_resume_point(update, lambda u=update, s=steps: resume.capture(
+                update=u, steps=s, model=model, optim=optim, gen=gen, venv=venv, ep_return=ep_return,
+                history=result.history))
     result.steps = steps
     result.wall_time_s = time.perf_counter() - start
     return result

@@ -106,7 +106,7 @@ def test_a_job_whose_worker_is_killed_is_retried_by_another_worker_not_left_runn
     import os
 
     redis_url = os.environ.get("REDIS_URL", "").rsplit("/", 1)[0] + "/4" if broker == "redis" else ""
-    with LiveServer(extra_env={"REDIS_URL": redis_url, **FAST_REAPING}) as server:
+    with LiveServer(extra_env={"REDIS_URL": redis_url, **FAST_REAPING, "JOBS_RESUME_EVERY_S": "1"}) as server:
         api = Api(server)
         long_job = {"task_id": "easy_screening", "catalog": "classic", "total_steps": 5_000_000, "hidden": [32],
                     "eval_every": 0, "test_episodes": 0}
@@ -115,6 +115,7 @@ def test_a_job_whose_worker_is_killed_is_retried_by_another_worker_not_left_runn
             job_id = api.submit("train_policy", long_job)
             job = api.wait(job_id, lambda j: j["status"] == "running" and j["progress"] > 0, what="running")
             assert job["attempts"] == 1
+            time.sleep(3)  # past JOBS_RESUME_EVERY_S: the learner's state is saved between two updates
         finally:
             first.kill()  # mid-job, no clean shutdown
         # Nobody holds it now; the job must not stay "running": a new worker's reaper notices the
@@ -122,6 +123,9 @@ def test_a_job_whose_worker_is_killed_is_retried_by_another_worker_not_left_runn
         with LiveWorker(server.env, name="second"):
             job = api.wait(job_id, lambda j: j["attempts"] == 2 and j["status"] == "running", what="retried")
             assert "lost" in job["log"] and "re-queued" in job["log"]
+            # It goes on from the state the killed worker saved, not from step 0.
+            job = api.wait(job_id, lambda j: "resuming from update" in j["log"], what="resumed", timeout=60)
+            assert "saved by" in job["log"]
             status, body = api.call("POST", f"/api/jobs/{job_id}/cancel")
             assert status == 200
             job = api.wait(job_id, _finished, what="cancelled")
