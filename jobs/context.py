@@ -156,6 +156,17 @@ class JobContext:
 
         return llm_config_from(settings)
 
+    # ── sweeps ─────────────────────────────────────────────────────────────
+    def sweep_runs(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """This sweep's runs (created on the first call): for each of ``runs`` in order, its job
+        id, seed, grid point, status and result."""
+        from jobs.services import sweep_create_runs
+
+        jobs = sweep_create_runs(sweep_id=self.job_id, runs=runs)
+        fresh = {j.pk: j for j in Job.objects.filter(pk__in=[j.pk for j in jobs]).only("pk", "status", "result")}
+        return [{"job": job.pk, "seed": run["params"]["seed"], "point": run["point"], "status": fresh[job.pk].status,
+                 "result": fresh[job.pk].result} for run, job in zip(runs, jobs)]
+
     # ── resuming ───────────────────────────────────────────────────────────
     def resume_state(self) -> dict[str, Any] | None:
         """The learner's state an earlier attempt of this job saved, or None."""

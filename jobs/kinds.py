@@ -42,4 +42,6 @@ KINDS: dict[str, JobKind] = {k.name: k for k in (
             "bandits.runners.run_bandit_train", queue="training"),
     JobKind("bandit_screen", "Bandit screening", "bandits.params.BanditScreenParams",
             "bandits.runners.run_bandit_screen"),
+    # Creates its runs, then waits for them off any worker (jobs.sweeps): a light job.
+    JobKind("sweep", "Training sweep (seeds × grid)", "jobs.sweeps.SweepParams", "jobs.sweeps.run_sweep"),
 )}

@@ -51,17 +51,20 @@ def lock_owner(owner_id: int) -> None:
     get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk", flat=True).first()
 
 
-def check_queued_quota(owner: Any) -> None:
-    """Inside the transaction that creates the job. Raises LimitExceeded (429) naming the limit."""
+def check_queued_quota(owner: Any, adding: int = 1) -> None:
+    """Inside the transaction that creates ``adding`` jobs (a sweep and its runs). Raises
+    LimitExceeded (429) naming the limit."""
     quota = quota_of(owner)
     if quota is None:
         return
     lock_owner(owner.pk)
     queued = Job.objects.filter(owner_id=owner.pk, status=Job.Status.QUEUED).count()
-    if queued >= quota[0].queued:
+    if queued + adding > quota[0].queued:
+        these = "this job" if adding == 1 else f"these {adding} jobs (a sweep and its runs)"
         raise LimitExceeded(
-            f"You have {queued} jobs queued, the most a {quota[1]} may have (JOBS_QUOTAS: {quota[0].queued} queued, "
-            f"{quota[0].running} running). Wait for one to start, or cancel one.", field="kind")
+            f"You have {queued} jobs queued; with {these} that would pass the most a {quota[1]} may have "
+            f"(JOBS_QUOTAS: {quota[0].queued} queued, {quota[0].running} running). Wait for some to start, or "
+            "cancel some.", field="kind")
 
 
 def running_quota_full(job: Job) -> str | None:

@@ -18,6 +18,7 @@ class Job(models.Model):
         LLM_SUGGEST = "llm_suggest", "LLM suggestion"
         BANDIT_TRAIN = "bandit_train", "Bandit training (OptimNeuralTS)"
         BANDIT_SCREEN = "bandit_screen", "Bandit screening"
+        SWEEP = "sweep", "Training sweep (seeds × grid)"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -49,6 +50,8 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A sweep's runs point to it (jobs.sweeps).
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -57,7 +60,7 @@ class Job(models.Model):
             models.CheckConstraint(condition=Q(status__in=["queued", "running", "succeeded", "failed", "cancelled"]),
                                    name="job_status_valid"),
             models.CheckConstraint(condition=Q(kind__in=["train_policy", "evaluate", "llm_suggest", "bandit_train",
-                                                         "bandit_screen"]), name="job_kind_valid"),
+                                                         "bandit_screen", "sweep"]), name="job_kind_valid"),
         ]
 
     def __str__(self) -> str:

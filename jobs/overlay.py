@@ -91,9 +91,9 @@ def _run(job: Job, color: str) -> Run:
                validation_seeds=_validation_seeds(result.get("config") or {}))
 
 
-def curves_overlay(ids: list[int]) -> Overlay:
+def curves_overlay(ids: list[int], *, title_prefix: str = "") -> Overlay:
     """The overlay of the training jobs ``ids``; unknown ids and jobs of other kinds are named in
-    the notices, never an error."""
+    the notices, never an error. ``title_prefix`` heads every chart's title (a sweep's grid point)."""
     found = {job.pk: job for job in selectors.jobs_by_ids(ids)}
     overlay = Overlay()
     missing = [i for i in ids if i not in found]
@@ -126,7 +126,8 @@ def curves_overlay(ids: list[int]) -> Overlay:
                   for line in series_lines(run.job.series or [], ["train_score"])]
     seeds = " · ".join(sorted(seed_sets)) or "the runs' validation seeds"
     for task, lines in sorted(by_task.items()):
-        overlay.plots.append(line_chart(f"Greedy validation score on {task} (seeds {seeds})", lines,
+        overlay.plots.append(line_chart(f"{title_prefix}Greedy validation score on {task} (seeds {seeds})", lines,
                                         y_label="grader score", y_range=(0, 1)))
-    overlay.plots.append(line_chart("Training episodes' score", train, y_label="grader score", y_range=(0, 1)))
+    overlay.plots.append(line_chart(f"{title_prefix}Training episodes' score", train, y_label="grader score",
+                                    y_range=(0, 1)))
     return overlay

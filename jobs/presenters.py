@@ -161,6 +161,9 @@ def subject(job: Job) -> tuple[str, str]:
         who = params.get("checkpoint_name") or params.get("algorithm") or "—"
     elif job.kind == "bandit_screen":
         who = params.get("checkpoint") or "newest bandit model"
+    elif job.kind == "sweep":
+        task = (params.get("train") or {}).get("task_id") or "easy_screening"
+        who = f"{len(params.get('runs') or [])} runs"
     else:
         who = params.get("episode_id") or "fresh episode"
     return str(task), str(who)
@@ -181,6 +184,7 @@ PRESENTERS: dict[str, str] = {
     "llm_suggest": "jobs.presenters.present_llm_suggest",
     "bandit_train": "bandits.presenters.present_bandit_train",
     "bandit_screen": "bandits.presenters.present_bandit_screen",
+    "sweep": "jobs.sweep_presenter.present_sweep",
 }
 
 

@@ -16,12 +16,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from envcore.errors import ConflictError, UnavailableError, ValidationError
 from jobs import limits, storage
 from jobs.context import JobCancelled, JobContext, JobLost, JobStop, log_appended
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job, TrainingState
+from jobs.sweeps import JobWaiting
 from jobs.watchdog import RunnerGuard, Watchdog
 from reviews.audit_anchor import audit_checkpoint_if_due
 
@@ -93,7 +95,7 @@ def job_create(*, kind: str, params: Any, owner: Any = None) -> Job:
     spec = KINDS[kind]
     owner = owner if getattr(owner, "pk", None) else None
     with transaction.atomic():
-        limits.check_queued_quota(owner)
+        limits.check_queued_quota(owner, adding=1 + len(clean.get("runs", [])))  # a sweep brings its runs
         job = Job.objects.create(kind=kind, params=clean, owner=owner, queue=spec.queue,
                                  max_attempts=spec.max_attempts, stage="queued")
         transaction.on_commit(lambda: _dispatch_or_withdraw(job.pk))
@@ -124,6 +126,26 @@ def _send(job_id: int) -> Exception | None:
         raise
 
 
+def sweep_create_runs(*, sweep_id: int, runs: list[dict[str, Any]]) -> list[Job]:
+    """The sweep's runs, created once (a sweep claimed again finds them), in the order given;
+    each is sent as its row commits (a refused message is left for the reaper's sweep). Not
+    counted against the queued quota: the sweep counted them when it was created."""
+    spec = KINDS["train_policy"]
+    with transaction.atomic():
+        sweep = Job.objects.select_for_update().get(pk=sweep_id)
+        existing = list(Job.objects.filter(parent_id=sweep_id).order_by("pk"))
+        if existing:
+            return existing
+        created = []
+        for run in runs:
+            clean = job_params_validate("train_policy", run["params"])
+            child = Job.objects.create(kind="train_policy", params=clean, owner_id=sweep.owner_id, parent=sweep,
+                                       queue=spec.queue, max_attempts=spec.max_attempts, stage="queued (sweep run)")
+            transaction.on_commit(lambda pk=child.pk: _send_or_leave_for_the_sweep(pk))
+            created.append(child)
+        return created
+
+
 def job_copy(*, job: Job, owner: Any = None) -> Job:
     """A new job with the parameters ``job`` was asked for: what its kind's form takes, without
     what validation derived and stored beside them (a screening job's model file, say), which the
@@ -147,7 +169,18 @@ def job_enqueue(job_id: int) -> None:
 # ── cancel ─────────────────────────────────────────────────────────────────
 def job_cancel(*, job: Job) -> Job:
     """A queued job is cancelled at once (a worker that later receives it does nothing); a running
-    one is asked to stop and stops at its next progress report."""
+    one is asked to stop and stops within seconds (jobs.watchdog). A sweep's runs that have not
+    ended are cancelled with it."""
+    done = _cancel_one(job)
+    for child in Job.objects.filter(parent_id=job.pk).exclude(status__in=Job.TERMINAL):
+        try:
+            _cancel_one(child)
+        except JobConflict:  # it ended meanwhile
+            pass
+    return done
+
+
+def _cancel_one(job: Job) -> Job:
     now = timezone.now()
     if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
             status=Job.Status.CANCELLED, cancel_requested=True, finished_at=now, stage="cancelled before it started"):
@@ -245,6 +278,9 @@ def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
             _finish(job, ctx, Job.Status.CANCELLED, stage="cancelled", error="")
         elif isinstance(failure, JobLost):
             logger.warning("job %s: this worker lost it; stopping without writing", job.pk)
+        elif isinstance(failure, JobWaiting):  # a sweep whose runs go on: back to the queue
+            if _requeue_waiting(job, ctx, str(failure)):
+                raise JobDeferred(f"waiting: {failure}")
         else:  # any runner error fails the job with its message; the worker goes on
             _after_interrupt(guard)
             _finish(job, ctx, Job.Status.FAILED, stage="failed", error=_failure_text(job, ctx, failure))
@@ -252,6 +288,13 @@ def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
         dog.stop()
     job.refresh_from_db()
     return job
+
+
+def _requeue_waiting(job: Job, ctx: JobContext, why: str) -> bool:
+    """Give the job back to the queue without spending an attempt (only while this worker has it)."""
+    return Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=ctx.worker).update(
+        status=Job.Status.QUEUED, worker="", attempts=F("attempts") - 1, stage=f"waiting: {why}"[:200],
+        series=ctx.series, log=log_appended(ctx.pending_log())) == 1
 
 
 def _run_runner(job: Job, ctx: JobContext) -> tuple[dict[str, Any] | None, BaseException | None]:

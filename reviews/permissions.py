@@ -29,7 +29,7 @@ ANONYMOUS, NO_ROLE, SUPERUSER = "anonymous", "no role", "superuser"
 PRINCIPALS = (ANONYMOUS, NO_ROLE, PHARMACIST, SUPERVISOR, RESEARCHER, CURATOR, SUPERUSER)
 ANY, OWN, OTHERS = "any", "own", "others"
 
-JOB_KINDS = ("train_policy", "evaluate", "llm_suggest", "bandit_train", "bandit_screen")
+JOB_KINDS = ("train_policy", "evaluate", "llm_suggest", "bandit_train", "bandit_screen", "sweep")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ MATRIX: dict[str, Rule] = dict([
     # Training takes a core for hours: the researchers' budget (and the operators').
     _queue("train_policy", RESEARCHER, SUPERUSER),
     _queue("bandit_train", RESEARCHER, SUPERUSER),
+    _queue("sweep", RESEARCHER, SUPERUSER),  # training runs, many at once
     _queue("evaluate", RESEARCHER, SUPERVISOR, SUPERUSER),
     _queue("bandit_screen", RESEARCHER, SUPERVISOR, SUPERUSER),
     _queue("llm_suggest", RESEARCHER, SUPERVISOR, SUPERUSER),

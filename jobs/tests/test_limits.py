@@ -46,7 +46,7 @@ def test_a_job_over_the_queued_quota_is_a_429_naming_the_limit_and_stores_nothin
     refused = post()
     assert refused.status_code == 429 and refused["Content-Type"] == "application/json"
     message = refused.json()["detail"]
-    assert "2 jobs queued" in message and "researcher" in message and "JOBS_QUOTAS" in message, message
+    assert "You have 2 jobs queued" in message and "researcher" in message and "JOBS_QUOTAS" in message, message
     assert Job.objects.count() == 2
     # The job page says the same, at the top of the form, with the fields kept.
     page = client_for(rex).post("/jobs/new/evaluate/", {**EVALUATE, "episodes": "1"})

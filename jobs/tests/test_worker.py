@@ -284,3 +284,26 @@ def test_machines_with_their_own_artifact_folders_serve_each_others_models(tmp_p
             assert (tmp_path / "web2" / f"job-{first}" / "bandit.pt").is_file()
         finally:
             second_web.close()
+
+
+def test_a_sweep_of_three_seeds_runs_on_two_workers_at_once_and_gives_mean_and_std():
+    with LiveServer(extra_env={"REDIS_URL": "", "JOBS_DEFER_S": "1"}) as server:
+        api = Api(server)
+        with LiveWorker(server.env, name="w1", queues="training"), \
+                LiveWorker(server.env, name="w2", queues="celery,training"):
+            train = {k: v for k, v in SMALL_TRAIN.items() if k != "checkpoint_name"}
+            sweep = api.submit("sweep", {"train": train, "seeds": [0, 1, 2]})
+            job = api.wait(sweep, _finished, what="finished", timeout=300)
+            assert job["status"] == "succeeded", job["error"] + job["log"]
+            (point,) = job["result"]["points"]
+            summary = point["tasks"]["easy_screening"]["score"]
+            assert summary["n"] == 3 and summary["mean"] is not None and summary["std"] is not None
+            runs = [api.call("GET", f"/api/jobs/{r['job']}")[1] for r in point["runs"]]
+            assert [r["params"]["seed"] for r in runs] == [0, 1, 2] and {r["status"] for r in runs} == {"succeeded"}
+            tables = api.call("GET", f"/api/jobs/{sweep}/tables")[1]
+            assert "summary-easy_screening" in json.dumps(tables)
+            # Two workers took the runs, two of them at the same time.
+            workers = {r["log"].split(" on ", 1)[1].split()[0] for r in runs}
+            assert len(workers) == 2, workers
+            spans = sorted((r["started_at"], r["finished_at"]) for r in runs)
+            assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans

@@ -22,7 +22,7 @@ def test_training_jobs_go_to_the_training_queue_and_the_rest_to_the_default_one(
 
     assert {name: kind.queue for name, kind in KINDS.items()} == {
         "train_policy": "training", "bandit_train": "training",
-        "evaluate": "celery", "llm_suggest": "celery", "bandit_screen": "celery",
+        "evaluate": "celery", "llm_suggest": "celery", "bandit_screen": "celery", "sweep": "celery",
     }
     assert app.conf.task_default_queue == "celery"
 

@@ -118,7 +118,7 @@ def test_the_job_pages_and_their_plots_break_nothing_under_the_policy(settings, 
     job_services.job_execute(job_id=job.pk, worker="pytest:1")
     urls = ["/jobs/", f"/jobs/{job.pk}/", f"/jobs/{job.pk}/panel", "/jobs/compare/", f"/jobs/curves/?ids={job.pk}",
             *[f"/jobs/new/{kind}/" for kind in ("train_policy", "evaluate", "llm_suggest", "bandit_train",
-                                                "bandit_screen")]]
+                                                "bandit_screen", "sweep")]]
 
     assert problems_on(client_for(rex), urls) == {}
     assert "<svg" in client_for(rex).get(f"/jobs/{job.pk}/").content.decode()

@@ -211,7 +211,11 @@ QUEUE = {
     "evaluate": row(401, 403, 403, 201, 201, 403, 201),
     "llm_suggest": row(401, 403, 403, 201, 201, 403, 201),
     "bandit_screen": row(401, 403, 403, 422, 422, 403, 422),
+    "sweep": row(401, 403, 403, 403, 201, 403, 201),
 }
+# What each kind is queued with (a sweep's configuration is its "train"; the form posts it as text).
+KIND_PARAMS = {"bandit_screen": {}, "sweep": {"train": PARAMS, "seeds": [0]}}
+FORM_PARAMS = {"bandit_screen": {}, "sweep": {"train": json.dumps(PARAMS), "seeds": "0"}}
 
 
 def test_the_matrix_names_every_job_kind() -> None:
@@ -220,8 +224,7 @@ def test_the_matrix_names_every_job_kind() -> None:
 
 @pytest.mark.parametrize(("kind", "expected"), QUEUE.items(), ids=list(QUEUE))
 def test_who_may_queue_each_kind_of_job_over_the_api(world: World, kind: str, expected: dict[str, int]) -> None:
-    params = {} if kind == "bandit_screen" else PARAMS
-    body = json.dumps({"kind": kind, "params": params})
+    body = json.dumps({"kind": kind, "params": KIND_PARAMS.get(kind, PARAMS)})
 
     got = world.each(lambda who, client: client.post("/api/jobs", body, content_type="application/json").status_code)
 
@@ -232,8 +235,7 @@ def test_who_may_queue_each_kind_of_job_over_the_api(world: World, kind: str, ex
 @pytest.mark.parametrize(("kind", "expected"), QUEUE.items(), ids=list(QUEUE))
 def test_who_may_queue_each_kind_of_job_from_the_form(world: World, kind: str, expected: dict[str, int]) -> None:
     as_page = {201: 302, 401: 302, 422: 422}
-    got = world.each(lambda who, client: client.post(f"/jobs/new/{kind}/", PARAMS if kind != "bandit_screen" else {}
-                                                     ).status_code)
+    got = world.each(lambda who, client: client.post(f"/jobs/new/{kind}/", FORM_PARAMS.get(kind, PARAMS)).status_code)
 
     assert got == {who: as_page.get(code, code) for who, code in expected.items()}
 
