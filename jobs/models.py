@@ -50,6 +50,9 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When its newest message went to the broker: a queued job whose message is this old is sent
+    # again (the message may have died with a worker or a broker; jobs.services.job_dispatch_unsent).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     # A sweep's runs point to it (jobs.sweeps).
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
 

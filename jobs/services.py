@@ -163,7 +163,12 @@ def job_enqueue(job_id: int) -> None:
 
     job = Job.objects.only("queue").get(pk=job_id)
     result = job_execute_task.apply_async(args=[job_id], queue=job.queue)
-    Job.objects.filter(pk=job_id).update(celery_task_id=result.id or "")
+    Job.objects.filter(pk=job_id).update(celery_task_id=result.id or "", dispatched_at=timezone.now())
+
+
+def job_redispatched(job_id: int) -> None:
+    """The job's message goes out again (a deferral's retry): its clock for the resend restarts."""
+    Job.objects.filter(pk=job_id).update(dispatched_at=timezone.now())
 
 
 # ── cancel ─────────────────────────────────────────────────────────────────
@@ -386,11 +391,17 @@ def _send_or_leave_for_the_sweep(job_id: int) -> bool:
 
 def job_dispatch_unsent(*, now: Any = None) -> list[int]:
     """Queued jobs whose message never went out (the broker was away when they were created or
-    re-queued: no task id after UNSENT_GRACE_S) are sent now, oldest first. Every worker's
-    reaper calls it after reaping; so does ``manage.py reap_jobs``."""
+    re-queued: no task id after UNSENT_GRACE_S), or went out JOBS_RESEND_AFTER_S ago and was
+    never claimed, are sent now, oldest first. The second kind covers a message lost with the
+    broker (a Redis restarted without persistence) or held by a worker that was killed (Redis
+    gives an unacked message back only after its visibility timeout, hours). A duplicate message
+    is harmless: the claim is conditional. Every worker's reaper calls it after reaping; so does
+    ``manage.py reap_jobs``."""
     now = now or timezone.now()
-    unsent = Job.objects.filter(status=Job.Status.QUEUED, celery_task_id="",
-                                created_at__lt=now - timedelta(seconds=UNSENT_GRACE_S)).order_by("pk")
+    queued = Job.objects.filter(status=Job.Status.QUEUED)
+    unsent = (queued.filter(celery_task_id="", created_at__lt=now - timedelta(seconds=UNSENT_GRACE_S))
+              | queued.exclude(celery_task_id="").filter(
+                  dispatched_at__lt=now - timedelta(seconds=settings.JOBS_RESEND_AFTER_S))).order_by("pk")
     sent = []
     for pk in unsent.values_list("pk", flat=True):
         if not _send_or_leave_for_the_sweep(pk):

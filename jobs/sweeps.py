@@ -121,7 +121,8 @@ class SweepParams(StrictSerializer):
 
 
 def point_label(point: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {json.dumps(v)}" for k, v in point.items()) or "the configuration"
+    # By name: PostgreSQL's jsonb gives a stored object's keys back in an order of its own.
+    return ", ".join(f"{k} = {json.dumps(v)}" for k, v in sorted(point.items())) or "the configuration"
 
 
 def _stats(values: list[float]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ def job_execute_task(self: Any, job_id: int) -> None:
     except services.JobDeferred as why:
         # Over its owner's running quota: the job stays queued and this worker takes other work.
         logger.info("job %s deferred (%s); its message comes back in %s s", job_id, why, settings.JOBS_DEFER_S)
+        services.job_redispatched(job_id)
         raise self.retry(countdown=settings.JOBS_DEFER_S, max_retries=None) from None
     except Exception as exc:
         if not connection_failed(exc):

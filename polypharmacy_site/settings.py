@@ -441,6 +441,10 @@ JOBS_ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
 JOBS_HEARTBEAT_S = envint("JOBS_HEARTBEAT_S", 5)
 JOBS_STALE_AFTER_S = envint("JOBS_STALE_AFTER_S", 60)
 JOBS_REAP_EVERY_S = envint("JOBS_REAP_EVERY_S", 30)
+# A queued job whose message went out this long ago and was never claimed is sent again (the
+# message may have been lost with the broker or with a killed worker); keep it above the longest
+# time a job waits in the queue when every worker is busy, or accept harmless duplicates.
+JOBS_RESEND_AFTER_S = envpositive("JOBS_RESEND_AFTER_S", 600)
 # What one user may ask of the workers (jobs.limits): jobs queued and running at once, by role
 # ("<role>=<queued>/<running>"; a role not listed, such as superuser, has no quota), how long a
 # job over its owner's running quota waits before its message is taken again, and the memory

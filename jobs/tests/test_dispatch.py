@@ -161,3 +161,33 @@ def test_a_bug_in_a_task_is_not_retried(classic, rex, monkeypatch):
     monkeypatch.setattr("jobs.services._claim", buggy_claim)
     result = job_execute_task.apply(args=[job.pk])
     assert isinstance(result.result, KeyError) and calls == [job.pk]
+
+
+def test_a_queued_job_whose_message_went_out_long_ago_is_sent_again(classic, rex, monkeypatch, settings):
+    """Its message may have died with a Redis restarted without persistence, or with a killed
+    worker that held it (Redis gives it back only after hours). Duplicates are harmless."""
+    settings.JOBS_RESEND_AFTER_S = 60
+    sent: list[int] = []
+    monkeypatch.setattr("jobs.services.job_enqueue", sent.append)
+    lost = Job.objects.create(kind="evaluate", params=EVALUATE["params"], owner=rex, celery_task_id="t1",
+                              dispatched_at=timezone.now() - timedelta(seconds=61))
+    recent = Job.objects.create(kind="evaluate", params=EVALUATE["params"], owner=rex, celery_task_id="t2",
+                                dispatched_at=timezone.now() - timedelta(seconds=30))
+    running = Job.objects.create(kind="evaluate", params=EVALUATE["params"], owner=rex, celery_task_id="t3",
+                                 status="running", dispatched_at=timezone.now() - timedelta(hours=1))
+    assert services.job_dispatch_unsent() == [lost.pk] and sent == [lost.pk]
+    assert recent.pk not in sent and running.pk not in sent
+
+
+def test_sending_and_deferring_restart_the_resend_clock(classic, rex, monkeypatch):
+    job = Job.objects.create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+    monkeypatch.undo()  # the real job_enqueue (the conftest's stands in for it), with a stand-in broker
+    monkeypatch.setattr("jobs.tasks.job_execute_task.apply_async", lambda **kw: SimpleNamespace(id="tid"))
+    before = timezone.now()
+    services.job_enqueue(job.pk)
+    job.refresh_from_db()
+    assert job.celery_task_id == "tid" and job.dispatched_at >= before
+    Job.objects.filter(pk=job.pk).update(dispatched_at=before - timedelta(hours=1))
+    services.job_redispatched(job.pk)
+    job.refresh_from_db()
+    assert job.dispatched_at >= before

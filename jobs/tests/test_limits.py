@@ -97,10 +97,11 @@ def test_the_task_takes_a_deferred_jobs_message_again_later(monkeypatch, setting
         return RuntimeError("retry")
 
     monkeypatch.setattr(services, "job_execute", deferred)
+    monkeypatch.setattr(services, "job_redispatched", lambda job_id: retried.setdefault("redispatched", job_id))
     monkeypatch.setattr(job_execute_task, "retry", retry)
     with pytest.raises(RuntimeError, match="retry"):
         job_execute_task.run(1)
-    assert retried == {"countdown": 7, "max_retries": None}
+    assert retried == {"redispatched": 1, "countdown": 7, "max_retries": None}
 
 
 @requires_postgres
