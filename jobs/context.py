@@ -9,18 +9,24 @@ handed to another worker the runner is stopped at its next report, or by the job
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Case, F, TextField, Value, When
 from django.db.models.functions import Concat, Length, Right, StrIndex, Substr
 from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
+from episodes.errors import connection_failed
 from jobs.models import Job
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FLUSH_EVERY_S = 0.5
 MAX_LOG_CHARS = 200_000  # a job's log keeps its newest lines within this (log_appended)
@@ -39,6 +45,28 @@ def log_appended(text: str) -> Case:
     return Case(When(GreaterThan(Length(joined), MAX_LOG_CHARS),
                      then=Concat(Value(LOG_ELIDED), whole_lines, output_field=TextField())),
                 default=joined, output_field=TextField())
+
+
+DB_TRIES = 5  # a write of a job's progress or end, on a fresh connection each time (0.2 s, 0.4 s … apart)
+
+
+def on_fresh_connections(write: Callable[[], T], *, what: str, tries: int = DB_TRIES) -> T:
+    """``write()``, tried again on a new connection when the database connection itself fails
+    (killed, reset, a restart), about 3 s in all: one killed connection must not fail a job
+    that has done its work, nor leave it "running" for the reaper to start again."""
+    for attempt in range(tries):
+        try:
+            return write()
+        except Exception as exc:
+            if attempt == tries - 1 or not connection_failed(exc):
+                raise
+            logger.warning("%s: the database connection failed (%s); trying again on a new one", what, exc)
+            try:
+                connection.close()
+            except Exception:  # already broken
+                pass
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 class JobStop(BaseException):
@@ -121,14 +149,16 @@ class JobContext:
             updates["log"] = log_appended("".join(self._log_lines))
             self._log_lines = []
         owned = Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, worker=self.worker)
-        if owned.update(**updates) != 1:
+        if on_fresh_connections(lambda: owned.update(**updates), what=f"job {self.job_id}'s progress") != 1:
             raise JobLost(f"job {self.job_id} is no longer running on {self.worker}")
-        if Job.objects.filter(pk=self.job_id, cancel_requested=True).exists():
+        if on_fresh_connections(lambda: Job.objects.filter(pk=self.job_id, cancel_requested=True).exists(),
+                                what=f"job {self.job_id}'s cancellation"):
             raise JobCancelled("Cancelled on request.")
 
     def pending_log(self) -> str:
-        text, self._log_lines = "".join(self._log_lines), []
-        return text
+        """The lines not written yet, for the job's last write (kept: that write may be tried
+        again on a new connection, and nothing is written after it)."""
+        return "".join(self._log_lines)
 
     @property
     def series(self) -> list[dict[str, Any]]:
@@ -173,7 +203,8 @@ class JobContext:
         from agents.learning.resume import from_bytes
         from jobs.models import TrainingState
 
-        saved = TrainingState.objects.filter(job_id=self.job_id).first()
+        saved = on_fresh_connections(lambda: TrainingState.objects.filter(job_id=self.job_id).first(),
+                                     what=f"job {self.job_id}'s training state")
         if saved is None:
             return None
         try:
@@ -195,14 +226,25 @@ class JobContext:
             return False
         built = state()
         data = to_bytes(built)
-        with transaction.atomic():
-            if not Job.objects.select_for_update().filter(pk=self.job_id, status=Job.Status.RUNNING,
-                                                          worker=self.worker).exists():
-                return False
-            TrainingState.objects.update_or_create(job_id=self.job_id, defaults={
-                "content": data, "update": update, "steps": int(built["steps"]), "saved_by": self.worker})
-        self._last_resume_save = time.monotonic()
-        return True
+
+        def save() -> bool:
+            with transaction.atomic():
+                if not Job.objects.select_for_update().filter(pk=self.job_id, status=Job.Status.RUNNING,
+                                                              worker=self.worker).exists():
+                    return False
+                TrainingState.objects.update_or_create(job_id=self.job_id, defaults={
+                    "content": data, "update": update, "steps": int(built["steps"]), "saved_by": self.worker})
+                return True
+
+        try:
+            saved = on_fresh_connections(save, what=f"job {self.job_id}'s training state")
+        except Exception as exc:  # the database away: the next update's save tries again
+            if not connection_failed(exc):
+                raise
+            return False
+        if saved:
+            self._last_resume_save = time.monotonic()
+        return saved
 
     def checkpoint_path(self, name: str) -> Path:
         """A policy checkpoint's file on this machine."""

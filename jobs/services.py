@@ -20,11 +20,12 @@ from django.db.models import F
 from django.utils import timezone
 from envcore.errors import ConflictError, UnavailableError, ValidationError
 from jobs import limits, storage
-from jobs.context import JobCancelled, JobContext, JobLost, JobStop, log_appended
+from jobs.context import JobCancelled, JobContext, JobLost, JobStop, log_appended, on_fresh_connections
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job, TrainingState
 from jobs.sweeps import JobWaiting
 from jobs.watchdog import RunnerGuard, Watchdog
+from episodes.errors import connection_failed
 from reviews.audit_anchor import audit_checkpoint_if_due
 
 logger = logging.getLogger(__name__)
@@ -277,22 +278,50 @@ def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
         except JobStop as late:  # raised by the watchdog as the runner was ending
             result, failure = None, late
         if failure is None:
-            _finish_success(job, ctx, result)
+            on_fresh_connections(lambda: _finish_success(job, ctx, result), what=f"job {job.pk}'s result")
         elif isinstance(failure, JobCancelled):
             _after_interrupt(guard)
-            _finish(job, ctx, Job.Status.CANCELLED, stage="cancelled", error="")
+            _end(job, ctx, Job.Status.CANCELLED, stage="cancelled", error="")
         elif isinstance(failure, JobLost):
             logger.warning("job %s: this worker lost it; stopping without writing", job.pk)
+            _log_stopped(job, ctx)
+        elif connection_failed(failure) and job.attempts < job.max_attempts:
+            # The database connection failed under the runner (past the retries of its writes):
+            # not the job's fault. Another attempt goes on (a training from its saved state).
+            _after_interrupt_close()
+            on_fresh_connections(lambda: _requeue_after(job, ctx, failure), what=f"job {job.pk}")
         elif isinstance(failure, JobWaiting):  # a sweep whose runs go on: back to the queue
-            if _requeue_waiting(job, ctx, str(failure)):
+            if on_fresh_connections(lambda: _requeue_waiting(job, ctx, str(failure)), what=f"job {job.pk}"):
                 raise JobDeferred(f"waiting: {failure}")
         else:  # any runner error fails the job with its message; the worker goes on
             _after_interrupt(guard)
-            _finish(job, ctx, Job.Status.FAILED, stage="failed", error=_failure_text(job, ctx, failure))
+            _end(job, ctx, Job.Status.FAILED, stage="failed", error=_failure_text(job, ctx, failure))
     finally:
         dog.stop()
     job.refresh_from_db()
     return job
+
+
+def _log_stopped(job: Job, ctx: JobContext) -> None:
+    """Says in the job's log that this attempt has stopped (whoever has the job now): the line
+    comes before any later attempt's in the log, as the stop came before that attempt's claim."""
+    _after_interrupt_close()
+    try:
+        Job.objects.filter(pk=job.pk).update(
+            log=log_appended(f"[{timezone.now():%H:%M:%S}] the attempt on {ctx.worker} stopped: the job was "
+                             "taken from it\n"))
+    except Exception as exc:  # the database away: the reaper's own line will say the worker was lost
+        logger.warning("job %s: could not log the stop (%s)", job.pk, exc)
+
+
+def _requeue_after(job: Job, ctx: JobContext, failure: BaseException) -> None:
+    """Back to the queue for its next attempt, its message sent as the row commits."""
+    now = timezone.now()
+    note = f"[{now:%H:%M:%S}] the database connection failed under attempt {job.attempts} ({failure}); re-queued\n"
+    if Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=ctx.worker).update(
+            status=Job.Status.QUEUED, worker="", celery_task_id="", stage="re-queued after a database failure",
+            series=ctx.series, log=log_appended(ctx.pending_log() + note)):
+        transaction.on_commit(lambda: _send_or_leave_for_the_sweep(job.pk))
 
 
 def _requeue_waiting(job: Job, ctx: JobContext, why: str) -> bool:
@@ -327,7 +356,14 @@ def _after_interrupt(guard: RunnerGuard) -> None:
     """An exception raised in the runner at any point may have cut a database call in half:
     the job's end is written on a fresh connection."""
     if guard.interrupted:
+        _after_interrupt_close()
+
+
+def _after_interrupt_close() -> None:
+    try:
         connection.close()
+    except Exception:  # an already broken connection
+        pass
 
 
 def _finish(job: Job, ctx: JobContext, status: str, *, stage: str, error: str,
@@ -340,6 +376,12 @@ def _finish(job: Job, ctx: JobContext, status: str, *, stage: str, error: str,
     if ended:
         TrainingState.objects.filter(job_id=job.pk).delete()  # a finished job is not resumed
     return ended
+
+
+def _end(job: Job, ctx: JobContext, status: str, *, stage: str, error: str) -> None:
+    """``_finish`` on fresh connections when the database connection fails (jobs.context)."""
+    updates = {"stage": stage, "error": error}
+    on_fresh_connections(lambda: _finish(job, ctx, status, **updates), what=f"job {job.pk}'s end")
 
 
 def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 POLL_S = 1.0  # how often a running job's cancellation (and ownership) is read
 GRACE_S = 1.0  # how long the runner has to stop by itself before it is interrupted
+FENCE_POLL_S = 0.25
 
 
 class RunnerGuard:
@@ -56,8 +57,9 @@ class RunnerGuard:
 
 class Watchdog(threading.Thread):
     """Beats every JOBS_HEARTBEAT_S (the reaper takes a job whose beats stop for lost) and polls
-    for a stop every POLL_S. A database error ends only that beat or poll, never the thread: a
-    job is taken for lost only when its process really died."""
+    for a stop every POLL_S. A database error ends only that beat or poll, never the thread; a
+    job is taken for lost only when its beats really stop (its process died, or its beats have
+    not reached the database for half of JOBS_STALE_AFTER_S, and then it has stopped itself)."""
 
     def __init__(self, ctx: JobContext, guard: RunnerGuard) -> None:
         super().__init__(daemon=True, name=f"job-{ctx.job_id}-watchdog")
@@ -65,9 +67,13 @@ class Watchdog(threading.Thread):
         self.job_id, self.me = ctx.job_id, ctx.worker
         self.stopped = threading.Event()
         self._stop_seen_at: float | None = None
+        self.last_beat = time.monotonic()  # of the last beat that reached the database
 
     def run(self) -> None:
         next_beat = time.monotonic() + settings.JOBS_HEARTBEAT_S
+        self.last_beat = time.monotonic()
+        fence = threading.Thread(target=self._fence, daemon=True, name=f"job-{self.job_id}-fence")
+        fence.start()
         try:
             while not self.stopped.wait(min(POLL_S, settings.JOBS_HEARTBEAT_S)):
                 if time.monotonic() >= next_beat:
@@ -76,11 +82,30 @@ class Watchdog(threading.Thread):
                 self.poll()
         finally:
             connection.close()
+            fence.join(1)
+
+    def _fence(self) -> None:
+        """A thread that never touches the database (a beat can hang on it for DATABASE_POOL_TIMEOUT):
+        with no beat for half the time after which a reaper takes the job for lost, the runner is
+        stopped as if the job were gone (it may be, any moment now), so that it has stopped
+        before another worker can start the job again: a job never runs twice at once. (Hence
+        JOBS_STALE_AFTER_S must be well above twice DATABASE_POOL_TIMEOUT + JOBS_HEARTBEAT_S.)"""
+        while not self.stopped.wait(FENCE_POLL_S):
+            silent = time.monotonic() - self.last_beat
+            if silent <= settings.JOBS_STALE_AFTER_S / 2:
+                continue
+            if self.ctx.stop_reason is None:
+                logger.warning("job %s: no heartbeat for %.0f s; stopping before it is taken for lost",
+                               self.job_id, silent)
+                self.ctx.stop_reason = JobLost
+            if self.guard.interrupt(JobLost):
+                self.stopped.wait(POLL_S)  # again each second while the runner runs
 
     def beat(self) -> bool:
         try:
             Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING, worker=self.me).update(
                 heartbeat_at=timezone.now())
+            self.last_beat = time.monotonic()
             return True
         except Exception as exc:
             logger.warning("heartbeat of job %s failed (%s); the next beat retries", self.job_id, exc)

@@ -90,7 +90,7 @@ def test_policy_training_at_its_heaviest_stops_within_5_s(classic, rex):
 
 def test_an_evaluation_at_its_heaviest_stops_within_5_s(classic, rex):
     job = services.job_create(kind="evaluate", params=HEAVIEST_EVALUATE, owner=rex)
-    cancel_when_heavy(job, 2.0, "episode")
+    cancel_when_heavy(job, 2.0)
 
 
 @pytest.mark.parametrize("params, stage_words", [(HEAVIEST_BANDIT, "building the dataset"),

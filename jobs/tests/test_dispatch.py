@@ -191,3 +191,41 @@ def test_sending_and_deferring_restart_the_resend_clock(classic, rex, monkeypatc
     services.job_redispatched(job.pk)
     job.refresh_from_db()
     assert job.dispatched_at >= before
+
+
+def test_a_write_that_meets_a_killed_connection_is_made_again_on_a_new_one(monkeypatch):
+    from jobs.context import on_fresh_connections
+
+    monkeypatch.setattr("jobs.context.time.sleep", lambda s: None)
+    failures = iter([OperationalError("terminating connection due to administrator command")] * 2)
+
+    def write() -> str:
+        exc = next(failures, None)
+        if exc is not None:
+            raise exc
+        return "written"
+
+    assert on_fresh_connections(write, what="test") == "written"
+    with pytest.raises(ValueError):  # a bug is not a connection failure: not tried again
+        on_fresh_connections(lambda: (_ for _ in ()).throw(ValueError("bug")), what="test")
+    always = OperationalError("the database is gone")
+    with pytest.raises(OperationalError):
+        on_fresh_connections(lambda: (_ for _ in ()).throw(always), what="test")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_end_meets_a_killed_connection_still_ends(classic, rex, monkeypatch):
+    """Before, the job 'failed' on its last progress report, its end could not be written either,
+    and it stayed running until the reaper started it again."""
+    monkeypatch.setattr("jobs.context.time.sleep", lambda s: None)
+    job = services.job_create(kind="evaluate", params=EVALUATE["params"], owner=rex)
+    real = services._finish_success
+    failures = iter([True])
+
+    def flaky(*args, **kwargs):
+        if next(failures, False):
+            raise OperationalError("terminating connection due to administrator command")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_finish_success", flaky)
+    assert services.job_execute(job_id=job.pk).status == "succeeded"
