@@ -60,6 +60,8 @@ def on_fresh_connections(write: Callable[[], T], *, what: str, tries: int = DB_T
         except Exception as exc:
             if attempt == tries - 1 or not connection_failed(exc):
                 raise
+            if connection.in_atomic_block:  # inside a caller's transaction a new connection cannot help
+                raise
             logger.warning("%s: the database connection failed (%s); trying again on a new one", what, exc)
             try:
                 connection.close()

@@ -284,6 +284,7 @@ def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
             _end(job, ctx, Job.Status.CANCELLED, stage="cancelled", error="")
         elif isinstance(failure, JobLost):
             logger.warning("job %s: this worker lost it; stopping without writing", job.pk)
+            _after_interrupt(guard)
             _log_stopped(job, ctx)
         elif connection_failed(failure) and job.attempts < job.max_attempts:
             # The database connection failed under the runner (past the retries of its writes):
@@ -305,7 +306,6 @@ def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
 def _log_stopped(job: Job, ctx: JobContext) -> None:
     """Says in the job's log that this attempt has stopped (whoever has the job now): the line
     comes before any later attempt's in the log, as the stop came before that attempt's claim."""
-    _after_interrupt_close()
     try:
         Job.objects.filter(pk=job.pk).update(
             log=log_appended(f"[{timezone.now():%H:%M:%S}] the attempt on {ctx.worker} stopped: the job was "
@@ -360,6 +360,8 @@ def _after_interrupt(guard: RunnerGuard) -> None:
 
 
 def _after_interrupt_close() -> None:
+    if connection.in_atomic_block:  # a caller's transaction (a test's): not ours to end
+        return
     try:
         connection.close()
     except Exception:  # an already broken connection

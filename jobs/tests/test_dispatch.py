@@ -193,6 +193,7 @@ def test_sending_and_deferring_restart_the_resend_clock(classic, rex, monkeypatc
     assert job.dispatched_at >= before
 
 
+@pytest.mark.django_db(transaction=True)  # outside any transaction, as a worker's writes are
 def test_a_write_that_meets_a_killed_connection_is_made_again_on_a_new_one(monkeypatch):
     from jobs.context import on_fresh_connections
 
