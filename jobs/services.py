@@ -40,8 +40,9 @@ class JobConflict(ConflictError):
 
 
 class JobDeferred(Exception):
-    """The job's owner runs their quota of jobs already: it stays queued and its message is taken
-    again JOBS_DEFER_S later (``jobs.tasks``)."""
+    """The job cannot run now (its owner runs their quota of jobs already, or it is a sweep
+    waiting on its runs): it stays queued and its message is taken again JOBS_DEFER_S later
+    (``jobs.tasks``)."""
 
 
 class QueueUnavailable(UnavailableError):
@@ -290,10 +291,15 @@ def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
             # The database connection failed under the runner (past the retries of its writes):
             # not the job's fault. Another attempt goes on (a training from its saved state).
             _after_interrupt_close()
-            on_fresh_connections(lambda: _requeue_after(job, ctx, failure), what=f"job {job.pk}")
+            note = (f"[{timezone.now():%H:%M:%S}] the database connection failed under attempt {job.attempts} "
+                    f"({failure}); re-queued\n")
+            if on_fresh_connections(lambda: _back_to_queue(job, ctx, stage="re-queued after a database failure",
+                                                           note=note), what=f"job {job.pk}"):
+                transaction.on_commit(lambda: _send_or_leave_for_the_sweep(job.pk))
         elif isinstance(failure, JobWaiting):  # a sweep whose runs go on: back to the queue
-            if on_fresh_connections(lambda: _requeue_waiting(job, ctx, str(failure)), what=f"job {job.pk}"):
-                raise JobDeferred(f"waiting: {failure}")
+            if on_fresh_connections(lambda: _back_to_queue(job, ctx, stage=f"waiting: {failure}", refund_attempt=True),
+                                    what=f"job {job.pk}"):
+                raise JobDeferred(f"waiting: {failure}")  # its message comes back (jobs.tasks)
         else:  # any runner error fails the job with its message; the worker goes on
             _after_interrupt(guard)
             _end(job, ctx, Job.Status.FAILED, stage="failed", error=_failure_text(job, ctx, failure))
@@ -314,21 +320,14 @@ def _log_stopped(job: Job, ctx: JobContext) -> None:
         logger.warning("job %s: could not log the stop (%s)", job.pk, exc)
 
 
-def _requeue_after(job: Job, ctx: JobContext, failure: BaseException) -> None:
-    """Back to the queue for its next attempt, its message sent as the row commits."""
-    now = timezone.now()
-    note = f"[{now:%H:%M:%S}] the database connection failed under attempt {job.attempts} ({failure}); re-queued\n"
-    if Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=ctx.worker).update(
-            status=Job.Status.QUEUED, worker="", celery_task_id="", stage="re-queued after a database failure",
-            series=ctx.series, log=log_appended(ctx.pending_log() + note)):
-        transaction.on_commit(lambda: _send_or_leave_for_the_sweep(job.pk))
-
-
-def _requeue_waiting(job: Job, ctx: JobContext, why: str) -> bool:
-    """Give the job back to the queue without spending an attempt (only while this worker has it)."""
+def _back_to_queue(job: Job, ctx: JobContext, *, stage: str, note: str = "", refund_attempt: bool = False) -> bool:
+    """The job, which this worker still has, back to the queue: after a database failure for its
+    next attempt (``note`` says why), or a sweep waiting on its runs with the attempt given back.
+    Only while this worker has it."""
+    changes: dict[str, Any] = {"attempts": F("attempts") - 1} if refund_attempt else {"celery_task_id": ""}
     return Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, worker=ctx.worker).update(
-        status=Job.Status.QUEUED, worker="", attempts=F("attempts") - 1, stage=f"waiting: {why}"[:200],
-        series=ctx.series, log=log_appended(ctx.pending_log())) == 1
+        status=Job.Status.QUEUED, worker="", stage=stage[:200], series=ctx.series,
+        log=log_appended(ctx.pending_log() + note), **changes) == 1
 
 
 def _run_runner(job: Job, ctx: JobContext) -> tuple[dict[str, Any] | None, BaseException | None]:
@@ -382,8 +381,7 @@ def _finish(job: Job, ctx: JobContext, status: str, *, stage: str, error: str,
 
 def _end(job: Job, ctx: JobContext, status: str, *, stage: str, error: str) -> None:
     """``_finish`` on fresh connections when the database connection fails (jobs.context)."""
-    updates = {"stage": stage, "error": error}
-    on_fresh_connections(lambda: _finish(job, ctx, status, **updates), what=f"job {job.pk}'s end")
+    on_fresh_connections(lambda: _finish(job, ctx, status, stage=stage, error=error), what=f"job {job.pk}'s end")
 
 
 def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any]) -> None:
