@@ -11,6 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 from envcore import GYM_ENV_IDS
 from envcore.gym_env import FINISH_ACTION, N_ACTIONS, N_QUERY, PAIRS, PolypharmacyGymEnv
+from envcore.gym_wrappers import MaskInObservation
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,3 +121,14 @@ def test_a_vector_env_made_by_gymnasium_steps_its_copies_with_their_masks():
         assert infos["action_mask"].shape == (3, envs.single_action_space.n)
         assert infos["grader_score"].shape == (3,)
     envs.close()
+
+
+@pytest.mark.filterwarnings("ignore:.*different from the unwrapped version")  # checking the wrapper is the point
+def test_the_mask_in_the_observation_is_the_info_mask_in_the_declared_dict_space():
+    env = MaskInObservation(gym.make("PolypharmacyEnv/ComplexTradeoff-curated-v0"))
+    obs, info = env.reset(seed=4)
+    for _ in range(5):
+        assert env.observation_space.contains(obs)
+        np.testing.assert_array_equal(obs["action_mask"], info["action_mask"].astype(np.float32))
+        obs, _, _, _, info = env.step(int(np.flatnonzero(info["action_mask"])[0]))
+    check_env(env, skip_render_check=True)
