@@ -71,9 +71,12 @@ def check_gym() -> dict[str, Any]:
 
 def check_sb3() -> dict[str, Any]:
     import sb3_contrib
+    import torch
     from sb3_contrib import MaskablePPO
     from sb3_contrib.common.maskable.utils import is_masking_supported
 
+    # One thread: a small MLP gains nothing from more, and a busy machine loses much to contention.
+    torch.set_num_threads(1)
     env = gym.make(SB3_ENV)
     assert is_masking_supported(env), "sb3-contrib finds no action_masks()"
 
