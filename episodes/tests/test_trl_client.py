@@ -17,6 +17,7 @@ from envcore.contract import INTERVENTION_TYPES
 from episodes.tests.conftest import http_json
 from polypharmacy_site.live_server import ROOT, free_port
 
+pytestmark = pytest.mark.live  # a server process (env_server)
 TRL_MODULE = ROOT / "client" / "polypharmacy_env" / "trl.py"
 
 
@@ -49,7 +50,6 @@ def test_an_unreachable_server_is_a_clear_error() -> None:
         env.finish_review()
 
 
-@pytest.mark.live
 def test_a_whole_review_through_the_tools_is_rewarded_with_its_grade(env_server) -> None:
     env = trl.PolypharmacyToolEnv(env_server.url)
     text = env.reset(prompt=[{"role": "user", "content": "review"}], task_id="easy_screening", seed=0, catalog="classic")
@@ -75,7 +75,6 @@ def test_a_whole_review_through_the_tools_is_rewarded_with_its_grade(env_server)
     assert env.get_reward() == 0.0
 
 
-@pytest.mark.live
 def test_a_bad_tool_call_tells_the_model_why_and_the_review_goes_on(env_server) -> None:
     env = trl.PolypharmacyToolEnv(env_server.url)
     drugs = [m["drug_id"] for m in observation_in(env.reset(task_id="budgeted_screening", seed=4))["current_medications"]]
