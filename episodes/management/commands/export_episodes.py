@@ -47,6 +47,7 @@ dataset, for offline RL.
 The reset observation is not stored: it is rebuilt from the episode's catalog, task and patient
 (exact unless the catalog was edited since; then "catalog_changed" is true; null if the patient
 is no longer in the catalog). Episodes come oldest first; --limit counts episodes in both formats.
+
 --format minari: a Minari 0.5 dataset (minari.load_dataset reads it) of one task and catalog
   (--task and --catalog are required), written under --output (default: $MINARI_DATASETS_PATH,
   else ~/.minari/datasets, where Minari looks) as <dataset id>/data/, the id from --dataset-id
