@@ -1,8 +1,9 @@
 """The LLM action suggester: any OpenAI-compatible chat endpoint proposes the next action.
 
-Pure Python, no Django (the review pages and a Celery job wrap it). The prompt carries the whole
-wire observation (query results, budgets, interventions, the last error), the action schema and
-the same-class substitutes of each drug. The answer is checked twice before it is used: against
+Pure Python, no Django (the review pages and a Celery job wrap it). The prompt is
+``envcore.render``'s: the whole wire observation (query results, budgets, interventions, the last
+error), the same-class substitutes of each drug, the rules and the action schema; the same
+rendering is served by ``GET /render`` and read by the TRL environment class. The answer is checked twice before it is used: against
 the action schema (``envcore.actions.parse_action``) and against the regimen
 (``action_refusal``, the environment's own refusal rules rebuilt from the observation). Whenever
 anything goes wrong — unconfigured, unreachable, slow, an HTTP error, a malformed or unsafe
@@ -32,7 +33,7 @@ from agents.policies import Action, heuristic_policy
 from envcore.contract import parse_action
 from envcore.catalog import Catalog
 from envcore.errors import ValidationError
-from envcore.contract import action_json_schema
+from envcore.render import prompt_messages
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,6 @@ MAX_RESPONSE_BYTES = 1024 * 1024  # a chat completion of one action is a few kB
 MAX_RAW_CHARS = 4000  # what a Suggestion keeps of the model's text
 MAX_DETAIL_CHARS = 200  # what a reason quotes of an endpoint's error message
 NOT_CONFIGURED = "LLM not configured (LLM_API_BASE and LLM_MODEL are not both set)."
-
-SYSTEM_PROMPT = (
-    "You assist a pharmacist with a medication review of an older patient in a research "
-    "simulator (not clinical advice). Each turn you propose exactly one next action. "
-    "Drug-drug interactions are unknown until queried; queries and interventions are limited "
-    "by budgets. Answer with one JSON object that follows the action schema, and nothing else."
-)
 
 
 class Opener(Protocol):
@@ -116,43 +110,6 @@ def _timeout_from(raw: Any) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"LLM_TIMEOUT_S={raw!r}: expected a number of seconds greater than 0")
     return value
-
-
-# ── the prompt ──────────────────────────────────────────────────────────────
-def substitute_candidates(observation: Mapping[str, Any], *, catalog: Catalog) -> dict[str, list[dict[str, str]]]:
-    """For each drug of the regimen, the same-class (ATC level 4) drugs not already taken."""
-    regimen = {m["drug_id"] for m in observation["current_medications"]}
-    out: dict[str, list[dict[str, str]]] = {}
-    for drug_id in sorted(regimen):
-        out[drug_id] = [
-            {"drug_id": cand, "generic_name": catalog.drugs[cand].generic_name}
-            for cand in catalog.same_class(drug_id) if cand not in regimen
-        ]
-    return out
-
-
-def build_messages(observation: Mapping[str, Any], *, catalog: Catalog) -> list[dict[str, str]]:
-    """The chat messages: a system prompt, and a user message with the whole observation, the
-    action schema, the substitute candidates and the rules an action must follow."""
-    sections = [
-        "Observation (the whole current state of the review, as JSON):",
-        json.dumps(observation, sort_keys=True, default=str),
-        "Action schema (JSON Schema; unknown fields are rejected):",
-        json.dumps(action_json_schema(), sort_keys=True),
-        "Substitute candidates (same ATC level-4 class, not already in the regimen), by drug:",
-        json.dumps(substitute_candidates(observation, catalog=catalog), sort_keys=True),
-        "Rules: query_ddi needs two different drug_ids from current_medications and "
-        "remaining_query_budget > 0. propose_intervention needs a target_drug_id from "
-        "current_medications and remaining_intervention_budget > 0; a substitute's "
-        "proposed_new_drug_id must be one of that drug's candidates above (or leave it out to let "
-        "the environment choose); dose_reduce only above the minimum dose; add_monitoring only "
-        "for a drug not yet monitored. finish_review ends the review.",
-        "Answer with exactly one JSON action object and no other text.",
-    ]
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": "\n\n".join(sections)},
-    ]
 
 
 # ── checking the answer ─────────────────────────────────────────────────────
@@ -437,7 +394,7 @@ def llm_suggest(
     timeout = timeout_s if timeout_s is not None else config.timeout_s
     raw: str | None = None
     try:
-        messages = build_messages(observation, catalog=catalog)
+        messages = prompt_messages(observation, catalog=catalog)
         text = _call_with_deadline(config, messages, timeout, opener or urllib.request.build_opener(_NoRedirect()))
         raw = _redact(text, config.api_key)[:MAX_RAW_CHARS]
         action = parse_llm_action(text)

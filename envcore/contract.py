@@ -2,8 +2,8 @@
 
 - the **action**: a union of three pydantic models discriminated by ``action_type``, unknown
   fields refused, strict types (a number is not a drug id, ``true`` is not a seed);
-- the **reset and step requests**, the **state query**, the **WebSocket frames** (client and
-  server) and the **reset/step response**;
+- the **reset and step requests**, the **state and render queries**, the **WebSocket frames**
+  (client and server), the **reset/step response** and the **render response**;
 - the **observation** and **state** are ``envcore.observation``'s dataclasses, described to
   pydantic by their annotations.
 
@@ -161,6 +161,10 @@ class StateQuery(BaseModel):
     episode_id: Key | None = None
 
 
+class RenderQuery(StateQuery):
+    """``GET /render``'s query: the episode to render, else the caller's most recent one."""
+
+
 # ── responses and frames ────────────────────────────────────────────────────
 class StepResponse(BaseModel):
     """The reset and step answer: exactly these three keys (OpenEnv's client forbids others)."""
@@ -169,6 +173,19 @@ class StepResponse(BaseModel):
     observation: Observation
     reward: float | None
     done: bool
+
+
+class RenderResponse(BaseModel):
+    """``GET /render``: the episode's latest observation as the text a language model reads
+    (``envcore.render``: the LLM suggester's prompt is built from the same text). Kept out of the
+    reset/step answer, which OpenEnv's clients hold to exactly observation, reward and done."""
+
+    model_config = ConfigDict(extra="forbid")
+    episode_id: str
+    step_index: Annotated[int, Field(ge=0)]
+    done: bool
+    text: str = Field(description="The whole observation as JSON, each drug's same-class substitute "
+                      "candidates and the rules an action must follow.")
 
 
 class ErrorItem(BaseModel):

@@ -8,10 +8,18 @@ Action space (``Discrete(166)`` with the default 15 slots):
 Slots are the starting regimen's order and stay stable (a substitute takes its original's slot,
 a stopped drug leaves its slot empty), so an index means the same drug all episode long.
 
-``info["action_mask"]`` marks actions that can change something: queries of present, not yet
+``info["action_mask"]`` (and ``action_masks()``, the same as booleans: the method sb3-contrib's
+MaskablePPO looks for) marks actions that can change something: queries of present, not yet
 queried pairs while budget remains; interventions that are possible (a substitute exists, the dose
 is above its minimum, the drug is not yet monitored); finish always. Masked actions still run and
 get the invalid-action penalty (or, for a repeated query, no bonus).
+
+``info`` has the same keys at every step, the reset's included (Minari's DataCollector and
+vector envs require it): ``action_mask`` and ``grader_score`` (0.0 until the episode ends, then
+the grade, which is never below 0.001; not NaN, which no two infos would compare equal with, and
+Gymnasium's ``check_env`` compares them).
+
+Registered with Gymnasium per task and catalog by ``envcore.gym_registry`` (on ``import envcore``).
 
 The reward is ``raw_reward`` (unclamped), which is what a learner should optimise.
 """
@@ -107,10 +115,7 @@ class PolypharmacyGymEnv(gym.Env):
         obs = self.env.step(decode_action(int(action), slots))
         if obs.last_query_result is not None and int(action) < N_QUERY:
             self._record_query(int(action), obs.last_query_result.severity, obs.last_query_result.recommendation)
-        info = self._info()
-        if obs.grader_score is not None:
-            info["grader_score"] = obs.grader_score
-        return self._encode(), float(obs.raw_reward), obs.terminated, obs.truncated, info
+        return self._encode(), float(obs.raw_reward), obs.terminated, obs.truncated, self._info()
 
     # ── encoding ───────────────────────────────────────────────────────────
     def _record_query(self, index: int, severity: str, recommendation: str) -> None:
@@ -208,5 +213,11 @@ class PolypharmacyGymEnv(gym.Env):
                 mask[base + 3] = int(not monitored)
         return mask
 
+    def action_masks(self) -> np.ndarray:
+        """``action_mask()`` as booleans, under the name sb3-contrib's MaskablePPO calls."""
+        return self.action_mask().astype(bool)
+
     def _info(self) -> dict[str, Any]:
-        return {"action_mask": self.action_mask()}
+        # The same keys at every step (module docstring); a grade only once the episode is done.
+        score = self.env.observation.grader_score if self.env.observation is not None else None
+        return {"action_mask": self.action_mask(), "grader_score": 0.0 if score is None else float(score)}

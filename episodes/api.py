@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from envcore.contract import (
+    RenderQuery,
     ResetRequest,
     StateQuery,
     StepRequest,
@@ -34,7 +35,7 @@ from envcore.contract import (
 from episodes import openapi
 from episodes.errors import AUTH_REQUIRED_MESSAGE
 from episodes.metadata import environment_metadata
-from episodes.services import episode_reset, episode_state, wire_body
+from episodes.services import episode_render, episode_reset, episode_state, wire_body
 from episodes.sessions import Caller
 from episodes.steps import episode_step
 from episodes.wire import body_model
@@ -138,6 +139,25 @@ def state(request: Request) -> Response:
     return Response(episode_state(caller, episode_id=query.episode_id))
 
 
+@extend_schema(
+    operation_id="render",
+    summary="The latest observation of the named episode (else the caller's most recent) as text for an LLM.",
+    description="What the LLM suggester builds its prompt from (envcore/render.py): the whole observation as JSON, "
+                "each drug's same-class substitute candidates and the rules an action must follow. For language-model "
+                "agents (TRL's environment class reads it after every step); reset and step keep answering exactly "
+                "{observation, reward, done}. 404 when there is no such episode of the caller's.",
+    tags=[openapi.ENV_TAG],
+    parameters=[OpenApiParameter("episode_id", str, required=False)],
+    responses={200: openapi.ref("RenderResponse"), 404: openapi.DETAIL, 422: openapi.VALIDATION},
+)
+@api_view(["GET"])
+@permission_classes([EnvAPIPermission])
+def render(request: Request) -> Response:
+    query = query_model(request, RenderQuery, ("episode_id",))
+    caller, _ = request_caller(request)
+    return Response(episode_render(caller, episode_id=query.episode_id))
+
+
 def query_model(request: Request, model: Any, names: tuple[str, ...]) -> Any:
     """Query parameters ``names`` validated by ``model``; its errors are located in the query."""
     query = {name: request.query_params[name] for name in names if name in request.query_params}
@@ -151,7 +171,8 @@ def _schemas() -> dict[str, Any]:
 
 @extend_schema(operation_id="schema", tags=[openapi.ENV_TAG], summary="The action, observation and state schemas.",
                description="JSON schemas derived from the contract's pydantic models (the same as this document's "
-               "PolypharmacyAction, PolypharmacyObservation and PolypharmacyState).", responses={200: openapi.SCHEMAS})
+               "PolypharmacyAction, PolypharmacyObservation and PolypharmacyState). Exactly OpenEnv's three keys "
+               "(its SchemaResponse forbids others): GET /render's answer is the RenderResponse component.", responses={200: openapi.SCHEMAS})
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([permissions.AllowAny])

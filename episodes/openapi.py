@@ -26,14 +26,15 @@ from rest_framework import serializers
 from envcore import contract
 
 _REF = "#/components/schemas/{model}"
-_MODELS = (contract.ResetRequest, contract.StepRequest, contract.StepResponse, contract.ErrorItem,
+_MODELS = (contract.ResetRequest, contract.StepRequest, contract.StepResponse, contract.RenderResponse, contract.ErrorItem,
            contract.ErrorData, contract.ResetFrame, contract.StepFrame, contract.StateFrame, contract.CloseFrame,
            contract.McpFrame, contract.ObservationFrame, contract.StateReplyFrame, contract.ErrorFrame,
            contract.McpReplyFrame)
 ENV_TAG = "environment"
 TAGS = [
     {"name": ENV_TAG, "description": "The OpenEnv protocol over HTTP (reset, step, state) and what its clients read "
-     "first (health, schema, metadata). The same episodes over WebSocket: /ws, described above."},
+     "first (health, schema, metadata); render, the observation as text for language models. The same episodes over "
+     "WebSocket: /ws, described above."},
     {"name": "mcp", "description": "The environment's actions as MCP tools, JSON-RPC 2.0 over HTTP."},
     {"name": "jobs", "description": "Queued work (training, evaluation, screening, LLM suggestions), its results "
      "and checkpoints. Token or session auth; researchers and supervisors (README, Accounts and permissions)."},

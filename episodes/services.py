@@ -18,12 +18,14 @@ from catalog.selectors import DEFAULT_CATALOG, catalog_cached
 from envcore.contract import ResetRequest, StepResponse, observation_json, step_body_json, validate
 from envcore.env import PolypharmacyEnv
 from envcore.observation import Observation
+from envcore.render import render_observation
 from episodes import async_store
 from episodes.models import Episode
 from episodes.selectors import catalog_with_id, session_at, session_get
-from episodes.sessions import Caller, EpisodeConflict, EpisodeRow, Session, env_cache
+from episodes.sessions import Caller, EpisodeConflict, EpisodeNotFound, EpisodeRow, Session, env_cache
 
-__all__ = ["Caller", "episode_reset", "episode_start_async", "episode_state", "episode_observation", "wire_body"]
+__all__ = ["Caller", "episode_render", "episode_reset", "episode_start_async", "episode_state", "episode_observation",
+           "wire_body"]
 
 
 def reset_request(data: Any) -> ResetRequest:
@@ -128,6 +130,18 @@ def episode_state(caller: Caller, *, episode_id: str | None = None) -> dict[str,
     if session is None:
         return {"episode_id": None, "step_count": 0}
     return session.env.state.to_dict()
+
+
+def episode_render(caller: Caller, *, episode_id: str | None = None) -> dict[str, Any]:
+    """The latest observation of the named (else the caller's most recent) episode as text
+    (``RenderResponse``). EpisodeNotFound when there is none to render."""
+    session = session_get(caller, episode_id)
+    obs = session.env.observation if session is not None else None
+    if obs is None:
+        raise EpisodeNotFound("No episode to render for this caller: reset first, or pass episode_id.",
+                              field="episode_id")
+    return {"episode_id": obs.episode_id, "step_index": obs.step_index, "done": obs.done,
+            "text": render_observation(obs.to_dict(), catalog=session.env.catalog)}
 
 
 def episode_observation(caller: Caller, *, episode_id: str) -> Observation:

@@ -7,6 +7,7 @@ urlpatterns = [
     path("reset", api.reset, name="env-reset"),
     path("step", api.step, name="env-step"),
     path("state", api.state, name="env-state"),
+    path("render", api.render, name="env-render"),
     path("schema", api.schema, name="env-schema"),
     path("metadata", api.metadata, name="env-metadata"),
     path("mcp", views_mcp.mcp_endpoint, name="env-mcp"),

@@ -1,4 +1,5 @@
-"""Test helpers shared by every app: markers for tests that need PostgreSQL or Redis.
+"""Test helpers shared by every app: markers for tests that need PostgreSQL or Redis, and the
+third-party venvs the compatibility tests run in (``client_venv_python``).
 
 Mark a test ``@requires_postgres`` or ``@requires_redis``. Without the service's URL in the
 environment it is skipped with a reason saying how to run it; under ``CI_REQUIRE_SERVICES=1``
@@ -8,6 +9,7 @@ environment it is skipped with a reason saying how to run it; under ``CI_REQUIRE
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +65,21 @@ def patch_test_client_login() -> None:
 
     login.sends_a_request = alogin.sends_a_request = True  # type: ignore[attr-defined]
     Client.login, AsyncClient.alogin = login, alogin
+
+
+def client_venv_python(name: str, *, build_timeout_s: float = 1200) -> Path:
+    """The Python of the third-party venv ``.venv-<name>`` (``clients/requirements-<name>.txt``,
+    ``bin/openenv-clients <name>``). Without it the calling test skips, saying how to make it;
+    under ``CI_REQUIRE_SERVICES=1`` it is made (a no-op when current) and a failed build fails."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    python = root / f".venv-{name}" / "bin" / "python"
+    if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
+        proc = subprocess.run([str(root / "bin" / "openenv-clients"), name], cwd=root, capture_output=True,
+                              text=True, timeout=build_timeout_s)
+        if proc.returncode != 0:
+            pytest.fail(f"bin/openenv-clients {name} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+    elif not python.exists():
+        pytest.skip(f"needs the venv .venv-{name}: bin/openenv-clients {name} (CI builds it)")
+    return python

@@ -17,38 +17,27 @@ the score): it is what the data is for. It is **pseudonymised, not anonymous**: 
 drugs and exact baseline risk match it to its patient for anyone who can reset one, which the
 table's binned, 5-anonymous rows do not allow. README "Review sessions" says so.
 
-Minari 0.5's layout (read from its ``HDF5Storage`` and checked by loading the file with
-``minari.load_dataset``): ``<dataset id>/data/metadata.json`` and ``data/main_data.hdf5`` with a
-group ``episode_<i>`` per episode holding ``observations`` (steps + 1 rows), ``actions``,
-``rewards``, ``terminations``, ``truncations`` (steps rows) and ``infos/<key>`` (steps + 1 rows).
-The observation and action encoding is the Gymnasium adapter's (``envcore.gym_env``, rebuilt from
-the stored observation by ``agents.learning.encoding``); the reward is ``raw_reward``, as the
-adapter's. Written with h5py into temporary files: memory stays flat however many episodes.
+The Minari dataset is written by ``episodes.minari`` (its layout and encoding are described
+there), the writer ``export_episodes --format minari`` shares, into temporary files and zipped:
+memory stays flat however many episodes.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import zipfile
-from collections import Counter
 from typing import IO, Any, Iterator
 
-import h5py
-import numpy as np
-from gymnasium import spaces
-
-from agents.learning.encoding import action_index, encode_observation
-from envcore.gym_env import AGE_FEATURE, adapter_spaces
+from envcore.gym_env import AGE_FEATURE
 from episodes.export import CHUNK_SIZE, Catalogs, episode_record, episodes_with_steps
+from episodes.minari import DATA_FILE, METADATA_FILE, MinariWriter, minari_episode
 from reviews.audit import RequestMeta, audit_append
 from reviews.models import AuditRecord, ReviewSession
 from reviews.selectors import ResearchTable
 
 DATASET_ID = "polypharmacy-research-v0"
-MINARI_VERSION = "0.5.4"  # the release whose reader this layout was checked against
 IDENTIFYING_KEYS = ("episode_id", "patient_id", "age", "sex")
 
 
@@ -100,104 +89,37 @@ def research_jsonl_write(table: ResearchTable, out: IO[bytes]) -> int:
 
 
 # ── Minari ─────────────────────────────────────────────────────────────────
-def _space_json(space: spaces.Space) -> str:
-    """A space as Minari 0.5 serialises it in metadata.json (Box and Discrete are all we use)."""
-    if isinstance(space, spaces.Box):
-        return json.dumps({"type": "Box", "dtype": str(space.dtype), "shape": list(space.shape),
-                           "low": space.low.tolist(), "high": space.high.tolist()})
-    if isinstance(space, spaces.Discrete):
-        return json.dumps({"type": "Discrete", "dtype": "int64", "start": int(space.start), "n": int(space.n)})
-    raise TypeError(f"no Minari serialisation written for {space!r}")
-
-
-def minari_episode(record: dict[str, Any], catalogs: Catalogs) -> dict[str, np.ndarray] | str:
-    """One episode's arrays in the adapter's encoding, or why it cannot be encoded faithfully."""
-    catalog = catalogs.get(record["catalog"])
-    if catalog is None or record["reset_observation"] is None:
-        return "patient_not_in_catalog"
-    if record["catalog_changed"]:
-        # The encoding reads drug features from today's catalog: vectors would not be what
-        # the agent saw. The JSON Lines keep such episodes, marked.
-        return "catalog_changed"
-    before = record["reset_observation"]
-    vector, mask, slots = encode_observation(before, catalog)
-    observations, masks, actions, named = [vector], [mask], [], [0]
-    for step in record["steps"]:
-        index = action_index(step["action"], slots)
-        if index is None:
-            return "action_outside_the_adapter"  # a slot beyond MAX_SLOTS, a drug outside the regimen
-        actions.append(index)
-        # The adapter cannot name a substitute (it lets the environment choose), so replaying
-        # this index may give another drug than the one the pharmacist named: flagged per step.
-        named.append(int(bool(step["action"].get("proposed_new_drug_id"))))
-        vector, mask, slots = encode_observation(step["observation"], catalog)
-        observations.append(vector)
-        masks.append(mask)
-    obs = np.stack(observations).astype(np.float32)
-    obs[:, AGE_FEATURE] = 0.0  # demographics are left out (module docstring)
-    last = record["steps"][-1]["observation"] if record["steps"] else before
-    score = np.full(len(observations), np.nan)
-    score[-1] = last["grader_score"] if last.get("grader_score") is not None else np.nan
-    return {
-        "observations": obs,
-        "actions": np.asarray(actions, dtype=np.int64),
-        "rewards": np.asarray([s["raw_reward"] for s in record["steps"]], dtype=np.float64),
-        "terminations": np.asarray([bool(s["observation"].get("terminated")) for s in record["steps"]], dtype=bool),
-        "truncations": np.asarray([bool(s["observation"].get("truncated")) for s in record["steps"]], dtype=bool),
-        "infos/action_mask": np.stack(masks).astype(np.int8),
-        "infos/substitute_named": np.asarray(named, dtype=np.int8),
-        "infos/grader_score": score,
-    }
-
-
-def _dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
-    # Chunked and resizable along the steps, as Minari writes its own (so its readers and
-    # writers can extend the file); compressed: the pair features are mostly zeros.
-    group.create_dataset(name, data=data, chunks=True, maxshape=(None, *data.shape[1:]), compression="gzip")
-
-
 def research_minari_write(table: ResearchTable, out: IO[bytes], *, filters: dict[str, Any]) -> dict[str, Any]:
-    """The rows as a zipped Minari dataset directory (``DATASET_ID/data/…``) into ``out``;
-    returns the metadata written (episode and step counts, what was left out and why)."""
-    observation_space, action_space = adapter_spaces()
-    skipped: Counter[str] = Counter()
-    episodes = steps = 0
+    """The rows as a zipped Minari dataset directory (``DATASET_ID/data/…``) into ``out``, written
+    by ``episodes.minari`` (shared with ``export_episodes --format minari``); returns the metadata
+    written (episode and step counts, what was left out and why)."""
     catalogs = Catalogs()
     with tempfile.TemporaryDirectory(prefix="research-minari-") as folder:
-        path = f"{folder}/main_data.hdf5"
-        with h5py.File(path, "w", track_order=True) as file:
+        with MinariWriter(folder) as writer:
             for row, record in _records(table):
                 arrays = minari_episode(record, catalogs)
                 if isinstance(arrays, str):
-                    skipped[arrays] += 1
+                    writer.skip(arrays)
                     continue
-                group = file.create_group(f"episode_{episodes}")
-                group.attrs.update({"id": episodes, "total_steps": len(arrays["actions"]), "research_code": row["code"],
-                                    "catalog": row["catalog"], "task_id": row["task_id"], "sign_off": row["sign_off"]})
-                infos = group.create_group("infos")
-                for name, data in arrays.items():
-                    _dataset(infos if name.startswith("infos/") else group, name.removeprefix("infos/"), data)
-                episodes += 1
-                steps += len(arrays["actions"])
-        metadata = {
-            "dataset_id": DATASET_ID, "minari_version": MINARI_VERSION, "data_format": "hdf5", "jpeg_encoding": False,
-            "total_episodes": episodes, "total_steps": steps,
-            "observation_space": _space_json(observation_space), "action_space": _space_json(action_space),
-            "algorithm_name": "pharmacists' review sessions (PolypharmacyEnv /research/)",
-            "author": ["PolypharmacyEnv"],
-            "description": (
-                "Finished review sessions, pseudonymised (no user, patient or episode id, no times, no age or sex, "
-                "no rationale). Observations and actions in envcore.gym_env.PolypharmacyGymEnv's encoding (its age "
-                "feature set to 0); rewards are raw rewards. infos: action_mask, substitute_named (the step named "
-                "its substitute, which the adapter's action cannot), grader_score (NaN until the last step). "
-                "Episode attributes: research_code, catalog, task_id, sign_off."
-            ),
-            "dataset_size": round(os.path.getsize(path) / 1e6, 1),  # MB, as Minari reports it
-            "polypharmacy": {"filters": filters, "rows": len(table.rows), "episodes_left_out": dict(skipped)},
-        }
+                arrays["observations"][:, AGE_FEATURE] = 0.0  # demographics are left out (module docstring)
+                writer.add(arrays, {"research_code": row["code"], "catalog": row["catalog"], "task_id": row["task_id"],
+                                    "sign_off": row["sign_off"]})
+            metadata = writer.finish(
+                dataset_id=DATASET_ID,
+                algorithm_name="pharmacists' review sessions (PolypharmacyEnv /research/)",
+                author=["PolypharmacyEnv"],
+                description=(
+                    "Finished review sessions, pseudonymised (no user, patient or episode id, no times, no age or sex, "
+                    "no rationale). Observations and actions in envcore.gym_env.PolypharmacyGymEnv's encoding (its "
+                    "age feature set to 0); rewards are raw rewards. infos: action_mask, substitute_named (the step "
+                    "named its substitute, which the adapter's action cannot), grader_score (0.0 until the last "
+                    "step). Episode attributes: research_code, catalog, task_id, sign_off."
+                ),
+                polypharmacy={"filters": filters, "rows": len(table.rows)},
+            )
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{DATASET_ID}/data/metadata.json", json.dumps(metadata, indent=1))
-            with open(path, "rb") as source, archive.open(f"{DATASET_ID}/data/main_data.hdf5", "w") as target:
+            archive.writestr(f"{DATASET_ID}/data/{METADATA_FILE}", json.dumps(metadata, indent=1))
+            with open(f"{folder}/{DATA_FILE}", "rb") as source, archive.open(f"{DATASET_ID}/data/{DATA_FILE}", "w") as target:
                 shutil.copyfileobj(source, target)
     return metadata
 

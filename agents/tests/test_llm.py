@@ -21,7 +21,6 @@ from agents.llm import (
     LLMAnswerError,
     LLMConfig,
     action_refusal,
-    build_messages,
     llm_policy,
     llm_suggest,
     parse_llm_action,
@@ -29,6 +28,7 @@ from agents.llm import (
 from agents.policies import heuristic_policy
 from envcore import PolypharmacyEnv, parse_action
 from envcore.catalog import Catalog
+from envcore.render import prompt_messages, render_observation
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDINGS = Path(__file__).resolve().parent / "llm_recordings"
@@ -166,7 +166,7 @@ def test_a_bad_value_is_a_value_error_naming_the_variable(variables, named):
 def test_the_prompt_carries_the_whole_observation_the_schema_and_the_substitutes(env, catalog):
     env.reset(patient_id=PATIENT, task_id="easy_screening")
     obs = env.step({"action_type": "query_ddi", "drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]}).to_dict()
-    system, user = build_messages(obs, catalog=catalog)
+    system, user = prompt_messages(obs, catalog=catalog)
     assert system["role"] == "system" and user["role"] == "user"
     content = user["content"]
     assert json.dumps(obs, sort_keys=True) in content  # every field, query results included
@@ -175,6 +175,8 @@ def test_the_prompt_carries_the_whole_observation_the_schema_and_the_substitutes
     assert '"PolypharmacyAction"' in content and "proposed_new_drug_id" in content
     assert '"DRUG_AMITRIPTYLINE": [{"drug_id": "DRUG_NORTRIPTYLINE"' in content
     assert '"DRUG_TRAMADOL": []' in content  # no same-class candidate
+    # The suggester's prompt is the shared rendering (GET /render, the TRL class) plus the schema.
+    assert content.startswith(render_observation(obs, catalog=catalog))
 
 
 # ── parsing and checking answers ────────────────────────────────────────────

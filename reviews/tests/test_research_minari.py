@@ -1,10 +1,10 @@
-"""Minari itself reads /research/'s Minari download: ``minari.load_dataset`` in its own venv
-(``.venv-minari-0.5.4``, made by ``bin/openenv-clients minari-0.5.4``, as the OpenEnv client
-venvs are: a third-party stack kept out of the site's). It must see what the site's h5py reading
-sees (reviews/tests/test_research_export.py): the same episodes, steps, actions and rewards.
+"""Minari itself reads /research/'s Minari download: ``minari.load_dataset`` in the RL stack's
+venv (``.venv-rl-stack``, made by ``bin/openenv-clients rl-stack``, as the OpenEnv client venvs
+are: third-party stacks kept out of the site's). It must see what the site's h5py reading sees
+(reviews/tests/test_research_export.py): the same episodes, steps, actions and rewards.
 
 Without that venv the test skips, saying how to make it; under CI_REQUIRE_SERVICES=1 (CI) it is
-built here (about 20 s, once) and a failure to build fails."""
+built (``.ci/run`` builds it before the suite) and a failure to build fails."""
 
 from __future__ import annotations
 
@@ -20,24 +20,16 @@ import numpy as np
 import pytest
 
 from polypharmacy_site.live_server import ROOT
+from polypharmacy_site.testing import client_venv_python
 from reviews.research_export import DATASET_ID
 from reviews.tests.conftest import client_for
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db, pytest.mark.timeout(600)]
 
-VENV = "minari-0.5.4"
-PYTHON = ROOT / f".venv-{VENV}" / "bin" / "python"
-
 
 @pytest.fixture(scope="session")
 def minari_python() -> Path:
-    if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
-        proc = subprocess.run([str(ROOT / "bin" / "openenv-clients"), VENV], cwd=ROOT, capture_output=True,
-                              text=True, timeout=540)
-        assert proc.returncode == 0, f"bin/openenv-clients {VENV} failed:\n{proc.stdout}\n{proc.stderr}"
-    elif not PYTHON.exists():
-        pytest.skip(f"needs the Minari venv: bin/openenv-clients {VENV} (CI builds it)")
-    return PYTHON
+    return client_venv_python("rl-stack")
 
 
 def test_minari_load_dataset_reads_the_download(research_world, rex, minari_python, tmp_path):
