@@ -493,6 +493,7 @@ def tool_arguments_model(action_type: str) -> type[BaseModel]:
         for name, info in model.model_fields.items()
         if name not in ("action_type", "metadata") and not info.exclude
     }
-    fields["episode_id"] = (Key | None, Field(default=None, description="Defaults to your most recent open episode."))
+    fields["episode_id"] = (Key | None, Field(default=None, description="Defaults to the MCP session's episode, "
+                                                    "else your most recent open episode."))
     return create_model(f"{action_type}_arguments", __config__=ConfigDict(extra="forbid", strict=True),
                         __doc__=model.__doc__, **fields)

@@ -10,7 +10,7 @@ urlpatterns = [
     path("state", api.state, name="env-state"),
     path("schema", api.schema, name="env-schema"),
     path("metadata", api.metadata, name="env-metadata"),
-    path("mcp", views_mcp.mcp_endpoint, name="env-mcp"),
+    path("mcp", views_mcp.McpView.as_view(), name="env-mcp"),
     # OpenEnv 0.10's Task API, under the environment's name.
     path("list_environments", views_tasks.list_environments, name="task-environments"),
     path(f"{ENV_NAME}/splits", views_tasks.splits, name="task-splits"),
