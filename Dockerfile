@@ -15,8 +15,11 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
-# Static files collected once, into the image: a read-only container cannot write them later.
-RUN python manage.py collectstatic --noinput -v 0 && rm -rf var
+# Static files collected once, into the image: a read-only container cannot write them later. And a
+# seed SQLite database, migrated and loaded: the entrypoint starts a new SQLite database from it.
+RUN python manage.py collectstatic --noinput -v 0 \
+    && POLYPHARMACY_VAR_DIR=/app/seed python manage.py prepare_database \
+    && rm -rf var seed/audit seed/celery seed/artifacts
 
 # uid 1000: the user Hugging Face Spaces run containers as.
 RUN useradd --create-home --uid 1000 app && mkdir -p /app/var && chown -R app /app/var

@@ -115,7 +115,8 @@ def plays(replica: Replica) -> None:
     assert status == 200 and body["done"] is True and body["observation"]["grader_score"] is not None
 
 
-def test_the_entrypoint_makes_an_empty_sqlite_database_ready_and_a_restart_changes_nothing(clean_env, tmp_path) -> None:
+def test_the_entrypoint_makes_an_empty_sqlite_database_ready_and_one_started_from_it_has_nothing_to_do(
+        clean_env, tmp_path) -> None:
     (replica,) = started(clean_env, tmp_path, 1)
     try:
         plays(replica)
@@ -123,12 +124,16 @@ def test_the_entrypoint_makes_an_empty_sqlite_database_ready_and_a_restart_chang
         replica.stop()
     assert "curated: drugs 139 created" in replica.log()
 
-    (again,) = started(clean_env, tmp_path, 1)  # the same database: nothing to migrate or load
+    # The image's seed database (built by the same command) copied into a new, empty state folder.
+    seeded = {**clean_env, "POLYPHARMACY_VAR_DIR": str(tmp_path / "fresh"),
+              "POLYPHARMACY_SEED_DB": str(tmp_path / "var" / "db.sqlite3")}
+    (again,) = started(seeded, tmp_path, 1)
     try:
         plays(again)
     finally:
         again.stop()
     assert "classic: already loaded" in again.log() and "created" not in again.log()
+    assert (tmp_path / "fresh" / "db.sqlite3").exists()
 
 
 @requires_postgres
