@@ -56,7 +56,8 @@ def database_prepare(report: Callable[[str], None] = print) -> list[str]:
 
     loaded = []
     with startup_lock():
-        call_command("migrate", interactive=False, verbosity=0)
+        # skip_checks: as the command's own (catalog/management/commands/prepare_database.py).
+        call_command("migrate", interactive=False, verbosity=0, skip_checks=True)
         present = set(CatalogSource.objects.values_list("name", flat=True))
         for name in CATALOG_NAMES:
             if name in present:
