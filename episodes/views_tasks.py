@@ -34,51 +34,42 @@ def _catalog() -> Any:
     return catalog_with_id(DEFAULT_CATALOG)[0]
 
 
-def _operation(operation_id: str, summary: str, request: str | None = None) -> Any:
-    return extend_schema(operation_id=operation_id, tags=[TASK_TAG], summary=summary,
-                         request={"application/json": openapi.ref(request)} if request else None,
-                         responses={200: OpenApiTypes.OBJECT, 400: openapi.DETAIL, 422: openapi.VALIDATION})
+def _route(method: str, operation_id: str, summary: str, request: str | None = None) -> Any:
+    """A Task API view: its OpenAPI operation, the one HTTP method, no authentication."""
+    schema = extend_schema(operation_id=operation_id, tags=[TASK_TAG], summary=summary,
+                           request={"application/json": openapi.ref(request)} if request else None,
+                           responses={200: OpenApiTypes.OBJECT, 400: openapi.DETAIL, 422: openapi.VALIDATION})
+
+    def decorate(view: Any) -> Any:
+        return schema(api_view([method])(authentication_classes([])(permission_classes([permissions.AllowAny])(view))))
+
+    return decorate
 
 
-@_operation("list_environments", "The environments this server serves: [\"polypharmacy_env\"].")
-@api_view(["GET"])
-@authentication_classes([])
-@permission_classes([permissions.AllowAny])
+@_route("GET", "list_environments", "The environments this server serves: [\"polypharmacy_env\"].")
 def list_environments(request: Request) -> Response:
     return Response([ENV_NAME])
 
 
-@_operation("list_splits", "The splits (train, test, patients) with their sizes.")
-@api_view(["GET"])
-@authentication_classes([])
-@permission_classes([permissions.AllowAny])
+@_route("GET", "list_splits", "The splits (train, test, patients) with their sizes.")
 def splits(request: Request) -> Response:
     return Response(tasks.split_list(_catalog()))
 
 
-@_operation("list_tasks", f"A split's tasks (its first {MAX_LISTED}; num_tasks gives the size).", "TaskListRequest")
-@api_view(["POST"])
-@authentication_classes([])
-@permission_classes([permissions.AllowAny])
+@_route("POST", "list_tasks", f"A split's tasks (its first {MAX_LISTED}; num_tasks gives the size).", "TaskListRequest")
 def task_list(request: Request) -> Response:
     query = body_model(request, TaskListRequest)
     return Response({"tasks": tasks.task_range(_catalog(), query.split, 0, MAX_LISTED), "env_name": ENV_NAME})
 
 
-@_operation("num_tasks", "How many tasks a split has.", "TaskListRequest")
-@api_view(["POST"])
-@authentication_classes([])
-@permission_classes([permissions.AllowAny])
+@_route("POST", "num_tasks", "How many tasks a split has.", "TaskListRequest")
 def task_count(request: Request) -> Response:
     query = body_model(request, TaskListRequest)
     return Response({"num_tasks": tasks.split_size(_catalog(), query.split)})
 
 
-@_operation("get_task", "One task; reset with its split and index to start it. 400 outside the split.",
+@_route("POST", "get_task", "One task; reset with its split and index to start it. 400 outside the split.",
             "TaskRequest")
-@api_view(["POST"])
-@authentication_classes([])
-@permission_classes([permissions.AllowAny])
 def task(request: Request) -> Response:
     query = body_model(request, TaskRequest)
     try:
@@ -87,10 +78,7 @@ def task(request: Request) -> Response:
         return Response({"detail": f"Invalid task index: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
 
 
-@_operation("get_task_range", f"Tasks [start, stop) of a split, at most {MAX_LISTED} at a time.", "TaskRangeRequest")
-@api_view(["POST"])
-@authentication_classes([])
-@permission_classes([permissions.AllowAny])
+@_route("POST", "get_task_range", f"Tasks [start, stop) of a split, at most {MAX_LISTED} at a time.", "TaskRangeRequest")
 def task_range(request: Request) -> Response:
     query = body_model(request, TaskRangeRequest)
     catalog = _catalog()

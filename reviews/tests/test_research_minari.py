@@ -20,24 +20,18 @@ import numpy as np
 import pytest
 
 from polypharmacy_site.live_server import ROOT
+from polypharmacy_site.testing import client_venv_python
 from reviews.research_export import DATASET_ID
 from reviews.tests.conftest import client_for
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db, pytest.mark.timeout(600)]
 
 VENV = "minari-0.5.4"
-PYTHON = ROOT / f".venv-{VENV}" / "bin" / "python"
 
 
 @pytest.fixture(scope="session")
 def minari_python() -> Path:
-    if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
-        proc = subprocess.run([str(ROOT / "bin" / "openenv-clients"), VENV], cwd=ROOT, capture_output=True,
-                              text=True, timeout=540)
-        assert proc.returncode == 0, f"bin/openenv-clients {VENV} failed:\n{proc.stdout}\n{proc.stderr}"
-    elif not PYTHON.exists():
-        pytest.skip(f"needs the Minari venv: bin/openenv-clients {VENV} (CI builds it)")
-    return PYTHON
+    return client_venv_python(VENV)
 
 
 def test_minari_load_dataset_reads_the_download(research_world, rex, minari_python, tmp_path):
