@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_types import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
@@ -104,8 +105,8 @@ def handle_message(message: Any, context: McpContext) -> dict[str, Any] | None:
         return result_message(request_id, _answer(message["method"], params, context))
     except McpError as exc:
         return error_message(request_id, exc.error.code, exc.error.message, exc.error.data)
-    except EnvError as exc:  # a session look-up or the database failed: no tool ran
-        return error_message(request_id, INVALID_PARAMS if exc.status == 404 else INVALID_REQUEST, exc.message)
+    except EnvError as exc:  # an unknown session (-32602), or the database failed: no tool ran
+        return error_message(request_id, INVALID_PARAMS if exc.status == 404 else INTERNAL_ERROR, exc.message)
 
 
 def _answer(method: str, params: dict[str, Any], context: McpContext) -> dict[str, Any]:
