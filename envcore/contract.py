@@ -23,13 +23,14 @@ import json
 import re
 from typing import Annotated, Any, Callable, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationInfo, create_model, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic.json_schema import SkipJsonSchema
 
 from envcore.catalog import CATALOG_NAMES, TASK_IDS
 from envcore.errors import UnknownMessageType, ValidationError
 from envcore.observation import OBSERVATION, STATE, InterventionType, Observation, State
+from envcore.tasks import SPLITS
 
 ACTION_TYPES = ("query_ddi", "propose_intervention", "finish_review")
 INTERVENTION_TYPES = ("stop", "dose_reduce", "substitute", "add_monitoring")
@@ -141,6 +142,27 @@ class ResetRequest(EnvReset):
     durability: Literal[DURABILITIES] | None = Field(  # type: ignore[valid-type]
         default=None, description="full: every step committed durably; fast: commits without waiting "
         "for the disk (training episodes). Defaults to POLYPHARMACY_API_DURABILITY.")
+    # The Task API's choice (OpenEnv 0.10: "pass the chosen split and index to reset()"): the task
+    # then names the seed, task and patient itself.
+    index: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
+        default=None, description="A task of the split (GET /polypharmacy_env/splits).")
+    split: Literal[SPLITS] | None = Field(  # type: ignore[valid-type]
+        default=None, validate_default=True, description="With index: start that task of the Task API's split "
+        "(train, test or patients) instead of naming seed, task_id or patient_id.")
+
+    @field_validator("split")
+    @classmethod
+    def _split_picks_the_task(cls, split: str | None, info: ValidationInfo) -> str | None:
+        if split is None:
+            if info.data.get("index") is not None:
+                raise ValueError("is required with index (the split the index is in)")
+            return None
+        if "index" in info.data and info.data["index"] is None:
+            raise ValueError("must come with index (the task of the split to start)")
+        named = [name for name in ("seed", "task_id", "patient_id") if info.data.get(name) is not None]
+        if named:
+            raise ValueError(f"must not come with {', '.join(named)}: the split's task names them")
+        return split
 
 
 class StepRequest(BaseModel):
@@ -163,6 +185,26 @@ class StateQuery(BaseModel):
 
 class RenderQuery(StateQuery):
     """``GET /render``'s query: the episode to render, else the caller's most recent one."""
+
+
+class TaskListRequest(BaseModel):
+    """The Task API's ``POST /polypharmacy_env/tasks`` and ``/num_tasks`` (OpenEnv 0.10)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    split: Literal[SPLITS] = Field(description="train, test or patients (GET /polypharmacy_env/splits).")  # type: ignore[valid-type]
+
+
+class TaskRequest(TaskListRequest):
+    """``POST /polypharmacy_env/task``: one task of a split (400 when the index is outside it)."""
+
+    index: int = Field(description="The task's position in the split, from 0.")
+
+
+class TaskRangeRequest(TaskListRequest):
+    """``POST /polypharmacy_env/task_range``: tasks ``[start, stop)``, as a Python slice."""
+
+    start: int | None = None
+    stop: int | None = None
 
 
 # ── responses and frames ────────────────────────────────────────────────────
@@ -320,6 +362,8 @@ def _message(error: Any, path: str) -> str:
         text = f"{ctx.get('tag')!r} is not known; expected one of {tags}."
     elif kind in ("model_attributes_type", "model_type", "dict_type"):
         text = "must be a JSON object."
+    elif kind == "value_error":  # a validator's own words, without pydantic's "Value error, "
+        text = str(error["msg"]).removeprefix("Value error, ") + "."
     else:
         text = error["msg"] + ("." if not error["msg"].endswith(".") else "")
     if not path:
@@ -466,6 +510,7 @@ def tool_arguments_model(action_type: str) -> type[BaseModel]:
         for name, info in model.model_fields.items()
         if name not in ("action_type", "metadata") and not info.exclude
     }
-    fields["episode_id"] = (Key | None, Field(default=None, description="Defaults to your most recent open episode."))
+    fields["episode_id"] = (Key | None, Field(default=None, description="Defaults to the MCP session's episode, "
+                                                    "else your most recent open episode."))
     return create_model(f"{action_type}_arguments", __config__=ConfigDict(extra="forbid", strict=True),
                         __doc__=model.__doc__, **fields)

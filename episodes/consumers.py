@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -24,9 +25,11 @@ from envcore.errors import EnvError, PayloadTooLarge, ValidationError
 from envcore.strict_json import strict_loads
 from episodes import mcp
 from episodes.errors import as_domain_error, ws_error
+from episodes.selectors import session_get
 from episodes.services import episode_reset, episode_start_async, episode_state, wire_body
 from episodes.sessions import Caller, EpisodeNotFound, Session
 from episodes.steps import episode_step_async
+from episodes.tool_sessions import ToolSessionNotFound, tool_session_attach, tool_session_episode
 
 log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 1024 * 1024
@@ -34,6 +37,7 @@ MAX_FRAME_BYTES = 1024 * 1024
 # protocol's own).
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
 CLOSE_IDLE = 4408
 CLOSE_AT_CAPACITY = 4503
 NO_CHANNEL_LAYER = "none"  # /ws joins no group: no channel (and no Redis listener) per connection
@@ -82,6 +86,19 @@ class EnvConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.caller = Caller.for_user(user, channel="ws")
+        # OpenEnv's MCP session attach: this connection resets (and reads) the episode that the
+        # session's tool calls act on.
+        self.tool_session_id: str | None = None
+        self.session_episode_id: str | None = None
+        requested = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("session_id")
+        if requested:
+            try:
+                self.session_episode_id = await database_sync_to_async(tool_session_episode)(self.caller, requested[0])
+            except ToolSessionNotFound as exc:
+                await self._send(ws_error(exc))
+                await self.close(code=CLOSE_NOT_FOUND)
+                return
+            self.tool_session_id = requested[0]
         self.idle_task = asyncio.ensure_future(self._close_when_idle())
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -143,12 +160,23 @@ class EnvConsumer(AsyncWebsocketConsumer):
         if session is None:
             session, _resumed = await database_sync_to_async(episode_reset)(self.caller, request)
         self.session = session
+        if self.tool_session_id is not None:
+            await database_sync_to_async(tool_session_attach)(self.caller, self.tool_session_id, session.row.episode_id)
+            self.session_episode_id = session.row.episode_id
         assert session.env.observation is not None
         await self._send_body(wire_body(session.env.observation, reset=True))
 
+    async def _current(self) -> Session | None:
+        """The connection's session; on a connection attached to an MCP session whose episode an
+        earlier connection reset, that episode."""
+        if self.session is None and self.session_episode_id is not None:
+            self.session = await database_sync_to_async(session_get)(self.caller, self.session_episode_id)
+        return self.session
+
     async def _on_step(self, action: Any) -> None:
-        if self.session is None:
+        if await self._current() is None:
             raise EpisodeNotFound("No episode in this session: send a reset first.")
+        assert self.session is not None
         result = await episode_step_async(self.caller, self.session, action, cache=False)
         self.session = result.session
         await self._send_body(wire_body(result.observation, encoded=result.observation_json))
@@ -158,7 +186,7 @@ class EnvConsumer(AsyncWebsocketConsumer):
 
     async def _on_state(self, _data: Any) -> None:
         # From the database, not the session's environment: an HTTP client may have stepped it.
-        episode_id = self.session.row.episode_id if self.session else None
+        episode_id = self.session.row.episode_id if self.session else self.session_episode_id
         if episode_id is None:
             state: dict[str, Any] = {"episode_id": None, "step_count": 0}
         else:
@@ -166,5 +194,8 @@ class EnvConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "state", "data": state})
 
     async def _on_mcp(self, message: dict[str, Any]) -> None:
-        answer = await database_sync_to_async(mcp.handle_message)(message, self.caller)
+        # Tool calls in frames act on this connection's episode unless they name another.
+        episode_id = self.session.row.episode_id if self.session else self.session_episode_id
+        context = mcp.McpContext(self.caller, episode_id=episode_id)
+        answer = await database_sync_to_async(mcp.handle_message)(message, context)
         await self._send({"type": "mcp", "data": answer or {}})

@@ -1,112 +1,162 @@
-"""MCP over JSON-RPC 2.0 (``POST /mcp`` and WebSocket ``{"type": "mcp"}`` frames).
+"""MCP (the Model Context Protocol) over JSON-RPC 2.0: what each message means, for both ways in
+(``POST /mcp``, whose HTTP rules are ``episodes.mcp_http``, and WebSocket ``{"type": "mcp"}`` frames).
 
-Tools: reset, query_ddi, propose_intervention, finish_review, state. Their input schemas are
-the contract's models (``envcore.contract``): each action tool takes the action's own fields
-plus ``episode_id``, and its arguments are validated by a model built from the action model, so
-the two cannot drift. A tool's failure is a result with ``isError: true`` (MCP's convention),
-not a JSON-RPC error; protocol errors use the JSON-RPC codes. The HTTP answer is always 200,
-as OpenEnv's server does.
+Messages and results are the official SDK's wire types (``mcp_types``). Methods: ``initialize``
+(protocol versions 2024-11-05 to 2025-11-25, the handshake era), ``server/discover`` (2026-07-28,
+the per-request era), ``ping``, ``tools/list`` and ``tools/call`` (``episodes.mcp_tools``), and
+OpenEnv's session methods ``openenv/session/create`` and ``openenv/session/close``: a tool call
+naming a ``session_id`` acts on the episode that session's WebSocket (``/ws?session_id=``) reset.
+A tool's refusal is a result with ``isError: true``; protocol errors are JSON-RPC errors.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from mcp_types import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    SERVER_INFO_META_KEY,
+    DiscoverResult,
+    EmptyResult,
+    ErrorData,
+    Implementation,
+    InitializeResult,
+    ListToolsResult,
+    ServerCapabilities,
+    ToolsCapability,
+)
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel
-from pydantic_core import to_json
 
-from envcore.contract import ACTION_TYPES, ResetRequest, StateQuery, tool_arguments_model, validate
-from envcore.errors import EnvError, InvalidJSON, ValidationError
-from envcore.strict_json import strict_loads
+from envcore.errors import EnvError
 from episodes.errors import mcp_tool_error
-from episodes.services import episode_reset, episode_state, wire_payload
-from episodes.sessions import Caller
-from episodes.steps import episode_step
+from episodes.mcp_tools import TOOL_NAMES, tool_call, tools
+from episodes.metadata import ENV_NAME
+from episodes.sessions import Caller, EpisodeNotFound
+from episodes.tool_sessions import tool_session_close, tool_session_create, tool_session_episode
 
-PROTOCOL_VERSION = "2025-06-18"
 SERVER_VERSION = "1.0.0"
-_DESCRIPTIONS = {
-    "reset": "Start a medication review episode (returns the first observation).",
-    "query_ddi": "Look up the interaction between two drugs of the regimen (costs one query).",
-    "propose_intervention": "Stop, dose-reduce, substitute or monitor a drug of the regimen (costs one intervention).",
-    "finish_review": "End the review and get the grader score.",
-    "state": "The episode's state (step count, budgets).",
-}
-_ARGUMENTS: dict[str, type[BaseModel]] = {
-    "reset": ResetRequest,
-    **{name: tool_arguments_model(name) for name in ACTION_TYPES},
-    "state": StateQuery,
-}
-TOOLS: list[dict[str, Any]] = [
-    {"name": name, "description": _DESCRIPTIONS[name], "inputSchema": model.model_json_schema()}
-    for name, model in _ARGUMENTS.items()
-]
+SUPPORTED_VERSIONS = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
+SERVER_INFO = Implementation(name=ENV_NAME, version=SERVER_VERSION)
+CAPABILITIES = ServerCapabilities(tools=ToolsCapability(list_changed=False))
+INSTRUCTIONS = (
+    "Review an older patient's medicines: query drug-drug interactions, propose interventions, then finish the "
+    "review to be graded. Episodes are started outside the tools (POST /reset, the WebSocket /ws, or the Task API); "
+    "a tool acts on the episode its episode_id names, else on the MCP session's (session_id), else on your most "
+    "recent open one. A research simulator, not clinical advice."
+)
 
 
-def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+@dataclass(frozen=True)
+class McpContext:
+    """Who sends a message, and what it acts on by default."""
+
+    caller: Caller
+    episode_id: str | None = None  # a WebSocket connection's episode: its frames' tool calls act on it
+    modern: bool = False  # the 2026-07-28 era (per-request envelope): no initialize
 
 
-def _result(request_id: Any, result: Any) -> dict[str, Any]:
+class McpError(Exception):
+    """A JSON-RPC error answer."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.error = ErrorData(code=code, message=message, data=data)
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def error_message(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    # Built by hand, not dumped from JSONRPCError: "id" must appear even when it is null.
+    return {"jsonrpc": "2.0", "id": request_id, "error": _dump(ErrorData(code=code, message=message, data=data))}
+
+
+def result_message(request_id: Any, result: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
-def _call_tool(caller: Caller, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    try:
-        args = validate(_ARGUMENTS[name], arguments)
-        if name == "reset":
-            session, _ = episode_reset(caller, args)
-            payload: Any = wire_payload(session.env.observation, reset=True)
-        elif name == "state":
-            payload = episode_state(caller, episode_id=args.episode_id)
-        else:
-            fields = args.model_dump(exclude_none=True, exclude={"episode_id"})
-            result = episode_step(caller, action={"action_type": name, **fields}, episode_id=args.episode_id)
-            payload = wire_payload(result.observation)
-    except EnvError as exc:
-        return mcp_tool_error(exc)
-    return {"content": [{"type": "text", "text": to_json(payload).decode()}], "isError": False}
+def is_notification(message: Any) -> bool:
+    """A well-formed JSON-RPC notification (no ``id``): answered with nothing."""
+    return (isinstance(message, dict) and "id" not in message and message.get("jsonrpc") == "2.0"
+            and isinstance(message.get("method"), str) and isinstance(message.get("params", {}), (dict, type(None))))
 
 
-def handle_message(message: Any, caller: Caller) -> dict[str, Any] | None:
-    """Answer one JSON-RPC message; None for a notification (no id, no answer)."""
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
-        request_id = message.get("id") if isinstance(message, dict) else None
-        return _error(request_id, -32600, "Invalid request: expected a JSON-RPC 2.0 object with a method.")
-    request_id = message.get("id")
-    method = message["method"]
-    params = message.get("params") or {}
-    if not isinstance(params, dict):
-        return _error(request_id, -32602, "Invalid params: expected an object.")
-    if "id" not in message:
+def handle_message(message: Any, context: McpContext) -> dict[str, Any] | None:
+    """The answer to one JSON-RPC message; None for a notification."""
+    if is_notification(message):
         return None
-    if method == "initialize":
-        return _result(request_id, {
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {"tools": {"listChanged": False}},
-            "serverInfo": {"name": "polypharmacy_env", "version": SERVER_VERSION},
-        })
-    if method == "ping":
-        return _result(request_id, {})
-    if method == "tools/list":
-        return _result(request_id, {"tools": TOOLS})
-    if method == "tools/call":
-        name = params.get("name")
-        arguments = params.get("arguments") or {}
-        if name not in _ARGUMENTS:
-            return _error(request_id, -32602, f"Unknown tool {name!r}; expected one of {', '.join(_ARGUMENTS)}.")
-        if not isinstance(arguments, dict):
-            return _error(request_id, -32602, "Invalid params: arguments must be an object.")
-        return _result(request_id, _call_tool(caller, name, arguments))
-    return _error(request_id, -32601, f"Method not found: {method}")
-
-
-def handle_raw(raw: bytes, caller: Caller) -> dict[str, Any]:
-    """Answer a raw HTTP body: strict JSON, then ``handle_message``."""
+    request_id = message.get("id") if isinstance(message, dict) else None
+    if (not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str)
+            or not isinstance(request_id, (str, int)) or isinstance(request_id, bool)):
+        return error_message(request_id if isinstance(request_id, (str, int)) else None, INVALID_REQUEST,
+                             "Invalid request: expected a JSON-RPC 2.0 object with a method and an id.")
+    params = message.get("params")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        return error_message(request_id, INVALID_PARAMS, "Invalid params: expected an object.")
     try:
-        message = strict_loads(raw, what="body") if raw.strip() else {}
-    except InvalidJSON as exc:
-        return _error(None, -32700, f"Parse error: {exc.message}")
-    except ValidationError as exc:  # JSON, but with a value no tool can take (a NUL...)
-        return _error(None, -32602, f"Invalid params: {exc.message}")
-    return handle_message(message, caller) or {"jsonrpc": "2.0", "id": None, "result": {}}
+        return result_message(request_id, _answer(message["method"], params, context))
+    except McpError as exc:
+        return error_message(request_id, exc.error.code, exc.error.message, exc.error.data)
+    except EnvError as exc:  # an unknown session (-32602), or the database failed: no tool ran
+        return error_message(request_id, INVALID_PARAMS if exc.status == 404 else INTERNAL_ERROR, exc.message)
+
+
+def _answer(method: str, params: dict[str, Any], context: McpContext) -> dict[str, Any]:
+    if method == "initialize" and not context.modern:
+        requested = params.get("protocolVersion")
+        version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        return _dump(InitializeResult(protocol_version=version, capabilities=CAPABILITIES, server_info=SERVER_INFO,
+                                      instructions=INSTRUCTIONS))
+    if method == "server/discover":
+        return _dump(DiscoverResult(supported_versions=list(SUPPORTED_VERSIONS), capabilities=CAPABILITIES,
+                                    instructions=INSTRUCTIONS, _meta={SERVER_INFO_META_KEY: _dump(SERVER_INFO)}))
+    if method == "ping":
+        return _dump(EmptyResult())
+    if method == "tools/list":
+        return _dump(ListToolsResult(tools=list(tools())))
+    if method == "tools/call":
+        return _tools_call(params, context)
+    if method == "openenv/session/create":
+        return {"session_id": tool_session_create(context.caller)}
+    if method == "openenv/session/close":
+        session_id = _session_id(params, required=True)
+        tool_session_close(context.caller, session_id)
+        return {"session_id": session_id, "closed": True}
+    raise McpError(METHOD_NOT_FOUND, f"Method not found: {method}")
+
+
+def _session_id(params: dict[str, Any], *, required: bool = False) -> str | None:
+    session_id = params.get("session_id")
+    if session_id is None and not required:
+        return None
+    if not isinstance(session_id, str) or not session_id:
+        raise McpError(INVALID_PARAMS, "Invalid params: session_id must be the string openenv/session/create gave.")
+    return session_id
+
+
+def _tools_call(params: dict[str, Any], context: McpContext) -> dict[str, Any]:
+    name = params.get("name")
+    if name not in TOOL_NAMES:
+        raise McpError(INVALID_PARAMS, f"Unknown tool {name!r}; expected one of {', '.join(TOOL_NAMES)}.")
+    arguments = params.get("arguments")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        raise McpError(INVALID_PARAMS, "Invalid params: arguments must be an object.")
+    episode_id = context.episode_id
+    session_id = _session_id(params)
+    if session_id is not None:
+        episode_id = tool_session_episode(context.caller, session_id) or episode_id
+        if episode_id is None and not arguments.get("episode_id"):
+            return mcp_tool_error(EpisodeNotFound(
+                f"Session {session_id} has no episode yet: reset it first (WebSocket /ws?session_id={session_id}), "
+                "or pass episode_id.", field="session_id"))
+    return _dump(tool_call(context.caller, name, arguments, episode_id=episode_id))

@@ -8,12 +8,13 @@ from pathlib import Path
 from django.conf import settings
 
 README = Path(settings.BASE_DIR) / "README.md"
+ENV_NAME = "polypharmacy_env"  # OpenEnv's name of this environment (AutoEnv, the Task API's routes)
 
 
 @lru_cache(maxsize=1)
 def environment_metadata() -> dict[str, str]:
     return {
-        "name": "polypharmacy_env",
+        "name": ENV_NAME,
         "description": (
             "Elderly polypharmacy medication review as an RL environment: query drug-drug interactions "
             "under a budget, propose interventions, finish the review and be graded. A research "

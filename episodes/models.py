@@ -118,3 +118,26 @@ class Step(models.Model):
 
     def __str__(self) -> str:
         return f"{self.episode_id}#{self.index}"
+
+
+class ToolSession(models.Model):
+    """An MCP session (OpenEnv's ``openenv/session/create``): the episode its tool calls act on.
+
+    A row, not process memory, so any web process serves any session: a WebSocket attached with
+    ``/ws?session_id=`` records the episode its reset starts, and tool calls naming the session
+    (on any process) act on that episode."""
+
+    session_id = models.CharField(max_length=64)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        help_text="Its creator; none for an anonymous session, which its unguessable id addresses.",
+    )
+    episode = models.ForeignKey(Episode, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session_id"], name="tool_session_id_unique")]
+
+    def __str__(self) -> str:
+        return self.session_id

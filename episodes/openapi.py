@@ -26,7 +26,8 @@ from rest_framework import serializers
 from envcore import contract
 
 _REF = "#/components/schemas/{model}"
-_MODELS = (contract.ResetRequest, contract.StepRequest, contract.StepResponse, contract.RenderResponse, contract.ErrorItem,
+_MODELS = (contract.ResetRequest, contract.StepRequest, contract.TaskListRequest, contract.TaskRequest,
+           contract.TaskRangeRequest, contract.StepResponse, contract.RenderResponse, contract.ErrorItem,
            contract.ErrorData, contract.ResetFrame, contract.StepFrame, contract.StateFrame, contract.CloseFrame,
            contract.McpFrame, contract.ObservationFrame, contract.StateReplyFrame, contract.ErrorFrame,
            contract.McpReplyFrame)
@@ -36,6 +37,8 @@ TAGS = [
      "first (health, schema, metadata); render, the observation as text for language models. The same episodes over "
      "WebSocket: /ws, described above."},
     {"name": "mcp", "description": "The environment's actions as MCP tools, JSON-RPC 2.0 over HTTP."},
+    {"name": "tasks", "description": "OpenEnv's Task API: the splits (train, test, patients) and their tasks; "
+     "reset with a task's split and index to start it."},
     {"name": "jobs", "description": "Queued work (training, evaluation, screening, LLM suggestions), its results "
      "and checkpoints. Token or session auth; researchers and supervisors (README, Accounts and permissions)."},
     {"name": "bandit", "description": "OptimNeuralTS screening of drug combinations with a trained bandit model."},

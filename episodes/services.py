@@ -19,6 +19,7 @@ from envcore.contract import ResetRequest, StepResponse, observation_json, step_
 from envcore.env import PolypharmacyEnv
 from envcore.observation import Observation
 from envcore.render import render_observation
+from envcore.tasks import task_reset_arguments
 from episodes import async_store
 from episodes.models import Episode
 from episodes.selectors import catalog_with_id, session_at, session_get
@@ -35,6 +36,14 @@ def reset_request(data: Any) -> ResetRequest:
 
 def _options(request: ResetRequest) -> tuple[str, str]:
     return request.catalog or DEFAULT_CATALOG, request.durability or settings.POLYPHARMACY_API_DURABILITY
+
+
+def _start(request: ResetRequest, catalog: Any) -> dict[str, Any]:
+    """Which episode a reset starts: the Task API's task when it names a split, else its own
+    seed, task and patient."""
+    if request.split is not None:
+        return task_reset_arguments(catalog, request.split, request.index)
+    return {"seed": request.seed, "task_id": request.task_id, "patient_id": request.patient_id}
 
 
 def _anon_key_of(caller: Caller) -> str:
@@ -76,8 +85,7 @@ def episode_reset(caller: Caller, data: Any = None, *, live: bool = False, steps
 
     catalog, source_id = catalog_with_id(catalog_name)
     env = PolypharmacyEnv(catalog)
-    obs = env.reset(seed=request.seed, episode_id=request.episode_id, task_id=request.task_id,
-                    patient_id=request.patient_id)
+    obs = env.reset(episode_id=request.episode_id, **_start(request, catalog))
     try:
         episode = Episode.objects.create(
             episode_id=obs.episode_id, catalog_id=source_id, catalog_fingerprint=catalog.fingerprint,
@@ -106,7 +114,7 @@ async def episode_start_async(caller: Caller, request: ResetRequest) -> Session 
         return None
     catalog, source_id, (version, updated_at) = cached
     env = PolypharmacyEnv(catalog)
-    obs = env.reset(seed=request.seed, task_id=request.task_id, patient_id=request.patient_id)
+    obs = env.reset(**_start(request, catalog))
     pk = await async_store.insert_episode(
         {
             "episode_id": obs.episode_id, "catalog_id": source_id, "catalog_version": version,

@@ -1,36 +1,71 @@
-"""POST /mcp: JSON-RPC 2.0, always HTTP 200 (OpenEnv's convention), even for refusals."""
+"""``/mcp``: MCP's Streamable HTTP transport (``episodes.mcp_http``), POST only."""
+
+from typing import Any
 
 from django.conf import settings
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from pydantic_core import to_json
 from rest_framework import permissions
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
-from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from episodes import mcp
 from episodes.api import request_caller, with_anon_cookie
 from episodes.errors import AUTH_REQUIRED_MESSAGE
+from episodes.mcp import error_message
+from episodes.mcp_http import mcp_http_answer
 from episodes.wire import inflate
 
 
-@extend_schema(
-    operation_id="mcp",
-    summary="MCP over JSON-RPC 2.0: initialize, tools/list, tools/call. Always HTTP 200.",
-    description="tools/call runs reset, query_ddi, propose_intervention, finish_review and state, each tool's "
-                "inputSchema derived from the contract. Errors are JSON-RPC errors (-32700 unparsable, -32600 "
-                "invalid request, -32602 invalid params) or a tool result with isError true, never an HTTP error.",
-    tags=["mcp"],
-    request=OpenApiTypes.OBJECT,
-    responses={200: OpenApiTypes.OBJECT},
-)
-@api_view(["POST"])
-@permission_classes([permissions.AllowAny])
-def mcp_endpoint(request: Request) -> Response:
-    caller, new_key = request_caller(request, channel="mcp")
-    if caller.user_id is None and settings.POLYPHARMACY_API_AUTH == "required":
-        return Response({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": AUTH_REQUIRED_MESSAGE}})
-    raw = inflate(request.body, request.headers.get("Content-Encoding", ""))
-    # An anonymous client that keeps cookies gets the same key as from /reset, so its tool calls
-    # find "your most recent open episode" without passing episode_id.
-    return with_anon_cookie(Response(mcp.handle_raw(raw, caller)), new_key)
+class AnyAccept(BaseContentNegotiation):
+    """Every answer is JSON (or empty): an ``Accept: text/event-stream`` must not turn a GET into a
+    406 before it can be told 405, nor refuse a POST."""
+
+    def select_parser(self, request: Any, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class McpView(APIView):
+    """POST only: GET (no server-to-client stream is offered) and DELETE (no transport session to
+    end; OpenEnv's sessions close by a method) are DRF's 405."""
+
+    permission_classes = [permissions.AllowAny]
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(
+        operation_id="mcp",
+        summary="MCP over JSON-RPC 2.0: tools query_ddi, propose_intervention and finish_review, and OpenEnv's "
+                "sessions.",
+        description="Protocol versions 2024-11-05 to 2025-11-25 (initialize) and 2026-07-28 (server/discover, the "
+                    "per-request envelope), chosen by the MCP-Protocol-Version header; any other version is a 400 "
+                    "(-32022). tools/call answers structuredContent (each tool's outputSchema: observation, reward, "
+                    "done) and the same as text. openenv/session/create gives a session_id: a WebSocket "
+                    "/ws?session_id= resets its episode and tool calls naming the session act on it. Notifications: "
+                    "202 with no body. Without the header (or with a handshake-era version) errors are JSON-RPC "
+                    "errors in an HTTP 200 (OpenEnv's convention); with 2026-07-28 they take the SDK's statuses (400, "
+                    "404). A tool's refusal is a result with isError true. GET and DELETE: 405.",
+        tags=["mcp"],
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 202: None, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+    )
+    def post(self, request: Request) -> HttpResponse:
+        caller, new_key = request_caller(request, channel="mcp")
+        if caller.user_id is None and settings.POLYPHARMACY_API_AUTH == "required":
+            return _json(200, error_message(None, -32001, AUTH_REQUIRED_MESSAGE))
+        raw = inflate(request.body, request.headers.get("Content-Encoding", ""))
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        answer = mcp_http_answer(raw, headers, caller)
+        # An anonymous client that keeps cookies gets the same key as from /reset, so its tool
+        # calls find "your most recent open episode" without passing episode_id.
+        return with_anon_cookie(_json(answer.status, answer.body), new_key)
+
+
+def _json(status: int, body: dict | None) -> HttpResponse:
+    if body is None:
+        return HttpResponse(status=status)
+    return HttpResponse(to_json(body), status=status, content_type="application/json")

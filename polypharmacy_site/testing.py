@@ -9,6 +9,7 @@ environment it is skipped with a reason saying how to run it; under ``CI_REQUIRE
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,20 @@ def check_required_services(item: pytest.Item) -> None:
         if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
             pytest.fail(f"CI_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
         pytest.skip(reason)
+
+
+def client_venv_python(name: str) -> Path:
+    """The interpreter of a third-party client's venv (``bin/openenv-clients NAME``): built here
+    under ``CI_REQUIRE_SERVICES=1`` (CI), else the test is skipped when it is missing."""
+    root = Path(__file__).resolve().parent.parent
+    python = root / f".venv-{name}" / "bin" / "python"
+    if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
+        proc = subprocess.run([str(root / "bin" / "openenv-clients"), name], cwd=root, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, f"bin/openenv-clients {name} failed:\n{proc.stdout}\n{proc.stderr}"
+    elif not python.exists():
+        pytest.skip(f"needs the venv of bin/openenv-clients {name} (CI builds it)")
+    return python
 
 
 def patch_test_client_login() -> None:

@@ -15,7 +15,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from episodes.consumers import CLOSE_UNAUTHORIZED
-from episodes.models import Episode, Step
+from episodes.models import Episode, Step, ToolSession
 from episodes.tests.conftest import FINISH, FOREIGN_QUERY, database_rows, post, reset, run_async, step, ws_send
 
 pytestmark = pytest.mark.django_db
@@ -124,14 +124,26 @@ def test_a_users_episode_stays_private_in_anonymous_mode(client, alices_episode:
 # ── MCP ──────────────────────────────────────────────────────────────────────
 @pytest.mark.usefixtures("catalogs", "auth_required")
 def test_mcp_needs_a_user_in_required_mode(client, alice_token: str) -> None:
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "reset", "arguments": {}}}
+    call = {"jsonrpc": "2.0", "id": 1, "method": "openenv/session/create", "params": {}}
 
     refused = post(client, "/mcp", call).json()
     accepted = post(client, "/mcp", call, **token(alice_token)).json()
 
     assert refused["error"]["code"] == -32001
-    assert accepted["result"]["isError"] is False
-    assert Episode.objects.get().owner.username == "alice"
+    assert ToolSession.objects.get(session_id=accepted["result"]["session_id"]).owner.username == "alice"
+
+
+@pytest.mark.usefixtures("catalogs", "auth_required")
+def test_an_mcp_session_is_its_creators_alone(client, alice_token: str, bob_token: str) -> None:
+    created = post(client, "/mcp", {"jsonrpc": "2.0", "id": 1, "method": "openenv/session/create"}, **token(alice_token))
+    session_id = created.json()["result"]["session_id"]
+    close = {"jsonrpc": "2.0", "id": 2, "method": "openenv/session/close", "params": {"session_id": session_id}}
+
+    bobs = post(client, "/mcp", close, **token(bob_token)).json()
+    alices = post(client, "/mcp", close, **token(alice_token)).json()
+
+    assert bobs["error"]["code"] == -32602 and "Unknown session_id" in bobs["error"]["message"]
+    assert alices["result"]["closed"] is True
 
 
 # ── tokens: the management command and the admin ─────────────────────────────

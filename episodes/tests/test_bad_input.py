@@ -424,30 +424,35 @@ def rpc(method: str, params: Any) -> str:
 # a word the message must contain)
 MCP_ROWS: list[tuple[str, Any, dict[str, str], Any, str]] = [
     ("unparsable JSON", '{"jsonrpc": ', {}, -32700, "Parse error"),
-    ("NaN in arguments", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "reset", '
-     '"arguments": {"seed": NaN}}}', {}, -32700, "params.arguments.seed"),
-    ("1e400 in arguments", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "reset", '
-     '"arguments": {"seed": 1e400}}}', {}, -32602, "params.arguments.seed"),
+    ("NaN in arguments", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "query_ddi", '
+     '"arguments": {"drug_id_1": NaN}}}', {}, -32700, "params.arguments.drug_id_1"),
+    ("1e400 in arguments", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "query_ddi", '
+     '"arguments": {"drug_id_1": 1e400}}}', {}, -32602, "params.arguments.drug_id_1"),
     ("lone surrogate in arguments", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": '
      '"query_ddi", "arguments": {"drug_id_1": "\\ud800", "drug_id_2": "B"}}}', {}, -32700,
      "params.arguments.drug_id_1"),
     ("100k-deep", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": ' + deep() + "}", {}, -32700,
      "params"),
     ("100k-deep gzip'd", gz('{"jsonrpc": "2.0", "id": 1, "params": ' + deep() + "}"), GZIP, -32700, "params"),
-    ("NUL in arguments", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "reset", '
-     '"arguments": {"task_id": "\\u0000"}}}', {}, -32602, "params.arguments.task_id"),
+    ("NUL in arguments", '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": '
+     '"propose_intervention", "arguments": {"rationale": "\\u0000"}}}', {}, -32602, "params.arguments.rationale"),
     ("an empty object", "{}", {}, -32600, "JSON-RPC"),
     ("params not an object", rpc("tools/call", [1]), {}, -32602, "params"),
     ("unknown tool", rpc("tools/call", {"name": "prescribe", "arguments": {}}), {}, -32602, "prescribe"),
-    ("arguments not an object", rpc("tools/call", {"name": "reset", "arguments": [1]}), {}, -32602, "arguments"),
+    ("arguments not an object", rpc("tools/call", {"name": "finish_review", "arguments": [1]}), {}, -32602,
+     "arguments"),
+    ("reset is not an agent tool", rpc("tools/call", {"name": "reset", "arguments": {}}), {}, -32602, "reset"),
+    ("an unknown session", rpc("tools/call", {"name": "finish_review", "session_id": "guess"}), {}, -32602,
+     "Unknown session_id"),
     ("unknown method", rpc("resources/write", {}), {}, -32601, "resources/write"),
     ("a missing action field", rpc("tools/call", {"name": "query_ddi", "arguments": {"drug_id_1": "A"}}), {}, "tool",
      "drug_id_2"),
     ("an unknown argument", rpc("tools/call", {"name": "finish_review", "arguments": {"colour": "red"}}), {}, "tool",
      "colour"),
-    ("an unknown task", rpc("tools/call", {"name": "reset", "arguments": {"task_id": "triage"}}), {}, "tool",
-     "task_id"),
-    ("a string seed", rpc("tools/call", {"name": "reset", "arguments": {"seed": "7"}}), {}, "tool", "seed"),
+    ("an unknown intervention", rpc("tools/call", {"name": "propose_intervention", "arguments": {
+        "target_drug_id": "A", "intervention_type": "amputate"}}), {}, "tool", "intervention_type"),
+    ("a number for a drug", rpc("tools/call", {"name": "query_ddi", "arguments": {"drug_id_1": "A", "drug_id_2": 7}}),
+     {}, "tool", "drug_id_2"),
 ]
 
 

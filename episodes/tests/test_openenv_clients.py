@@ -192,6 +192,7 @@ def test_openenv_validate_passes_against_the_live_server(client_venvs, server, c
     assert proc.returncode == 0, f"openenv validate {server.url} --json:\n{show(proc)}"
     report = json.loads(proc.stdout)
     assert report["passed"] is True, proc.stdout
+    assert report["standard_profile"] == "openenv-http/1.x", proc.stdout  # OpenAPI info.version 1.x
     failed = [criterion["id"] for criterion in report["criteria"] if not criterion["passed"]]
     assert failed == [], proc.stdout
     ids = {criterion["id"] for criterion in report["criteria"]}

@@ -110,4 +110,4 @@ def test_mcp_frames_are_answered_in_kind() -> None:
 
     assert answer["type"] == "mcp"
     assert answer["data"]["id"] == 3
-    assert len(answer["data"]["result"]["tools"]) == 5
+    assert len(answer["data"]["result"]["tools"]) == 3
