@@ -158,7 +158,7 @@ REVIEW_ACTIONS = {
                        row(302, 403, 302, 403, 403, 403, 403)),
     "/reviews/{session}/query": (QUERY, row(302, 403, 302, 403, 403, 403, 403)),
     "/reviews/{session}/suggest": ({"suggester": "rule-based", "at_step": 0}, row(302, 403, 302, 403, 403, 403, 403)),
-    "/reviews/{session}/finish": ({"at_step": 0}, row(302, 403, 302, 403, 403, 403, 403)),
+    "/reviews/{session}/finish": ({"at_step": 0, "confirmed": "1"}, row(302, 403, 302, 403, 403, 403, 403)),
 }
 
 
