@@ -31,7 +31,7 @@ def _value_text(value: Any) -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return str(value).replace("_", " ") if isinstance(value, str) and value.isidentifier() else str(value)
+    return str(value)
 
 
 def payload_items(payload: dict[str, Any]) -> list[tuple[str, str]]:

@@ -99,10 +99,7 @@
       .then(function (live) {
         Object.keys(live.fragments).forEach(function (id) {
           var region = byId(id);
-          if (region && region.innerHTML !== live.fragments[id]) {
-            region.innerHTML = live.fragments[id];
-            region.classList.add("fresh");
-          }
+          if (region && comparable(region.innerHTML) !== comparable(live.fragments[id])) replace(region, live.fragments[id]);
         });
         root.dataset.step = live.step_index;
         keepFormsCurrent(live.step_index);
@@ -116,6 +113,25 @@
       })
       .catch(function () {})
       .then(function () { fetching = null; if (again) { again = false; refresh(); } });
+  }
+  // Each rendering carries a fresh CSRF token: it is not a change.
+  function comparable(html) { return html.replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, ""); }
+  // A region is replaced whole, but what someone is typing in it (a comment, a sign-off) and
+  // which comment forms are open are carried over, by element id.
+  function replace(region, html) {
+    var kept = {}, focused = document.activeElement && region.contains(document.activeElement) ? document.activeElement.id : "";
+    Array.prototype.forEach.call(region.querySelectorAll("input[id], textarea[id], select[id], details[id]"), function (el) {
+      kept[el.id] = el.tagName === "DETAILS" ? el.open : (el.type === "radio" || el.type === "checkbox") ? el.checked : el.value;
+    });
+    region.innerHTML = html;
+    Object.keys(kept).forEach(function (id) {
+      var el = byId(id);
+      if (!el) return;
+      if (el.tagName === "DETAILS") el.open = kept[id];
+      else if (el.type === "radio" || el.type === "checkbox") el.checked = kept[id];
+      else if (el.type !== "hidden") el.value = kept[id];
+    });
+    if (focused && byId(focused)) byId(focused).focus();
   }
   function stopLive() {
     // Signed off: nothing will change any more, so the page stops listening and says so.
@@ -132,9 +148,9 @@
     socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
     var state = byId("live-state");
     socket.onopen = function () {
-      retry = 500;
       if (state) { state.textContent = "live"; state.className = "live on"; }
-      refresh();  // whatever happened while connecting
+      refresh();  // whatever happened between the page and the connection
+      retry = 500;
     };
     socket.onmessage = function (event) {
       var msg = JSON.parse(event.data);
