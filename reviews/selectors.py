@@ -230,14 +230,6 @@ def substitute_choices(catalog: Catalog, regimen: list[str]) -> list[tuple[str, 
     return groups
 
 
-def what_changed(catalog: Catalog, patient_id: str, current: list[str]) -> dict[str, list[str]]:
-    start = list(catalog.patients[patient_id].medication_ids)
-    return {
-        "stopped_or_replaced": [d for d in start if d not in current],
-        "added": [d for d in current if d not in start],
-    }
-
-
 # ── audit ──────────────────────────────────────────────────────────────────
 def audit_for_session(session: ReviewSession) -> QuerySet[AuditRecord]:
     return AuditRecord.objects.filter(session=session).order_by("pk")

@@ -24,6 +24,31 @@ SCREENSHOTS = ROOT / "ci-artifacts" / "screenshots"
 PASSWORD = "browser-test-password-1"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
+def users_script(**roles: str) -> str:
+    """A script for `manage.py shell -c` that creates these users (name=role) with PASSWORD: one
+    command for all of them, as each command costs seconds of start-up."""
+    lines = ["from django.core.management import call_command"]
+    lines += [f"call_command('create_user', {name!r}, '--role', {role!r}, '--password', {PASSWORD!r})"
+              for name, role in roles.items()]
+    return "\n".join(lines) + "\n"
+
+
+# Five classic easy_screening patients whose baseline risks share a bin (reviews/tests/test_research.py),
+# and a script for `manage.py shell -c` that gives each a finished review of phil's: /research/
+# shows a row only when the reviews of five patients share its bins.
+RESEARCH_PATIENTS = ("EP_0006", "EP_0015", "EP_0018", "EP_0024", "EP_0026")
+RESEARCH_REVIEWS = f"""
+from django.contrib.auth.models import User
+from catalog.selectors import catalog_get
+from reviews import services
+from reviews.audit import RequestMeta
+meta = RequestMeta(user=User.objects.get(username="phil"))
+for patient_id in {RESEARCH_PATIENTS!r}:
+    session = services.review_start(meta=meta, patient_id=patient_id, task_id="easy_screening", catalog_name="classic")
+    a, b = catalog_get("classic").patients[patient_id].medication_ids[:2]
+    services.review_step(session, meta=meta, action={{"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b}})
+    services.review_finish(session, meta=meta)
+"""
 # axe-core, vendored with its licence (reviews/tests/assets/README.md): nothing is fetched at test time.
 AXE = Path(__file__).resolve().parent / "assets" / "axe-4.14.1.min.js"
 

@@ -18,34 +18,28 @@ import pytest
 
 from polypharmacy_site.live_server import LiveServer
 # new_page and SCREENSHOTS too: other apps' browser tests import them from here.
-from reviews.tests.browser import PASSWORD, SCREENSHOTS, api_step, browser, log_in, new_page, screenshot  # noqa: F401
+from reviews.tests.browser import (  # noqa: F401
+    PASSWORD,
+    RESEARCH_PATIENTS,
+    RESEARCH_REVIEWS,
+    SCREENSHOTS,
+    api_step,
+    browser,
+    log_in,
+    new_page,
+    screenshot,
+    users_script,
+)
 
 pytestmark = pytest.mark.live
 
 PATIENT, SEVERE_PAIR, SUBSTITUTION = "CUR_E_0001", ("DRUG_SOTALOL", "DRUG_VERAPAMIL"), ("DRUG_SOTALOL", "DRUG_PROPRANOLOL")
 
 
-# Five classic easy_screening patients whose baseline risks share a bin (reviews/tests/test_research.py).
-RESEARCH_PATIENTS = ("EP_0006", "EP_0015", "EP_0018", "EP_0024", "EP_0026")
-RESEARCH_REVIEWS = f"""
-from django.contrib.auth.models import User
-from catalog.selectors import catalog_get
-from reviews import services
-from reviews.audit import RequestMeta
-meta = RequestMeta(user=User.objects.get(username="phil"))
-for patient_id in {RESEARCH_PATIENTS!r}:
-    session = services.review_start(meta=meta, patient_id=patient_id, task_id="easy_screening", catalog_name="classic")
-    a, b = catalog_get("classic").patients[patient_id].medication_ids[:2]
-    services.review_step(session, meta=meta, action={{"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b}})
-    services.review_finish(session, meta=meta)
-"""
-
-
 @pytest.fixture(scope="module")
 def server():
     with LiveServer() as server:
-        for username, role in (("phil", "pharmacist"), ("pia", "pharmacist"), ("sue", "supervisor"), ("rex", "researcher")):
-            server.manage("create_user", username, "--role", role, "--password", PASSWORD)
+        server.manage("shell", "-c", users_script(phil="pharmacist", pia="pharmacist", sue="supervisor", rex="researcher"))
         yield server
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from polypharmacy_site.live_server import LiveServer
 from reviews.tests.browser import (
-    PASSWORD,
     PHONE,
+    RESEARCH_REVIEWS,
     axe_violations,
     browser,  # noqa: F401  (the module's browser fixture)
     in_viewport,
@@ -24,6 +24,7 @@ from reviews.tests.browser import (
     page_width,
     screenshot,
     too_wide,
+    users_script,
 )
 
 pytestmark = pytest.mark.live
@@ -31,23 +32,10 @@ pytestmark = pytest.mark.live
 EASY, SEVERE = "CUR_E_0001", ("DRUG_SOTALOL", "DRUG_VERAPAMIL")  # amitriptyline, gabapentin, sotalol, verapamil
 COMPLEX = "CUR_C_0001"  # twelve drugs, critical ones among them
 RETURNED = "CUR_E_0004"  # apixaban, bisoprolol, meloxicam, tramadol
-# Five classic easy_screening patients whose baseline risks share a bin: /research/ shows them.
-RESEARCH_PATIENTS = ("EP_0006", "EP_0015", "EP_0018", "EP_0024", "EP_0026")
-SETUP = f"""
-from django.contrib.auth.models import User
-from django.core.management import call_command
-from catalog.selectors import catalog_get
+# The users, /research/'s five reviews and a queued job for the jobs pages, in one management
+# command: each costs seconds of start-up.
+SETUP = users_script(phil="pharmacist", pia="pharmacist", sue="supervisor", rex="researcher") + RESEARCH_REVIEWS + f"""
 from jobs.services import job_create
-from reviews import services
-from reviews.audit import RequestMeta
-for username, role in (("phil", "pharmacist"), ("pia", "pharmacist"), ("sue", "supervisor"), ("rex", "researcher")):
-    call_command("create_user", username, "--role", role, "--password", {PASSWORD!r})
-meta = RequestMeta(user=User.objects.get(username="phil"))
-for patient_id in {RESEARCH_PATIENTS!r}:
-    session = services.review_start(meta=meta, patient_id=patient_id, task_id="easy_screening", catalog_name="classic")
-    a, b = catalog_get("classic").patients[patient_id].medication_ids[:2]
-    services.review_step(session, meta=meta, action={{"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b}})
-    services.review_finish(session, meta=meta)
 print(job_create(kind="evaluate", params={{"catalog": "classic"}}, owner=User.objects.get(username="rex")).pk)
 """
 
@@ -55,7 +43,6 @@ print(job_create(kind="evaluate", params={{"catalog": "classic"}}, owner=User.ob
 @pytest.fixture(scope="module")
 def server():
     with LiveServer() as server:
-        # One management command for all of it: each costs seconds of start-up.
         server.job_id = int(server.manage("shell", "-c", SETUP).split()[-1])
         yield server
 
