@@ -75,7 +75,8 @@ def review_revise(returned: ReviewSession, *, meta: RequestMeta) -> ReviewSessio
 
 def review_comment_step(session: ReviewSession, *, meta: RequestMeta, index: Any, comment: str) -> AuditRecord:
     """A supervisor's comment on one step of a colleague's review, until it is signed off (the
-    sign-off's comment is the last word). Comments are audit records: they cannot be edited."""
+    sign-off's comment is the last word). Comments are audit records: they cannot be edited. The
+    same comment sent twice in a row by the same supervisor is recorded once."""
     if not permissions.allowed(meta.user, "review.comment", owner_id=session.pharmacist_id):
         raise ReviewError(permissions.refusal("review.comment"), status=403)
     text = (comment or "").strip()
@@ -93,6 +94,11 @@ def review_comment_step(session: ReviewSession, *, meta: RequestMeta, index: Any
             step = 0
         if not 1 <= step <= session.episode.step_count:
             raise ReviewError(f"Choose a step of this review (1 to {session.episode.step_count}).", field="index")
+        last = AuditRecord.objects.filter(session=session, action=Action.STEP_COMMENTED, actor_id=meta.user.pk,
+                                          payload__index=step).order_by("-pk").values_list("payload__comment", flat=True).first()
+        if last == text:  # a double click, or the form sent again
+            raise DuplicateSubmission(f"Your comment on step {step} is already there; it was not added again.",
+                                      session_pk=session.pk)
         record = audit_append(meta=meta, action=Action.STEP_COMMENTED, session=session,
                               payload={"index": step, "comment": text})
         review_broadcast(session)

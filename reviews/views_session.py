@@ -62,6 +62,8 @@ def review_comment(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             revisions.review_comment_step(session, meta=RequestMeta.from_request(request),
                                           index=form.cleaned_data["index"], comment=form.cleaned_data["comment"])
+        except services.DuplicateSubmission as exc:
+            return _already_done(request, exc)
         except services.ReviewError as exc:
             return _rerender(request, session, status=exc.status, error=exc.message, focus="page-error")
         return HttpResponseRedirect(reverse("reviews:review", kwargs={"pk": pk}) + f"#step-{form.cleaned_data['index']}")

@@ -72,6 +72,15 @@ def test_a_supervisor_comments_on_a_step_and_the_page_shows_it(session, phil, su
     assert "Good first pair." in client_for(phil).get(f"/reviews/{session.pk}/").content.decode()
 
 
+def test_the_same_comment_sent_twice_is_recorded_once(session, phil, sue):
+    services.review_step(session, meta=meta(phil), action=query(*SEVERE_PAIR))
+    client = client_for(sue)
+    client.post(f"/reviews/{session.pk}/comment", {"index": 1, "comment": "Check the dose."})
+    again = client.post(f"/reviews/{session.pk}/comment", {"index": 1, "comment": "Check the dose."})
+    assert again.status_code == 303 and again["Location"] == f"/reviews/{session.pk}/"
+    assert AuditRecord.objects.filter(action=A.STEP_COMMENTED).count() == 1
+
+
 @pytest.mark.parametrize("data, status", [
     ({"index": 1, "comment": "  "}, 422), ({"index": 7, "comment": "No such step."}, 422),
     ({"index": "x", "comment": "Bad index."}, 422), ({"index": 1, "comment": "x" * 2001}, 422),
