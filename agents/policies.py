@@ -155,7 +155,14 @@ def _candidate_interventions(observation: dict[str, Any], catalog: Catalog) -> l
 
 
 def heuristic_policy(observation: dict[str, Any], *, catalog: Catalog, rng: random.Random) -> Action:
-    """Query the riskiest pairs first, then resolve what was found, then finish.
+    """``heuristic_decide``'s action (the policy signature)."""
+    return heuristic_decide(observation, catalog=catalog)[0]
+
+
+def heuristic_decide(observation: dict[str, Any], *, catalog: Catalog) -> tuple[Action, str]:
+    """The heuristic's next action and the rule that chose it (the review page shows it).
+
+    Query the riskiest pairs first, then resolve what was found, then finish.
 
     Queries: pairs ranked by the summed concern of their drugs (high-risk, Beers-flagged,
     anticholinergic), while budget and steps remain and fewer severe interactions are known than
@@ -178,7 +185,8 @@ def heuristic_policy(observation: dict[str, Any], *, catalog: Catalog, rng: rand
         # the partners of the interactions that motivated the switch before anything else.
         recheck = _substitution_rechecks(observation, meds, queried)
         if recheck is not None:
-            return {"action_type": "query_ddi", "drug_id_1": recheck[0], "drug_id_2": recheck[1]}
+            return ({"action_type": "query_ddi", "drug_id_1": recheck[0], "drug_id_2": recheck[1]},
+                    "A substitute may interact like the drug it replaced: check it against that drug's partner.")
     if can_query and len(severe_known) < budget_i:
         ranked = sorted(
             (pair for pair in combinations(sorted(meds), 2) if pair_key(*pair) not in queried),
@@ -186,7 +194,10 @@ def heuristic_policy(observation: dict[str, Any], *, catalog: Catalog, rng: rand
         )
         if ranked:
             a, b = ranked[0]
-            return {"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b}
+            return ({"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b},
+                    f"The unasked pair that looks riskiest before querying (high-risk status, Beers flags, "
+                    f"anticholinergic burden, same ATC group), while fewer severe interactions are known "
+                    f"({len(severe_known)}) than interventions are left ({budget_i}).")
 
     if budget_i > 0 and steps_left > 1:
         initial = len(meds) + sum(1 for i in observation["interventions"] if i["action_type"] == "stop")
@@ -200,8 +211,15 @@ def heuristic_policy(observation: dict[str, Any], *, catalog: Catalog, rng: rand
             if relative > 0.01:
                 ranked_actions.append(((action["target_drug_id"] in severe_drugs, relative), action))
         if ranked_actions:
-            return max(ranked_actions, key=lambda item: item[0])[1]
-    return dict(FINISH)
+            (severe, relative), action = max(ranked_actions, key=lambda item: item[0])
+            why = "a drug of a known severe interaction first; " if severe else ""
+            return action, (f"The intervention with the largest expected risk reduction ({why}about {relative:.0%} "
+                            "of the baseline risk), preferring a substitute to stopping and never stopping a "
+                            "critical drug without one.")
+        return dict(FINISH), "No intervention is expected to lower the risk by more than 1 % of the baseline."
+    if budget_i <= 0:
+        return dict(FINISH), "The intervention budget is spent: nothing is left to do but finish."
+    return dict(FINISH), "Only the finish fits in the steps left."
 
 
 POLICIES: dict[str, Callable[..., Action]] = {

@@ -76,3 +76,7 @@ class ReviewWatchConsumer(AsyncWebsocketConsumer):
             "type": "step", "episode_id": message["episode_id"], "index": message["index"],
             "actor": message["actor"], "action": message["action"], "payload": message["payload"],
         }))
+
+    async def review_changed(self, message: dict[str, Any]) -> None:
+        # Signed off, or a step commented: the page fetches its fragments again.
+        await self.send(text_data=json.dumps({"type": "review", "status": message["status"]}))

@@ -11,7 +11,7 @@ from catalog.models import TASK_IDS
 from envcore.contract import INTERVENTION_TYPES, MAX_ID_LENGTH, MAX_RATIONALE_LENGTH
 from envcore.catalog import CATALOG_NAMES
 from envcore.errors import ValidationError
-from reviews.models import AuditRecord
+from reviews.models import AuditRecord, ReviewSession
 
 TASK_CHOICES = [(t, t.replace("_", " ")) for t in TASK_IDS]
 
@@ -54,6 +54,9 @@ class QueryForm(forms.Form):
     # call (``refusal``), so the message is the same one an API client would get.
     drug_id_1 = forms.CharField(label="Drug 1", max_length=MAX_ID_LENGTH)
     drug_id_2 = forms.CharField(label="Drug 2", max_length=MAX_ID_LENGTH)
+    # A pair already asked (in either order) is refused unless this is ticked: asking again
+    # spends a query and earns nothing (the page's script warns as soon as the pair is chosen).
+    repeat = forms.BooleanField(label="Ask again anyway", required=False)
     at_step = at_step_field()
 
     def __init__(self, *args: Any, regimen: list[tuple[str, str]] = (), **kwargs: Any) -> None:
@@ -142,13 +145,52 @@ class SuggestForm(forms.Form):
         return self.cleaned_data.get("suggester") or "rule-based"
 
 
+def confirmed_field() -> forms.BooleanField:
+    """Finishing ends the review for good: the page asks first (a dialog, or without script a
+    confirmation step), and the form says it did."""
+    return forms.BooleanField(required=False)
+
+
 class FinishForm(forms.Form):
     at_step = at_step_field()
+    confirmed = confirmed_field()
 
 
 class SuggestionAnswerForm(forms.Form):
     suggestion_id = forms.IntegerField(min_value=1)
     decision = forms.ChoiceField(choices=[("accept", "accept"), ("ignore", "ignore")])
+    confirmed = confirmed_field()  # accepting a "finish" suggestion finishes
+
+
+class StepCommentForm(forms.Form):
+    index = forms.IntegerField(min_value=1)
+    comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class SessionFilterForm(forms.Form):
+    """/reviews/'s filters, from the query string."""
+
+    pharmacist = forms.CharField(label="Pharmacist", max_length=150, required=False)
+    patient = forms.CharField(label="Patient", max_length=64, required=False)
+    task = forms.ChoiceField(label="Task", choices=[("", "any task"), *TASK_CHOICES], required=False)
+    status = forms.ChoiceField(label="Status", choices=[("", "any status"), *ReviewSession.Status.choices],
+                               required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    min_score = forms.FloatField(label="score ≥", min_value=0, max_value=1, required=False)
+    max_score = forms.FloatField(label="score ≤", min_value=0, max_value=1, required=False)
+
+    def __init__(self, *args: Any, supervisor: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not supervisor:  # a pharmacist sees only their own sessions
+            del self.fields["pharmacist"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for low, high, what in (("min_score", "max_score", "score"), ("since", "until", "date")):
+            if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
+                self.add_error(high, f"The highest {what} is below the lowest.")
+        return data
 
 
 class SignOffForm(forms.Form):
@@ -157,7 +199,7 @@ class SignOffForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    actor = forms.CharField(max_length=150, required=False)
+    actor = forms.CharField(max_length=150, required=False, help_text="the start of a name, any case")
     action = forms.ChoiceField(choices=[("", "any action"), *AuditRecord.Action.choices], required=False)
     session = forms.IntegerField(min_value=1, required=False)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

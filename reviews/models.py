@@ -37,6 +37,10 @@ class ReviewSession(models.Model):
     )
     signed_off_at = models.DateTimeField(null=True, blank=True)
     sign_off_comment = models.TextField(blank=True)
+    # A returned review is revised as a new session linked to it (reviews.revisions says why):
+    # nullable and without a default, so adding it alters the table in place on SQLite, whose
+    # rebuild would drop the signed-off rows' triggers.
+    revision_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="revisions")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -53,6 +57,9 @@ class ReviewSession(models.Model):
                 | Q(status__in=["in_progress", "finished"], signed_off_by__isnull=True),
                 name="review_signed_off_consistent",
             ),
+            # One revision per returned review (a partial index: SQLite adds it in place).
+            models.UniqueConstraint(fields=["revision_of"], condition=Q(revision_of__isnull=False),
+                                    name="review_one_revision_each"),
         ]
 
     def __str__(self) -> str:
@@ -78,6 +85,10 @@ class AuditRecord(models.Model):
         ACCOUNT_LOCKED = "account.locked"
         # A download of /research/'s rows: the data leave the site, pseudonymised, not anonymous.
         RESEARCH_EXPORTED = "research.exported"
+        SESSION_REVISED = "session.revised"  # a returned review's revision started
+        STEP_COMMENTED = "step.commented"  # a supervisor's comment on one step
+        AUDIT_EXPORTED = "audit.exported"
+        AUDIT_VERIFIED = "audit.verified"  # the chain check run from /audit/
 
     session = models.ForeignKey(ReviewSession, null=True, blank=True, on_delete=models.PROTECT, related_name="audit")
     # PROTECT: deactivate users instead of deleting them; the trail must keep naming them.

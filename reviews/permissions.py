@@ -57,6 +57,11 @@ MATRIX: dict[str, Rule] = dict([
     # Query, intervene, finish, ask for and answer suggestions.
     ("review.act", Rule("Taking steps in a review", {PHARMACIST: OWN}, plural=False)),
     ("review.sign_off", Rule("Signing off a review", {SUPERVISOR: OTHERS}, plural=False)),
+    # A returned review is revised by its own pharmacist (reviews.revisions).
+    ("review.revise", Rule("Revising a returned review", {PHARMACIST: OWN}, plural=False)),
+    # Supervisors comment on the steps of colleagues' reviews (four eyes, like the sign-off).
+    ("review.comment", Rule("Commenting on a review's steps", {SUPERVISOR: OTHERS}, plural=False)),
+    # /audit/, its downloads and its chain check.
     ("audit.view", Rule("The audit list", {SUPERVISOR: ANY}, plural=False)),
     ("research.view", Rule("The anonymised episodes", {RESEARCHER: ANY, SUPERVISOR: ANY})),
     # /jobs/ and every job's page, /jobs/compare/, /api/jobs (GET), /api/checkpoints.

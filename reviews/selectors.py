@@ -25,7 +25,7 @@ from django.http import Http404
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
 from episodes.models import Episode, Step
-from reviews import permissions
+from reviews import clinical, permissions
 from reviews.models import AuditRecord, ReviewSession
 
 
@@ -101,6 +101,44 @@ def sessions_visible_to(user: Any) -> QuerySet[ReviewSession]:
     return qs.none()
 
 
+@dataclass(frozen=True)
+class SessionFilters:
+    """/reviews/'s filters (every field optional): pharmacist and patient by prefix, whatever
+    the case; task; status; the start date; the grader score (inclusive)."""
+
+    pharmacist: str = ""
+    patient: str = ""
+    task_id: str = ""
+    status: str = ""
+    since: Any = None
+    until: Any = None
+    min_score: float | None = None
+    max_score: float | None = None
+
+
+def session_list(user: Any, filters: SessionFilters = SessionFilters()) -> QuerySet[ReviewSession]:
+    """The sessions the user may see that match every given filter, newest first."""
+    qs = sessions_visible_to(user)
+    f = filters
+    if f.pharmacist:
+        qs = qs.filter(pharmacist__username__istartswith=f.pharmacist)
+    if f.patient:
+        qs = qs.filter(episode__patient_id__istartswith=f.patient)
+    if f.task_id:
+        qs = qs.filter(episode__task_id=f.task_id)
+    if f.status:
+        qs = qs.filter(status=f.status)
+    if f.since is not None:
+        qs = qs.filter(created_at__date__gte=f.since)
+    if f.until is not None:
+        qs = qs.filter(created_at__date__lte=f.until)
+    if f.min_score is not None:
+        qs = qs.filter(episode__grader_score__gte=f.min_score)
+    if f.max_score is not None:
+        qs = qs.filter(episode__grader_score__lte=f.max_score)
+    return qs
+
+
 def session_for(user: Any, pk: int) -> ReviewSession:
     """The session if the user may see it. Users without a review role get 403; a pharmacist
     asking for a colleague's session gets 404 (its existence is not theirs to know)."""
@@ -124,8 +162,14 @@ def action_summary(action: dict[str, Any]) -> str:
     return "finish review"
 
 
-def step_history(episode: Episode) -> list[dict[str, Any]]:
-    """The episode's steps, oldest first, with what each one did (one query)."""
+RECOMMENDATION_WORDS = {"avoid_combination": "avoid the combination", "dose_adjust": "adjust the dose",
+                        "monitor_closely": "monitor closely", "no_action": "no action needed"}
+
+
+def step_history(episode: Episode, catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """The episode's steps, oldest first, with what each one did (one query). With the catalog,
+    in the review page's words (drug names; ``badge`` the severity, intervention or refusal);
+    without it (the research drill-down), with the drugs' ids."""
     rows = Step.objects.filter(episode=episode).order_by("index").values(
         "index", "actor_label", "action", "reward", "raw_reward", "created_at",
         "observation__last_action_error", "observation__last_query_result", "observation__current_risk",
@@ -135,20 +179,36 @@ def step_history(episode: Episode) -> list[dict[str, Any]]:
     for row in rows:
         error = row["observation__last_action_error"]
         action = row["action"]
+        kind = action.get("action_type")
+        badge = ""
         if error:
-            result = f"refused: {error}"
-        elif action.get("action_type") == "query_ddi":
+            badge, result = "refused", f"refused: {clinical.plain_message(catalog, error) if catalog else error}"
+        elif kind == "query_ddi":
             q = row["observation__last_query_result"] or {}
-            result = f"{q.get('severity', '?')} ({q.get('recommendation', '')})"
-        elif action.get("action_type") == "propose_intervention":
+            badge = q.get("severity", "?")
+            if catalog is None:
+                result = f"{badge} ({q.get('recommendation', '')})"
+            else:
+                result = RECOMMENDATION_WORDS.get(q.get("recommendation", ""), q.get("recommendation", ""))
+        elif kind == "propose_intervention":
             last = (row["observation__interventions"] or [{}])[-1]
-            result = f"risk Δ {-last.get('risk_delta', 0.0):+.3f}"
-            if last.get("proposed_new_drug_id"):
-                result = f"now {last['proposed_new_drug_id']}; {result}"
+            delta = last.get("risk_delta", 0.0)
+            badge = action.get("intervention_type", "")
+            if catalog is None:
+                result = f"risk Δ {-delta:+.3f}"
+                if last.get("proposed_new_drug_id"):
+                    result = f"now {last['proposed_new_drug_id']}; {result}"
+            else:
+                result = (f"risk lowered by {delta:.3f}" if delta > 0 else f"risk raised by {-delta:.3f}" if delta < 0
+                          else "risk unchanged")
+                if last.get("proposed_new_drug_id"):
+                    result = f"now {clinical.drug_name(catalog, last['proposed_new_drug_id'])}; {result}"
         else:
+            badge = "finished"
             result = f"score {row['observation__grader_score']:.3f}" if row["observation__grader_score"] is not None else "finished"
         history.append({
-            "index": row["index"], "actor": row["actor_label"], "summary": action_summary(action),
+            "index": row["index"], "actor": row["actor_label"], "badge": badge,
+            "summary": clinical.action_text(catalog, action) if catalog else action_summary(action),
             "result": result, "reward": row["reward"], "raw_reward": row["raw_reward"], "risk": row["observation__current_risk"],
             "created_at": row["created_at"],
         })
@@ -170,14 +230,6 @@ def substitute_choices(catalog: Catalog, regimen: list[str]) -> list[tuple[str, 
     return groups
 
 
-def what_changed(catalog: Catalog, patient_id: str, current: list[str]) -> dict[str, list[str]]:
-    start = list(catalog.patients[patient_id].medication_ids)
-    return {
-        "stopped_or_replaced": [d for d in start if d not in current],
-        "added": [d for d in current if d not in start],
-    }
-
-
 # ── audit ──────────────────────────────────────────────────────────────────
 def audit_for_session(session: ReviewSession) -> QuerySet[AuditRecord]:
     return AuditRecord.objects.filter(session=session).order_by("pk")
@@ -187,7 +239,8 @@ def audit_list(*, actor: str = "", action: str = "", session_id: int | None = No
                since: Any = None, until: Any = None) -> QuerySet[AuditRecord]:
     qs = AuditRecord.objects.order_by("-pk")
     if actor:
-        qs = qs.filter(actor_label=actor)
+        # By prefix, whatever the case: "PH" finds phil and pharma-2.
+        qs = qs.filter(actor_label__istartswith=actor)
     if action:
         qs = qs.filter(action=action)
     if session_id is not None:
@@ -315,3 +368,10 @@ def research_steps(session: ReviewSession) -> list[dict[str, Any]]:
     typed by a person; ``action_summary`` never shows it)."""
     keep = ("index", "summary", "result", "reward", "raw_reward")
     return [{k: step[k] for k in keep} for step in step_history(session.episode)]
+
+
+def suggestion_finishes(session: ReviewSession, suggestion_id: int) -> bool:
+    """Whether this shown suggestion of the session is to finish the review."""
+    action = AuditRecord.objects.filter(pk=suggestion_id, session=session,
+                                        action=AuditRecord.Action.SUGGESTION_SHOWN).values_list("payload__action", flat=True).first()
+    return isinstance(action, dict) and action.get("action_type") == "finish_review"

@@ -43,7 +43,10 @@ from episodes import steps
 from episodes.models import Episode
 from reviews import permissions
 from reviews.audit import RequestMeta, audit_append
+from reviews.clinical import asked_before, repeat_message
+from reviews.live import review_broadcast
 from reviews.models import AuditRecord, ReviewSession
+from reviews.suggestion_reasons import policy_top_actions, rule_based_reason
 
 Action = AuditRecord.Action
 
@@ -174,9 +177,11 @@ def _refuse_repeated_start(user: Any, *, patient_id: str, task_id: str, catalog_
 
 # ── steps ──────────────────────────────────────────────────────────────────
 def review_step(session: ReviewSession, *, meta: RequestMeta, action: Any, source: str = "form",
-                at_step: int | None = None) -> StepOutcome:
+                at_step: int | None = None, repeat_ok: bool = True) -> StepOutcome:
     """Take one action, or refuse it at the form (recording only the rejection). ``at_step``: the
     step the form was shown at; a form of an earlier step raises ``DuplicateSubmission``.
+    ``repeat_ok=False`` (the query form, unless its "ask again" box is ticked) refuses a query of
+    a pair already asked, in either order: it would spend a query and earn nothing.
 
     Raises ``ReviewError`` when the user may not act or the action is malformed."""
     _require_pharmacist(session, meta.user)
@@ -198,7 +203,12 @@ def review_step(session: ReviewSession, *, meta: RequestMeta, action: Any, sourc
         else:
             snapshot = episode_selectors.stored_snapshot(session.episode_id)
             assert snapshot is not None
-            refusal = episode_selectors.episode_env(session.catalog_name, snapshot, episode_id).refusal(act)
+            env = episode_selectors.episode_env(session.catalog_name, snapshot, episode_id)
+            refusal = env.refusal(act)
+            if refusal is None and not repeat_ok and act.action_type == "query_ddi":
+                first = asked_before(env.observation, act.drug_id_1, act.drug_id_2)
+                if first is not None:
+                    refusal = ("drug_id_2", repeat_message(env.catalog, first))
         if refusal is not None:
             audit_append(meta=meta, action=Action.STEP_REJECTED, session=session, payload={
                 "action": act.to_dict(), "field": refusal[0], "message": refusal[1], "source": source,
@@ -328,7 +338,9 @@ def review_suggest(session: ReviewSession, *, meta: RequestMeta, suggester: str 
     if shown is not None:
         return shown
     obs = episodes.episode_observation(_caller(meta.user), episode_id=session.episode.episode_id)
-    suggestion = fn(obs.to_dict(), catalog_get(session.catalog_name), argument)
+    catalog = catalog_get(session.catalog_name)
+    suggestion = fn(obs.to_dict(), catalog, argument)
+    reasons = _suggestion_reasons(suggestion, obs.to_dict(), catalog, argument)
     with transaction.atomic():
         _lock(session)
         if session.episode.step_count != obs.step_index:
@@ -339,8 +351,22 @@ def review_suggest(session: ReviewSession, *, meta: RequestMeta, suggester: str 
         return audit_append(meta=meta, action=Action.SUGGESTION_SHOWN, session=session, payload={
             "action": suggestion.action, "suggester": suggestion.source, "requested": suggester,
             "model": suggestion.model, "fallback_reason": suggestion.fallback_reason,
-            "latency_s": round(suggestion.latency_s, 3), "step_index": obs.step_index,
+            "latency_s": round(suggestion.latency_s, 3), "step_index": obs.step_index, **reasons,
         })
+
+
+def _suggestion_reasons(suggestion: Suggestion, observation: dict[str, Any], catalog: Catalog,
+                        argument: str) -> dict[str, Any]:
+    """Why: the rule-based suggester's rule (``reason``), or a trained policy's likeliest actions
+    with their probabilities (``top``). An LLM's reason is its action's own rationale."""
+    if suggestion.source == "rule-based":
+        return {"reason": rule_based_reason(observation, catalog)}
+    if suggestion.source.startswith("policy:"):
+        from jobs.selectors import checkpoint_path
+
+        path = checkpoint_path(argument)
+        return {"top": policy_top_actions(_loaded_policy(str(path), path.stat().st_mtime), observation, catalog)}
+    return {}
 
 
 def _answers(session: ReviewSession, suggestion_ids: list[int]) -> dict[int, str]:
@@ -437,6 +463,7 @@ def review_sign_off(session: ReviewSession, *, meta: RequestMeta, approve: bool,
             meta=meta, action=Action.SESSION_APPROVED if approve else Action.SESSION_RETURNED, session=session,
             payload={"comment": comment, "grader_score": session.episode.grader_score},
         )
+        review_broadcast(session)  # watching pages drop their live badge and show the sign-off
     return session
 
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from reviews import views, views_audit
+from reviews import views, views_audit, views_session
 
 app_name = "reviews"
 
@@ -17,8 +17,14 @@ urlpatterns = [
     path("reviews/<int:pk>/suggest", views.review_suggest, name="suggest"),
     path("reviews/<int:pk>/suggestion", views.review_answer_suggestion, name="answer-suggestion"),
     path("reviews/<int:pk>/sign-off", views.review_sign_off, name="sign-off"),
+    path("reviews/<int:pk>/live", views_session.review_live, name="live"),
+    path("reviews/<int:pk>/revise", views_session.review_revise, name="revise"),
+    path("reviews/<int:pk>/comment", views_session.review_comment, name="comment"),
     path("reviews/<int:pk>/audit", views_audit.session_audit, name="session-audit"),
     path("audit/", views_audit.audit_list, name="audit"),
+    path("audit/export.csv", views_audit.audit_download, {"fmt": "csv"}, name="audit-csv"),
+    path("audit/export.json", views_audit.audit_download, {"fmt": "json"}, name="audit-json"),
+    path("audit/verify", views_audit.audit_check, name="audit-verify"),
     path("research/", views_audit.research, name="research"),
     path("research/export.jsonl", views_audit.research_download, {"fmt": "jsonl"}, name="research-jsonl"),
     path("research/export.minari.zip", views_audit.research_download, {"fmt": "minari"}, name="research-minari"),

@@ -10,24 +10,26 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.selectors import DEFAULT_CATALOG, catalog_get
 from episodes.services import Caller, episode_observation
-from reviews import permissions, selectors, services
+from reviews import clinical, permissions, review_page, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import (
     FinishForm,
     InterventionForm,
     PatientFilterForm,
     QueryForm,
+    SessionFilterForm,
     SignOffForm,
     StartSessionForm,
     SuggestForm,
     SuggestionAnswerForm,
 )
-from reviews.models import AuditRecord, ReviewSession
+from reviews.models import ReviewSession
 
 PAGE_SIZE = 50
 
@@ -108,47 +110,45 @@ def session_start(request: HttpRequest) -> HttpResponse:
 @require_GET
 def sessions(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "review.view")
-    qs = selectors.sessions_visible_to(request.user)
-    status = request.GET.get("status", "")
-    if status in ReviewSession.Status.values:
-        qs = qs.filter(status=status)
+    supervisor = permissions.scope(request.user, "review.view") == permissions.ANY
+    form = SessionFilterForm(request.GET or None, supervisor=supervisor)
+    status = 200
+    if form.is_bound and not form.is_valid():
+        qs, status = ReviewSession.objects.none(), 422  # refused filters show no rows, not all of them
+    else:
+        data = form.cleaned_data if form.is_bound else {}
+        qs = selectors.session_list(request.user, selectors.SessionFilters(
+            pharmacist=data.get("pharmacist") or "", patient=data.get("patient") or "", task_id=data.get("task") or "",
+            status=data.get("status") or "", since=data.get("since"), until=data.get("until"),
+            min_score=data.get("min_score"), max_score=data.get("max_score"),
+        ))
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(request, "reviews/sessions.html", {
-        "page": page, "status": status, "statuses": ReviewSession.Status.choices,
-        "is_supervisor": permissions.scope(request.user, "review.view") == permissions.ANY,
-    })
+        "page": page, "form": form, "query": query.urlencode(), "is_supervisor": supervisor,
+    }, status=status)
 
 
 # ── the review page ────────────────────────────────────────────────────────
 def _review_context(request: HttpRequest, session: ReviewSession, **forms: Any) -> dict[str, Any]:
-    episode = session.episode
-    # Who may see the session was decided by ``session_for``; read the episode as its owner.
-    obs = episode_observation(Caller(user_id=session.pharmacist_id), episode_id=episode.episode_id)
-    catalog = catalog_get(session.catalog_name)
-    regimen_ids = [m.drug_id for m in obs.current_medications]
+    context = review_page.review_page(request, session)
+    obs, catalog = context["obs"], context["catalog"]
     regimen = [(m.drug_id, f"{m.generic_name} ({m.drug_id})") for m in obs.current_medications]
-    substitutes = selectors.substitute_choices(catalog, regimen_ids)
-    can_act = permissions.allowed(request.user, "review.act", owner_id=session.pharmacist_id) and session.status == ReviewSession.Status.IN_PROGRESS and not obs.done
-    suggestion = None
-    if can_act and request.GET.get("suggestion", "").isdigit():
-        suggestion = AuditRecord.objects.filter(
-            pk=int(request.GET["suggestion"]), session=session, action=AuditRecord.Action.SUGGESTION_SHOWN,
-        ).first()
-    return {
-        "session": session, "episode": episode, "obs": obs, "history": selectors.step_history(episode),
-        "can_act": can_act, "can_sign_off": permissions.allowed(request.user, "review.sign_off", owner_id=session.pharmacist_id) and obs.done and not session.is_signed_off,
+    substitutes = selectors.substitute_choices(catalog, context["regimen_ids"])
+    can_act = context["can_act"]
+    context.update({
         "query_form": forms.get("query_form") or QueryForm(regimen=regimen),
         "intervention_form": forms.get("intervention_form") or InterventionForm(regimen=regimen, substitutes=substitutes),
         "sign_off_form": forms.get("sign_off_form") or SignOffForm(),
         # Only whoever can act is offered suggestions (the form lists checkpoints: a query).
         "suggest_form": forms.get("suggest_form") or (_suggest_form(catalog_name=session.catalog_name) if can_act else None),
-        "suggestion": suggestion, "suggestion_text": selectors.action_summary(suggestion.payload["action"]) if suggestion else "",
-        "changed": selectors.what_changed(catalog, obs.patient_id, regimen_ids) if obs.done else None,
-        "regimen": regimen, "substitutes": substitutes, "error": forms.get("error"),
-        "acb_total": sum(m.anticholinergic_score for m in obs.current_medications),
-        "is_owner": session.pharmacist_id == request.user.pk,
-        "ws_path": f"/ws/reviews/{session.pk}/",
-    }
+        "suggestion": review_page.suggestion_shown(session, request.GET.get("suggestion", ""), catalog) if can_act else None,
+        "confirm": forms.get("confirm"), "error": forms.get("error"), "comment_form": forms.get("comment_form"),
+        # Where the eye goes once the page is shown: a refused form's error, else the last result.
+        "focus": forms.get("focus", ""),
+    })
+    return context
 
 
 @login_required
@@ -161,11 +161,22 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _rerender(request: HttpRequest, session: ReviewSession, status: int = 422, **forms: Any) -> HttpResponse:
     session.episode.refresh_from_db()
+    forms.setdefault("focus", "page-error")
     return render(request, "reviews/review.html", _review_context(request, session, **forms), status=status)
 
 
 def _apply_refusal(form: Any, field: str | None, message: str) -> None:
     form.add_error(field if field in form.fields else None, message)
+
+
+def _plain(session: ReviewSession, message: str) -> str:
+    """An environment refusal in the page's words (the audit record keeps the environment's)."""
+    return clinical.plain_message(catalog_get(session.catalog_name), message)
+
+
+def _to_result(pk: int) -> HttpResponse:
+    """After a step: the review, scrolled to what the step did (the page's script focuses it)."""
+    return HttpResponseRedirect(reverse("reviews:review", kwargs={"pk": pk}) + "#last-result")
 
 
 def _choices(session: ReviewSession) -> tuple[list[tuple[str, str]], list[Any]]:
@@ -194,17 +205,18 @@ def _step_view(request: HttpRequest, pk: int, form_class: type, form_key: str) -
     if form.is_valid():
         try:
             outcome = services.review_step(session, meta=RequestMeta.from_request(request), action=form.action(),
-                                           at_step=form.cleaned_data["at_step"])
+                                           at_step=form.cleaned_data["at_step"],
+                                           repeat_ok=form.cleaned_data.get("repeat", True))
         except services.DuplicateSubmission as exc:
             return _already_done(request, exc)
         except services.ReviewError as exc:
-            _apply_refusal(form, exc.field, exc.message)
+            _apply_refusal(form, exc.field, _plain(session, exc.message))
             status = exc.status
         else:
             if outcome.refusal is None:
-                return redirect("reviews:review", pk=pk)
-            _apply_refusal(form, *outcome.refusal)
-    return _rerender(request, session, status=status, **{form_key: form})
+                return _to_result(pk)
+            _apply_refusal(form, outcome.refusal[0], _plain(session, outcome.refusal[1]))
+    return _rerender(request, session, status=status, focus=form_key.replace("_form", "-form"), **{form_key: form})
 
 
 @login_required
@@ -226,6 +238,11 @@ def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
     form = FinishForm(request.POST)
     if not form.is_valid():
         return _rerender(request, session, error=form.errors["at_step"][0])
+    if not form.cleaned_data["confirmed"]:
+        # Without the page's script (which asks in a dialog): ask here; nothing is done yet.
+        return _rerender(request, session, status=200, focus="confirm", confirm={
+            "action": reverse("reviews:finish", kwargs={"pk": pk}), "at_step": form.cleaned_data["at_step"],
+            "question": "Finish the review now? It is graded at once and takes no more steps."})
     try:
         outcome = services.review_finish(session, meta=RequestMeta.from_request(request),
                                          at_step=form.cleaned_data["at_step"])
@@ -234,8 +251,8 @@ def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
     except services.ReviewError as exc:
         return _rerender(request, session, status=exc.status, error=exc.message)
     if outcome.refusal is not None:
-        return _rerender(request, session, error=outcome.refusal[1])
-    return redirect("reviews:review", pk=pk)
+        return _rerender(request, session, error=_plain(session, outcome.refusal[1]))
+    return _to_result(pk)
 
 
 def _suggest_form(data: Any = None, catalog_name: str | None = None) -> SuggestForm:
@@ -270,13 +287,12 @@ def review_suggest(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("suggester", exc.message)
             return _rerender(request, session, suggest_form=form)
         return _rerender(request, session, status=exc.status, error=exc.message)
-    payload = record.payload
     if request.headers.get("Accept", "").startswith("application/json"):
-        return JsonResponse({
-            "id": record.pk, "action": payload["action"], "text": selectors.action_summary(payload["action"]),
-            "suggester": payload["suggester"], "requested": payload["requested"], "model": payload["model"],
-            "fallback_reason": payload["fallback_reason"],
-        })
+        # The suggestion as the page renders it (the same template), and its fields.
+        shown = review_page.suggestion_view(record, catalog_get(session.catalog_name))
+        html = render_to_string("reviews/_suggestion.html", {"suggestion": shown, "session": session}, request=request)
+        return JsonResponse({**{k: shown[k] for k in ("id", "action", "text", "suggester", "requested", "model",
+                                                        "fallback_reason", "reason", "top")}, "html": html})
     return redirect(reverse("reviews:review", kwargs={"pk": pk}) + f"?suggestion={record.pk}#suggestion")
 
 
@@ -288,18 +304,24 @@ def review_answer_suggestion(request: HttpRequest, pk: int) -> HttpResponse:
     form = SuggestionAnswerForm(request.POST)
     if not form.is_valid():
         return _rerender(request, session, error="Answer a suggestion with accept or ignore.")
+    data = form.cleaned_data
+    if data["decision"] == "accept" and not data["confirmed"] and selectors.suggestion_finishes(session, data["suggestion_id"]):
+        return _rerender(request, session, status=200, focus="confirm", confirm={
+            "action": reverse("reviews:answer-suggestion", kwargs={"pk": pk}), "suggestion_id": data["suggestion_id"],
+            "question": "The suggestion is to finish the review. Finish it now? It is graded at once and takes no more steps."})
     try:
         if form.cleaned_data["decision"] == "accept":
             outcome = services.review_accept_suggestion(session, meta=meta, suggestion_id=form.cleaned_data["suggestion_id"])
             if outcome.refusal is not None:
-                return _rerender(request, session, error=f"The suggestion was refused: {outcome.refusal[1]}")
+                return _rerender(request, session, error=f"The suggestion was refused: {_plain(session, outcome.refusal[1])}")
         else:
             services.review_ignore_suggestion(session, meta=meta, suggestion_id=form.cleaned_data["suggestion_id"])
+            return redirect("reviews:review", pk=pk)
     except services.DuplicateSubmission as exc:
         return _already_done(request, exc)
     except services.ReviewError as exc:
         return _rerender(request, session, status=exc.status, error=exc.message)
-    return redirect("reviews:review", pk=pk)
+    return _to_result(pk)
 
 
 @login_required

@@ -4,16 +4,27 @@ view of finished reviews: the anonymised table, an episode's drill-down and the 
 from __future__ import annotations
 
 import tempfile
+from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from episodes.errors import error_body
-from reviews import permissions, research_export, selectors, services
+from reviews import audit_actions, audit_format, permissions, research_export, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import AuditFilterForm, ResearchFilterForm
 
@@ -29,21 +40,65 @@ def session_audit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "reviews/audit_session.html", {"session": session, "records": records})
 
 
+def _audit_filters(request: HttpRequest) -> tuple[AuditFilterForm, dict[str, Any] | None]:
+    """The query string's filters, or None (and the form's errors) when a value is refused."""
+    form = AuditFilterForm(request.GET or None)
+    if not form.is_bound:
+        return form, {}
+    if not form.is_valid():
+        return form, None
+    data = form.cleaned_data
+    return form, {"actor": data["actor"], "action": data["action"], "session_id": data["session"],
+                  "since": data["since"], "until": data["until"]}
+
+
 @login_required
 @require_GET
 def audit_list(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "audit.view")
-    form = AuditFilterForm(request.GET or None)
-    filters = {}
-    if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        filters = {"actor": data["actor"], "action": data["action"], "session_id": data["session"],
-                   "since": data["since"], "until": data["until"]}
-    records = selectors.audit_list(**filters) if not form.errors else selectors.audit_list().none()
+    form, filters = _audit_filters(request)
+    records = selectors.audit_list(**filters) if filters is not None else selectors.audit_list().none()
     page = Paginator(records, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "reviews/audit_list.html", {"form": form, "page": page, "query": query.urlencode()})
+    return render(request, "reviews/audit_list.html", {"form": form, "page": page, "query": query.urlencode()},
+                  status=200 if filters is not None else 422)
+
+
+@login_required
+@require_GET
+def audit_download(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The filtered records, every one (not a page), exactly as stored: payloads unrounded and
+    full hashes, so a download can be checked against the chain."""
+    permissions.require(request.user, "audit.view")
+    form, filters = _audit_filters(request)
+    if filters is None:
+        items = [{"type": "value_error", "loc": [name], "msg": f"{name}: {' '.join(errors)}",
+                  "input": form.data.get(name)} for name, errors in form.errors.items()]
+        return JsonResponse({"detail": items}, status=422)
+    records = selectors.audit_list(**filters).order_by("pk")
+    audit_actions.audit_export_record(meta=RequestMeta.from_request(request), fmt=fmt,
+                                      filters={k: v for k, v in filters.items() if v not in ("", None)},
+                                      rows=records.count())
+    # Streamed: the trail of a busy site does not fit in a response held in memory.
+    rows = records.iterator(chunk_size=2000)
+    if fmt == "csv":
+        response = StreamingHttpResponse(audit_format.audit_csv(rows), content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(audit_format.audit_json(rows, filters), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="polypharmacy-audit.{fmt}"'
+    return response
+
+
+@login_required
+@require_POST
+def audit_check(request: HttpRequest) -> HttpResponse:
+    """Run the chain check now; the verdict is shown on /audit/ (the filters kept)."""
+    permissions.require(request.user, "audit.view")
+    verdict = audit_actions.audit_check(meta=RequestMeta.from_request(request))
+    (messages.success if verdict.ok else messages.error)(request, audit_actions.verdict_text(verdict))
+    back = QueryDict(request.POST.get("query", "")).urlencode()  # re-encoded: nothing but a query string
+    return HttpResponseRedirect(reverse("reviews:audit") + (f"?{back}" if back else ""))
 
 
 def _research_filters(request: HttpRequest) -> tuple[ResearchFilterForm, selectors.ResearchFilters | None]:

@@ -104,7 +104,10 @@ PAGES = {
     "/reviews/": row(302, 403, 200, 200, 403, 403, 403),
     "/reviews/{session}/": row(302, 403, 200, 200, 403, 403, 403),  # the pharmacist's own session
     "/reviews/{session}/audit": row(302, 403, 200, 200, 403, 403, 403),
+    "/reviews/{session}/live": row(302, 403, 200, 200, 403, 403, 403),  # the page's live fragments
     "/audit/": row(302, 403, 403, 200, 403, 403, 403),
+    "/audit/export.csv": row(302, 403, 403, 200, 403, 403, 403),
+    "/audit/export.json": row(302, 403, 403, 200, 403, 403, 403),
     "/research/": row(302, 403, 403, 200, 200, 403, 403),
     "/research/{research}/": row(302, 403, 403, 200, 200, 403, 403),
     "/research/export.jsonl": row(302, 403, 403, 200, 200, 403, 403),
@@ -158,7 +161,7 @@ REVIEW_ACTIONS = {
                        row(302, 403, 302, 403, 403, 403, 403)),
     "/reviews/{session}/query": (QUERY, row(302, 403, 302, 403, 403, 403, 403)),
     "/reviews/{session}/suggest": ({"suggester": "rule-based", "at_step": 0}, row(302, 403, 302, 403, 403, 403, 403)),
-    "/reviews/{session}/finish": ({"at_step": 0}, row(302, 403, 302, 403, 403, 403, 403)),
+    "/reviews/{session}/finish": ({"at_step": 0, "confirmed": "1"}, row(302, 403, 302, 403, 403, 403, 403)),
 }
 
 
@@ -178,6 +181,34 @@ def test_who_may_sign_off_a_finished_review(world: World) -> None:
     assert got == row(302, 403, 403, 302, 403, 403, 403)
     world.session.refresh_from_db()
     assert world.session.status == ReviewSession.Status.APPROVED
+
+
+def test_who_may_revise_a_returned_review(world: World) -> None:
+    meta = RequestMeta(user=world.users["pharmacist"])
+    review_services.review_finish(world.session, meta=meta)
+    review_services.review_sign_off(world.session, meta=RequestMeta(user=world.users["supervisor"]), approve=False,
+                                    comment="Look again.")
+    # The pharmacist's revise comes last: it succeeds once.
+    order = [p for p in PRINCIPALS if p != "pharmacist"] + ["pharmacist"]
+    got = {who: world.client(who).post(world.url("/reviews/{session}/revise")).status_code for who in order}
+
+    assert got == row(302, 403, 302, 403, 403, 403, 403)
+    assert ReviewSession.objects.filter(revision_of=world.session).count() == 1
+
+
+def test_who_may_comment_on_a_step(world: World) -> None:
+    review_services.review_step(world.session, meta=RequestMeta(user=world.users["pharmacist"]),
+                                action={"action_type": "query_ddi", "drug_id_1": "DRUG_TRAMADOL",
+                                        "drug_id_2": "DRUG_AMITRIPTYLINE"})
+    got = world.each(lambda who, client: client.post(world.url("/reviews/{session}/comment"),
+                                                     {"index": 1, "comment": f"from {who}"}).status_code)
+
+    assert got == row(302, 403, 403, 302, 403, 403, 403)
+
+
+def test_who_may_check_the_audit_chain_from_the_page(world: World) -> None:
+    assert world.each(lambda who, client: client.post("/audit/verify").status_code) == \
+        row(302, 403, 403, 302, 403, 403, 403)
 
 
 def test_nobody_signs_off_their_own_review_even_with_both_roles(world: World) -> None:

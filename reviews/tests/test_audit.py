@@ -20,7 +20,7 @@ def trail(session, phil, sue):
     client.post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]}))
     client.post(f"/reviews/{session.pk}/query", shown(session, {"drug_id_1": SEVERE_PAIR[0], "drug_id_2": "DRUG_WARFARIN"}))
     client.post(f"/reviews/{session.pk}/suggest", shown(session))
-    client.post(f"/reviews/{session.pk}/finish", shown(session))
+    client.post(f"/reviews/{session.pk}/finish", shown(session, {"confirmed": "1"}))
     client_for(sue).post(f"/reviews/{session.pk}/sign-off", {"decision": "approve", "comment": "Fine — «ok»"})
     return list(AuditRecord.objects.order_by("pk"))
 

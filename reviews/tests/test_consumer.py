@@ -140,3 +140,21 @@ async def _the_pharmacist_watching_their_own_session_and_refused_watchers_are_no
     await own.disconnect()
     assert not (await communicator(session, pia).connect())[0]
     assert await sync_to_async(watches)(session) == []
+
+
+def test_a_sign_off_tells_the_watching_pages_without_a_step():
+    async_to_sync(_a_sign_off_tells_the_watching_pages_without_a_step)()
+
+
+async def _a_sign_off_tells_the_watching_pages_without_a_step():
+    from reviews import services
+    from reviews.audit import RequestMeta
+
+    session, phil, sue, _pia = await sync_to_async(world)()
+    comm = communicator(session, phil)
+    assert (await comm.connect())[0]
+    await sync_to_async(services.review_finish)(session, meta=RequestMeta(user=phil))
+    assert (await comm.receive_json_from(timeout=5))["type"] == "step"
+    await sync_to_async(services.review_sign_off)(session, meta=RequestMeta(user=sue), approve=True, comment="")
+    assert await comm.receive_json_from(timeout=5) == {"type": "review", "status": "approved"}
+    await comm.disconnect()

@@ -141,7 +141,7 @@ def test_a_double_start_opens_one_session(server, phil):
 def test_a_double_finish_and_a_double_sign_off_act_once(server, phil, sue):
     pk = start(phil, "EP_0006")
 
-    finished = at_once(PARALLEL // 2, lambda _: phil.post(f"/reviews/{pk}/finish", {"at_step": 0}))
+    finished = at_once(PARALLEL // 2, lambda _: phil.post(f"/reviews/{pk}/finish", {"at_step": 0, "confirmed": "1"}))
     signed = at_once(PARALLEL // 2, lambda _: sue.post(f"/reviews/{pk}/sign-off", {"decision": "approve", "comment": "ok"}))
 
     assert_once(finished, pk)
@@ -163,7 +163,7 @@ def test_a_supervisors_live_watch_is_audited_once_and_the_pharmacists_not_at_all
             if not then_step:
                 return None
             # A real round trip: the pharmacist's step reaches the supervisor's socket.
-            finished = await asyncio.to_thread(phil.post, f"/reviews/{pk}/finish", {"at_step": 0})
+            finished = await asyncio.to_thread(phil.post, f"/reviews/{pk}/finish", {"at_step": 0, "confirmed": "1"})
             assert finished.status == 302, finished.text[:500]
             return json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
 

@@ -15,7 +15,7 @@ from reviews.tests.conftest import SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_fo
 pytestmark = pytest.mark.django_db
 
 A = AuditRecord.Action
-LLM_QUERY = f"query {SEVERE_PAIR[0]} + {SEVERE_PAIR[1]}"  # the valid_query recording's action
+LLM_QUERY = "query tramadol + amitriptyline"  # the valid_query recording's action (SEVERE_PAIR), in words
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_a_supervisor_cannot_step_someone_elses_session(session, sue):
 
 
 def test_a_researcher_sees_only_anonymised_finished_episodes(session, phil, rex):
-    client_for(phil).post(f"/reviews/{session.pk}/finish", shown(session))
+    client_for(phil).post(f"/reviews/{session.pk}/finish", shown(session, {"confirmed": "1"}))
     client = client_for(rex)
     assert client.get(f"/reviews/{session.pk}/").status_code == 403
     page = client.get("/research/")

@@ -42,6 +42,17 @@ def test_a_trained_policy_answers_and_the_audit_says_which(policy_checkpoint, se
     assert "by the trained policy tiny-easy" in page
 
 
+def test_a_trained_policys_suggestion_shows_its_likeliest_actions_with_probabilities(policy_checkpoint, session, phil):
+    answer = client_for(phil).post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "policy:tiny-easy"}),
+                                   HTTP_ACCEPT="application/json").json()
+    top = answer["top"]
+    assert 1 <= len(top) <= 3 and top[0]["text"] == answer["text"]  # greedy: the likeliest is the one suggested
+    assert all(0 < t["p"] <= 1 for t in top) and sum(t["p"] for t in top) <= 1.0001
+    assert [t["p"] for t in top] == sorted((t["p"] for t in top), reverse=True)
+    assert "The policy's likeliest actions here" in answer["html"] and "p = " in answer["html"]
+    assert AuditRecord.objects.get(pk=answer["id"]).payload["top"][0]["action"] == answer["action"]
+
+
 def test_an_unknown_checkpoint_is_refused_at_the_field(policy_checkpoint, session, phil):
     resp = client_for(phil).post(f"/reviews/{session.pk}/suggest", shown(session, {"suggester": "policy:nope"}))
     assert resp.status_code == 422 and not AuditRecord.objects.filter(action="suggestion.shown").exists()

@@ -33,7 +33,7 @@ def test_a_query_sent_twice_takes_one_step_and_the_second_shows_a_notice(session
 
 def test_a_form_from_before_a_step_taken_in_another_tab_is_not_applied(session, phil):
     assert client_for(phil).post(f"/reviews/{session.pk}/query", query_form(0)).status_code == 302  # the other tab
-    response = client_for(phil).post(f"/reviews/{session.pk}/finish", {"at_step": 0})
+    response = client_for(phil).post(f"/reviews/{session.pk}/finish", {"at_step": 0, "confirmed": "1"})
     assert response.status_code == 303
     assert Step.objects.filter(episode=session.episode).count() == 1
 
@@ -96,12 +96,12 @@ def test_starting_the_same_review_twice_gives_the_same_session(classic, phil):
     assert "You started this review of EP_0002" in client.get(second["Location"]).content.decode()
     # Once it is finished, starting the patient again is a new review.
     session = ReviewSession.objects.get()
-    client.post(f"/reviews/{session.pk}/finish", shown(session))
+    client.post(f"/reviews/{session.pk}/finish", shown(session, {"confirmed": "1"}))
     assert client.post("/reviews/start", START).status_code == 302 and ReviewSession.objects.count() == 2
 
 
 def test_a_sign_off_sent_twice_is_recorded_once(session, phil, sue):
-    client_for(phil).post(f"/reviews/{session.pk}/finish", shown(session))
+    client_for(phil).post(f"/reviews/{session.pk}/finish", shown(session, {"confirmed": "1"}))
     client = client_for(sue)
     decision = {"decision": "approve", "comment": "Sound."}
     first, second = client.post(f"/reviews/{session.pk}/sign-off", decision), client.post(f"/reviews/{session.pk}/sign-off", decision)

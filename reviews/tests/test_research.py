@@ -31,7 +31,7 @@ def review_and_finish(client: Client, patient_id: str) -> ReviewSession:
     started = client.post("/reviews/start", {"catalog": "classic", "patient_id": patient_id, "task_id": "easy_screening"})
     assert started.status_code == 302, started.content
     pk = int(started["Location"].strip("/").split("/")[1])
-    assert client.post(f"/reviews/{pk}/finish", shown(pk)).status_code == 302
+    assert client.post(f"/reviews/{pk}/finish", shown(pk, {"confirmed": "1"})).status_code == 302
     return ReviewSession.objects.get(pk=pk)
 
 

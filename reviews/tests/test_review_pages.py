@@ -57,7 +57,7 @@ def test_the_review_page_shows_patient_medication_flags_budgets_and_history(sess
 
     catalog = Catalog.load("classic")
     regimen = set(catalog.patients[PATIENT].medication_ids)
-    offered = page.context["substitutes"]
+    offered = page.context["intervention_form"].fields["proposed_new_drug_id"].widget.choices[1:]
     assert ("DRUG_AMITRIPTYLINE", [("DRUG_NORTRIPTYLINE", "Nortriptyline (DRUG_NORTRIPTYLINE)")]) in offered or any(
         t == "DRUG_AMITRIPTYLINE" for t, _ in offered)
     for target, options in offered:
@@ -80,7 +80,8 @@ def test_a_query_and_a_substitution_are_steps_like_the_apis(session, phil):
     assert steps[1].observation["interventions"][0]["proposed_new_drug_id"] == new
     assert steps[0].actor == phil and steps[0].actor_label == "review:phil"
     history = client.get(f"/reviews/{session.pk}/").context["history"]
-    assert [h["index"] for h in history] == [1, 2] and "severe" in history[0]["result"]
+    assert [h["index"] for h in history] == [1, 2] and history[0]["badge"] == "severe"
+    assert history[0]["summary"] == "query tramadol + amitriptyline" and history[0]["result"] == "avoid the combination"
     assert actions(session) == [A.SESSION_STARTED, A.STEP_TAKEN, A.STEP_TAKEN]
 
 
@@ -88,12 +89,12 @@ def test_finishing_shows_the_score_and_what_changed(session, phil):
     client = client_for(phil)
     target, new = SAME_CLASS_SUBSTITUTE
     client.post(f"/reviews/{session.pk}/intervene", shown(session, {"target_drug_id": target, "intervention_type": "substitute", "proposed_new_drug_id": new}))
-    assert client.post(f"/reviews/{session.pk}/finish", shown(session)).status_code == 302
+    assert client.post(f"/reviews/{session.pk}/finish", shown(session, {"confirmed": "1"})).status_code == 302
     page = client.get(f"/reviews/{session.pk}/")
     session.refresh_from_db()
     assert session.status == ReviewSession.Status.FINISHED
     assert page.context["obs"].grader_score is not None
-    assert page.context["changed"] == {"stopped_or_replaced": [target], "added": [new]}
+    assert page.context["no_longer_taken"] == ["amitriptyline"] and page.context["added"] == ["nortriptyline"]
     assert "Score" in page.content.decode() and 'id="query-form"' not in page.content.decode()
     assert actions(session)[-2:] == [A.STEP_TAKEN, A.SESSION_FINISHED]
 

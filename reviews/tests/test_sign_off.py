@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def finished(session, phil):
-    client_for(phil).post(f"/reviews/{session.pk}/finish", shown(session))
+    client_for(phil).post(f"/reviews/{session.pk}/finish", shown(session, {"confirmed": "1"}))
     session.refresh_from_db()
     return session
 

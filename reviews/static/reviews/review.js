@@ -1,82 +1,88 @@
-// The review page's live parts: the step feed over the episode's WebSocket channel group,
-// suggestions rendered in place, and substitute choices limited to the chosen drug's class.
-// Everything works without it (forms post and the page reloads); this only avoids reloads.
+// The review page's live parts. Everything works without it (forms post, the server asks for
+// confirmations and refuses repeated pairs, the page reloads at the result); this adds:
+// - live updates: each step or sign-off pushed over ws/reviews/<id>/ makes the page fetch its
+//   regions rendered by the server (reviews/<id>/live, the page's own templates) and swap them in;
+// - focus and scroll to what a post did (the result, or the refused field);
+// - a warning as soon as a pair already asked is chosen, before a query is spent on it;
+// - a confirmation dialog before finishing (and before accepting a "finish" suggestion);
+// - suggestions fetched in place, and substitutes limited to the chosen drug's class.
 (function () {
   "use strict";
   var root = document.getElementById("review");
   if (!root) return;
 
-  function text(el, value) { if (el) el.textContent = value; }
-  function fixed(x) { return (x === null || x === undefined) ? "—" : Number(x).toFixed(3); }
-  function cell(tr, value) { var td = document.createElement("td"); td.textContent = value; tr.appendChild(td); return td; }
+  function byId(id) { return document.getElementById(id); }
 
-  function summary(a) {
-    if (a.action_type === "query_ddi") return "query " + a.drug_id_1 + " + " + a.drug_id_2;
-    if (a.action_type === "propose_intervention") {
-      return a.intervention_type + " " + a.target_drug_id + (a.proposed_new_drug_id ? " → " + a.proposed_new_drug_id : "");
+  // ── where the eye goes after a post ──────────────────────────────────────
+  function focusOn(el) {
+    if (!el) return;
+    if (!el.hasAttribute("tabindex") && !/^(INPUT|SELECT|TEXTAREA|BUTTON|A)$/.test(el.tagName)) el.setAttribute("tabindex", "-1");
+    el.scrollIntoView({block: "center"});
+    el.focus({preventScroll: true});
+  }
+  function initialFocus() {
+    var target = root.dataset.focus ? byId(root.dataset.focus) : null;
+    if (target) {
+      // A refused form: its first invalid field (the error is announced with it), else the form.
+      focusOn(target.querySelector("[aria-invalid=true]") || target.querySelector(".errorlist") || target);
+    } else if (location.hash === "#last-result") {
+      focusOn(byId("last-result"));
     }
-    return "finish review";
   }
 
-  function result(a, obs) {
-    if (obs.last_action_error) return "refused: " + obs.last_action_error;
-    if (a.action_type === "query_ddi") {
-      var q = obs.last_query_result || {};
-      return (q.severity || "?") + " (" + (q.recommendation || "") + ")";
+  // ── a pair already asked is warned about before it is spent ─────────────
+  var query = byId("query-form");
+  function askedPair(a, b) {
+    if (!a || !b || a === b) return null;
+    var cells = document.querySelectorAll("#pairs td[data-severity]");
+    for (var i = 0; i < cells.length; i++) {
+      var c = cells[i];
+      if ((c.dataset.a === a && c.dataset.b === b) || (c.dataset.a === b && c.dataset.b === a)) return c;
     }
-    if (a.action_type === "propose_intervention") {
-      var last = obs.interventions[obs.interventions.length - 1] || {};
-      var delta = -(last.risk_delta || 0);
-      var r = "risk Δ " + (delta >= 0 ? "+" : "") + delta.toFixed(3);
-      return last.proposed_new_drug_id ? "now " + last.proposed_new_drug_id + "; " + r : r;
+    return null;
+  }
+  function checkRepeat() {
+    if (!query) return;
+    var a = query.elements.drug_id_1.value, b = query.elements.drug_id_2.value;
+    var warning = byId("repeat-warning");
+    Array.prototype.forEach.call(document.querySelectorAll("#pairs td.chosen"), function (c) { c.classList.remove("chosen"); });
+    var cell = askedPair(a, b);
+    if (cell) {
+      cell.classList.add("chosen");
+      warning.textContent = cell.title.split(":")[0] + " was already asked at step " + cell.dataset.step + " (" +
+        cell.dataset.severity + "): asking again spends a query and earns nothing. Tick “Ask again anyway” to spend one.";
+    } else {
+      warning.textContent = "";
     }
-    return obs.grader_score !== null ? "score " + fixed(obs.grader_score) : "finished";
   }
-
-  function renderMedications(meds) {
-    var body = document.querySelector("#medications tbody");
-    if (!body) return;
-    body.textContent = "";
-    var acb = 0;
-    meds.forEach(function (m) {
-      var tr = document.createElement("tr");
-      tr.dataset.drug = m.drug_id;
-      cell(tr, m.drug_id); cell(tr, m.generic_name); cell(tr, m.atc_class);
-      cell(tr, m.dose_mg + " mg " + m.frequency);
-      cell(tr, m.is_high_risk_elderly ? "high risk" : "");
-      cell(tr, m.beers_flags.join(" "));
-      cell(tr, m.anticholinergic_score); cell(tr, m.monitored ? "yes" : "");
-      acb += m.anticholinergic_score;
-      body.appendChild(tr);
-    });
-    text(document.getElementById("acb-total"), acb);
+  if (query) {
+    query.elements.drug_id_1.addEventListener("change", checkRepeat);
+    query.elements.drug_id_2.addEventListener("change", checkRepeat);
+    checkRepeat();
   }
+  // A click on a pair of the matrix chooses it in the query form.
+  document.addEventListener("click", function (event) {
+    var cell = event.target.closest ? event.target.closest("#pairs td.pair") : null;
+    if (!cell || !query) return;
+    query.elements.drug_id_1.value = cell.dataset.a;
+    query.elements.drug_id_2.value = cell.dataset.b;
+    checkRepeat();
+    query.elements.drug_id_1.focus();
+  });
 
-  function onStep(msg) {
-    var body = document.querySelector("#history tbody");
-    if (!body || body.querySelector('tr[data-index="' + msg.index + '"]')) return;  // already shown
-    var obs = msg.payload.observation;
-    var tr = document.createElement("tr");
-    tr.dataset.index = msg.index;
-    tr.className = "fresh";
-    cell(tr, msg.index); cell(tr, msg.actor); cell(tr, summary(msg.action)); cell(tr, result(msg.action, obs));
-    cell(tr, fixed(msg.payload.reward)); cell(tr, fixed(obs.current_risk));
-    body.appendChild(tr);
-    text(document.getElementById("budget-queries"), obs.remaining_query_budget);
-    text(document.getElementById("budget-interventions"), obs.remaining_intervention_budget);
-    text(document.getElementById("step-index"), obs.step_index);
-    text(document.getElementById("current-risk"), fixed(obs.current_risk));
-    text(document.getElementById("grader-score"), fixed(obs.grader_score));
-    renderMedications(obs.current_medications);
-    keepFormsCurrent(msg.index);
-    if (msg.payload.done) text(document.getElementById("session-status"), "finished (reload to sign off or see the outcome)");
-  }
-
+  // ── confirmations ────────────────────────────────────────────────────────
   // Each form says which step it was shown at (at_step); the server refuses one whose step has
   // been taken, so a double click acts once. A step shown live (an API client's, say) moves the
   // forms on with it, except one already submitted: its second click must stay refused.
   document.addEventListener("submit", function (event) {
-    if (!event.defaultPrevented) event.target.dataset.submitted = "1";  // a fetch-driven submit stays open
+    var form = event.target;
+    var question = form.dataset.confirm;
+    var accepting = !event.submitter || event.submitter.value !== "ignore";
+    if (question && accepting && !form.dataset.submitted) {
+      if (!window.confirm(question)) { event.preventDefault(); return; }
+      if (form.elements.confirmed) form.elements.confirmed.value = "1";
+    }
+    if (!event.defaultPrevented) form.dataset.submitted = "1";  // a fetch-driven submit stays open
   });
   function keepFormsCurrent(index) {
     Array.prototype.forEach.call(document.querySelectorAll("form input[name=at_step]"), function (input) {
@@ -84,27 +90,82 @@
     });
   }
 
+  // ── live updates: the server's own rendering of each region ─────────────
+  var fetching = null, again = false, socket = null;
+  function refresh() {
+    if (fetching) { again = true; return; }
+    fetching = fetch(root.dataset.liveUrl, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (live) {
+        Object.keys(live.fragments).forEach(function (id) {
+          var region = byId(id);
+          if (region && comparable(region.innerHTML) !== comparable(live.fragments[id])) replace(region, live.fragments[id]);
+        });
+        root.dataset.step = live.step_index;
+        keepFormsCurrent(live.step_index);
+        var q = byId("query-button"), p = byId("propose-button");
+        if (q && live.queries_left <= 0) q.disabled = true;
+        if (p && live.interventions_left <= 0) p.disabled = true;
+        if (live.done) Array.prototype.forEach.call(document.querySelectorAll("#actions button, #finish-form button"),
+          function (b) { b.disabled = true; });
+        checkRepeat();
+        if (!live.live) stopLive();
+      })
+      .catch(function () {})
+      .then(function () { fetching = null; if (again) { again = false; refresh(); } });
+  }
+  // Each rendering carries a fresh CSRF token: it is not a change.
+  function comparable(html) { return html.replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, ""); }
+  // A region is replaced whole, but what someone is typing in it (a comment, a sign-off) and
+  // which comment forms are open are carried over, by element id.
+  function replace(region, html) {
+    var kept = {}, focused = document.activeElement && region.contains(document.activeElement) ? document.activeElement.id : "";
+    Array.prototype.forEach.call(region.querySelectorAll("input[id], textarea[id], select[id], details[id]"), function (el) {
+      kept[el.id] = el.tagName === "DETAILS" ? el.open : (el.type === "radio" || el.type === "checkbox") ? el.checked : el.value;
+    });
+    region.innerHTML = html;
+    Object.keys(kept).forEach(function (id) {
+      var el = byId(id);
+      if (!el) return;
+      if (el.tagName === "DETAILS") el.open = kept[id];
+      else if (el.type === "radio" || el.type === "checkbox") el.checked = kept[id];
+      else if (el.type !== "hidden") el.value = kept[id];
+    });
+    if (focused && byId(focused)) byId(focused).focus();
+  }
+  function stopLive() {
+    // Signed off: nothing will change any more, so the page stops listening and says so.
+    var state = byId("live-state");
+    if (state) state.parentNode.removeChild(state);
+    root.dataset.live = "";
+    if (socket) { socket.onclose = null; socket.close(); socket = null; }
+  }
+
   var retry = 500;
   function connect() {
+    if (!root.dataset.live) return;
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
-    var state = document.getElementById("live-state");
-    socket.onopen = function () { retry = 500; text(state, "live"); state.className = "live on"; };
+    socket = new WebSocket(scheme + location.host + root.dataset.wsPath);
+    var state = byId("live-state");
+    socket.onopen = function () {
+      if (state) { state.textContent = "live"; state.className = "live on"; }
+      refresh();  // whatever happened between the page and the connection
+      retry = 500;
+    };
     socket.onmessage = function (event) {
       var msg = JSON.parse(event.data);
-      if (msg.type === "step") onStep(msg);
+      if (msg.type === "step" || msg.type === "review") refresh();
     };
     socket.onclose = function () {
-      text(state, "live: reconnecting…"); state.className = "live";
+      if (!root.dataset.live) return;
+      if (state) { state.textContent = "live: reconnecting…"; state.className = "live"; }
       setTimeout(connect, retry); retry = Math.min(retry * 2, 10000);
     };
   }
-  connect();
 
-  // Suggestions: fetched and shown in place, with the same accept/ignore form as without script.
-  var suggestForm = document.getElementById("suggest-form");
-  var box = document.getElementById("suggestion-box");
-  if (suggestForm && box) {
+  // ── suggestions in place ─────────────────────────────────────────────────
+  var suggestForm = byId("suggest-form");
+  if (suggestForm) {
     suggestForm.addEventListener("submit", function (event) {
       event.preventDefault();
       var token = suggestForm.querySelector("input[name=csrfmiddlewaretoken]").value;
@@ -112,38 +173,15 @@
         method: "POST", body: new FormData(suggestForm), credentials: "same-origin",
         headers: {"Accept": "application/json", "X-CSRFToken": token},
       }).then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); }).then(function (s) {
-        var target = document.getElementById("suggestion");
-        target.textContent = "";
-        var p = document.createElement("p");
-        p.append("Suggested: ");
-        var b = document.createElement("b"); b.className = "suggested-action"; b.textContent = s.text; p.appendChild(b);
-        if (s.action.rationale) { var sm = document.createElement("small"); sm.textContent = " (" + s.action.rationale + ")"; p.appendChild(sm); }
-        var form = document.createElement("form");
-        form.method = "post"; form.action = box.dataset.answerUrl; form.className = "inline";
-        [["csrfmiddlewaretoken", token], ["suggestion_id", s.id]].forEach(function (pair) {
-          var input = document.createElement("input"); input.type = "hidden"; input.name = pair[0]; input.value = pair[1];
-          form.appendChild(input);
-        });
-        [["accept", "Accept", ""], ["ignore", "Ignore", "secondary"]].forEach(function (d) {
-          var btn = document.createElement("button"); btn.type = "submit"; btn.name = "decision"; btn.value = d[0];
-          btn.textContent = d[1]; btn.className = d[2]; form.appendChild(btn); form.append(" ");
-        });
-        // Who answered, and why the LLM was not used when it fell back (as the page renders it).
-        var meta = document.createElement("p"); meta.className = "meta"; meta.id = "suggestion-source";
-        meta.textContent = "by " + (s.suggester === "llm" ? "the LLM (" + s.model + ")"
-          : s.suggester.indexOf("policy:") === 0 ? "the trained policy " + s.model : "the rule-based suggester");
-        if (s.fallback_reason) {
-          var fb = document.createElement("span"); fb.className = "fallback"; fb.id = "suggestion-fallback";
-          fb.textContent = "The LLM" + (s.model ? " (" + s.model + ")" : "") + " was not used: " + s.fallback_reason;
-          meta.appendChild(document.createElement("br")); meta.appendChild(fb);
-        }
-        target.appendChild(p); target.appendChild(meta); target.appendChild(form);
+        var target = byId("suggestion");
+        target.innerHTML = s.html;  // rendered by the server with the page's own template
+        focusOn(target.querySelector(".suggested-action"));
       }).catch(function () { suggestForm.submit(); });  // fall back to the plain form post
     });
   }
 
-  // Substitutes: show only the options grouped under the chosen drug.
-  var target = document.getElementById("id_target_drug_id");
+  // ── substitutes: only the options grouped under the chosen drug ─────────
+  var target = byId("id_target_drug_id");
   var substitute = document.querySelector("select[data-substitutes]");
   function limitSubstitutes() {
     if (!target || !substitute) return;
@@ -155,4 +193,7 @@
     if (chosen && chosen.parentNode.tagName === "OPTGROUP" && chosen.parentNode.disabled) substitute.value = "";
   }
   if (target) { target.addEventListener("change", limitSubstitutes); limitSubstitutes(); }
+
+  initialFocus();
+  connect();
 })();
