@@ -77,14 +77,15 @@ BY_CONDITION: Mapping[str, tuple[Indication, ...]] = {
 
 
 @lru_cache(maxsize=4096)
-def _rows_for_class(atc_class: str) -> tuple[Indication, ...]:
-    return tuple(i for i in INDICATIONS if atc_class.startswith(i.atc_prefixes))
+def _rows_for_class(atc_class: str) -> tuple[int, ...]:
+    """Indices into INDICATIONS of the rows whose classes include ``atc_class``."""
+    return tuple(n for n, i in enumerate(INDICATIONS) if atc_class.startswith(i.atc_prefixes))
 
 
 def indications_for(drug: Drug, conditions: Iterable[str]) -> tuple[Indication, ...]:
     """The rows by which ``drug`` treats one of the patient's ``conditions``."""
     conds = set(conditions)
-    return tuple(i for i in _rows_for_class(drug.atc_class) if i.condition in conds)
+    return tuple(INDICATIONS[n] for n in _rows_for_class(drug.atc_class) if INDICATIONS[n].condition in conds)
 
 
 def needed_for(drug: Drug, conditions: Iterable[str], regimen: Iterable[Drug] = ()) -> tuple[str, ...]:
@@ -103,6 +104,28 @@ def needed_for(drug: Drug, conditions: Iterable[str], regimen: Iterable[Drug] = 
 
 
 def regimen_needs(drugs: Iterable[Drug], conditions: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """``needed_for`` of every drug of a regimen, by drug id."""
-    regimen, conds = list(drugs), tuple(conditions)
-    return {d.drug_id: needed_for(d, conds, regimen) for d in regimen}
+    """``needed_for`` of every drug of a regimen, by drug id. Runs after every intervention, so
+    it is memoised on what it depends on: the drugs' classes and the conditions."""
+    regimen = list(drugs)
+    needs = _needs_by_class(tuple(d.atc_class for d in regimen), tuple(conditions))
+    return {d.drug_id: need for d, need in zip(regimen, needs)}
+
+
+@lru_cache(maxsize=65536)
+def _needs_by_class(classes: tuple[str, ...], conditions: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """For each class of a regimen, the conditions it is needed for: a row's drug is needed when
+    it is the row's only drug in the regimen."""
+    rows_of = [[n for n in _rows_for_class(c) if INDICATIONS[n].condition in conditions] for c in classes]
+    count: dict[int, int] = {}
+    for rows in rows_of:
+        for n in rows:
+            count[n] = count.get(n, 0) + 1
+    out = []
+    for rows in rows_of:
+        needed: list[str] = []
+        for n in rows:
+            condition = INDICATIONS[n].condition
+            if count[n] == 1 and condition not in needed:
+                needed.append(condition)
+        out.append(tuple(needed))
+    return tuple(out)

@@ -153,3 +153,12 @@ def test_the_contract_publishes_needed_for_and_left_untreated():
     assert "needed_for" in defs["MedicationEntry"]["required"]
     assert defs["MedicationEntry"]["properties"]["needed_for"]["items"] == {"type": "string"}
     assert "left_untreated" in defs["InterventionRecord"]["properties"]
+
+
+@pytest.mark.parametrize("name", ["classic", "curated"])
+def test_regimen_needs_agrees_with_needed_for_on_every_patient(name):
+    catalog = Catalog.load(name)
+    for patient in catalog.patients.values():
+        drugs = [catalog.drugs[d] for d in patient.medication_ids]
+        assert regimen_needs(drugs, patient.conditions) == {
+            d.drug_id: needed_for(d, patient.conditions, drugs) for d in drugs}
