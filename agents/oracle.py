@@ -109,8 +109,9 @@ def candidate_interventions(env: PolypharmacyEnv) -> Iterator[ProposeInterventio
 
 
 def _state_key(env: PolypharmacyEnv, queried: bool, severe: frozenset[str]) -> tuple[Any, ...]:
-    """Everything a state's future score depends on: the regimen slot by slot, the budgets and
-    steps left, whether the discovering query is made, and the grader's accumulators
+    """Everything a state's future score depends on: the regimen slot by slot, the drugs whose
+    risk still counts after a stop (needed ones), the budgets and steps left, whether the
+    discovering query is made, and the grader's accumulators
     (interventions made, helpful ones, drug changes, critical drugs stopped, whether a drug of a
     starting severe pair, ``severe``, was treated)."""
     obs = env.observation
@@ -119,6 +120,7 @@ def _state_key(env: PolypharmacyEnv, queried: bool, severe: frozenset[str]) -> t
     records = obs.interventions
     return (
         tuple(env.slot_state(i) for i in range(len(env.patient.medication_ids))),  # type: ignore[union-attr]
+        env.stopped_needed(),
         env.remaining_intervention_budget,
         queried,
         obs.step_index,

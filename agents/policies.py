@@ -140,9 +140,11 @@ def _candidate_interventions(observation: dict[str, Any], catalog: Catalog) -> l
         sub = _substitute_terms(catalog, drug_id, regimen, conditions)
         if sub is not None:
             out.append((removed - sub, _intervene(drug_id, "substitute", reason)))
-        # Prefer substitution (it keeps the therapy): stop only a non-critical drug, and only when
-        # the best substitute would bring back a fifth or more of the risk removed.
-        if not med["is_critical"] and (sub is None or sub >= 0.2 * removed):
+        # Prefer substitution (it keeps the therapy): stop only a drug that is neither critical nor
+        # the patient's only treatment of a condition (stopping that earns no risk reduction), and
+        # only when the best substitute would bring back a fifth or more of the risk removed.
+        needed = med.get("needed_for")  # absent from observations recorded before it existed
+        if not med["is_critical"] and not needed and (sub is None or sub >= 0.2 * removed):
             out.append((removed, _intervene(drug_id, "stop", reason)))
         if med["dose_mg"] > catalog.drugs[drug_id].min_dose_mg:
             gain = 0.5 * sum(q["risk_score"] for q in mine if q["recommendation"] == "dose_adjust")
@@ -168,7 +170,8 @@ def heuristic_decide(observation: dict[str, Any], *, catalog: Catalog) -> tuple[
     anticholinergic), while budget and steps remain and fewer severe interactions are known than
     interventions are left. Interventions: the one with the largest expected risk reduction,
     severe interactions first, preferring substitution to stopping (a substitute keeps the
-    therapy), never stopping a critical drug without a substitute; on complex_tradeoff only
+    therapy), never stopping a critical drug, or one the patient needs for a condition
+    (``needed_for``), without a substitute; on complex_tradeoff only
     when the expected gain outweighs the grader's 0.05 per drug change."""
     meds = {m["drug_id"]: m for m in observation["current_medications"]}
     queries = observation["interaction_queries"]

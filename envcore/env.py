@@ -22,8 +22,9 @@ from envcore.catalog import Catalog, Patient, pair_key
 from envcore.contract import EnvReset, FinishReview, ProposeIntervention, QueryDDI, parse_action, validate
 from envcore.errors import EpisodeFinishedError, NoEpisodeError, SnapshotError
 from envcore.graders import GRADERS, GradeInputs
+from envcore.indications import needed_for
 from envcore.observation import InteractionQuery, InterventionRecord, MedicationEntry, Observation, State
-from envcore.regimen import Med, PatientStart, medication_entry, patient_start
+from envcore.regimen import Med, PatientStart, medication_entries, patient_start
 from envcore.risk import regimen_risk
 from envcore.scenarios import DEFAULT_TASK, TASKS, TaskConfig, select_patient
 
@@ -68,6 +69,10 @@ class EpisodeState:
     terminated: bool
     truncated: bool
     last: LastStep
+    # Drugs stopped without a substitute while the patient needed them (envcore.indications),
+    # in the state they were stopped in: their risk contributions still count (see _intervene).
+    # Defaulted, so snapshots taken before it existed still restore.
+    stopped_needed: tuple[Med, ...] = ()
     version: int = SNAPSHOT_VERSION
 
     def copy(self) -> "EpisodeState":
@@ -231,6 +236,11 @@ class PolypharmacyEnv:
         med = self._live().meds[slot]
         return None if med is None else (med.drug_id, med.dose_mg, med.dose_reduced, med.monitored)
 
+    def stopped_needed(self) -> tuple[str, ...]:
+        """Drugs stopped without a substitute while needed for a condition, in stopping order:
+        their risk still counts (the regimen's risk, rewards and grades all read it)."""
+        return tuple(m.drug_id for m in self._live().stopped_needed)
+
     def was_queried(self, drug_a: str, drug_b: str) -> bool:
         return pair_key(drug_a, drug_b) in self._live().queried
 
@@ -361,11 +371,25 @@ class PolypharmacyEnv:
 
         previous_risk = s.risk
         meds = list(s.meds)
+        untreated: tuple[str, ...] = ()
         if kind == "stop":
             meds[slot] = None
             s.drug_changes += 1
             if drug.is_critical:
                 s.critical_stopped += 1
+            assert self._patient is not None
+            others = (self.catalog.drugs[m.drug_id] for m in meds if m is not None)
+            untreated = needed_for(drug, self._patient.conditions, others)
+            if untreated:
+                # Stopping the only treatment of a condition trades the drug's harms for the
+                # untreated condition's, which the risk model has no term for; valuing them at
+                # least as high, its contributions stay counted: no risk reduction, so no reward,
+                # no "helpful" intervention and no severe hit. Keeping the drug's own terms (not a
+                # new untreated-condition weight) changes no other risk, leaves baselines as they
+                # were, and lets the graders and the planner, which replay this environment, agree
+                # with the reward by construction. Substitution and dose reduction / monitoring
+                # keep the therapy and are rewarded as before.
+                s.stopped_needed = (*s.stopped_needed, med)
         elif kind == "dose_reduce":
             meds[slot] = med._replace(dose_mg=max(drug.min_dose_mg, med.dose_mg * 0.5), dose_reduced=True)
         elif kind == "substitute":
@@ -388,13 +412,14 @@ class PolypharmacyEnv:
             rationale=act.rationale or "",
             step_index=s.step,
             risk_delta=delta,
+            left_untreated=untreated,
         ))
         self._entries = self._medication_entries(s.meds)
         return rewards.intervention_reward(previous_risk, s.risk), None
 
     def _medication_entries(self, meds: tuple[Med | None, ...]) -> tuple[MedicationEntry, ...]:
         assert self._patient is not None
-        return tuple(medication_entry(self.catalog, m, self._patient.conditions) for m in meds if m is not None)
+        return medication_entries(self.catalog, meds, self._patient.conditions)
 
     def _resolve_substitute(self, slot: int, proposed: str | None) -> tuple[str | None, str | None]:
         meds = self._state.meds  # type: ignore[union-attr]
@@ -442,6 +467,7 @@ class PolypharmacyEnv:
     def _compute_risk(self, meds: tuple[Med | None, ...] | list[Med | None]) -> float:
         assert self._start is not None and self._patient is not None
         present = [m for m in meds if m is not None]
+        present.extend(self._state.stopped_needed)  # type: ignore[union-attr]
         return regimen_risk(self.catalog, present, self._start.conditions, len(self._patient.medication_ids))
 
     def _finish(self) -> float:

@@ -47,6 +47,9 @@ class MedicationEntry(_Wire):
     beers_flags: tuple[str, ...]
     anticholinergic_score: Count
     monitored: bool
+    needed_for: Annotated[tuple[str, ...], Field(description=(
+        "The patient's conditions this drug is the only treatment of its kind for "
+        "(envcore.indications): stopping it without a substitute earns no risk reduction."))]
 
 
 
@@ -69,6 +72,9 @@ class InterventionRecord(_Wire):
     rationale: str
     step_index: Annotated[int, Field(ge=1)]
     risk_delta: Annotated[float, Field(description="Risk before minus risk after (positive: it helped).")]
+    # Defaulted, so snapshots taken before it existed still restore.
+    left_untreated: Annotated[tuple[str, ...], Field(description=(
+        "For a stop: the conditions it left without their treatment; its risk still counts."))] = ()
 
 
 

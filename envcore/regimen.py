@@ -7,6 +7,7 @@ import weakref
 from typing import NamedTuple
 
 from envcore.catalog import Catalog, Patient, pair_key
+from envcore.indications import regimen_needs
 from envcore.observation import MedicationEntry
 from envcore.risk import beers_flags, regimen_risk
 
@@ -29,7 +30,7 @@ class PatientStart:
     def __init__(self, catalog: Catalog, patient: Patient):
         self.conditions = frozenset(patient.conditions)
         self.meds = meds = tuple(Med(d, catalog.drugs[d].default_dose_mg) for d in patient.medication_ids)
-        self.entries = tuple(medication_entry(catalog, m, patient.conditions) for m in meds)
+        self.entries = medication_entries(catalog, meds, patient.conditions)
         self.baseline_risk = regimen_risk(catalog, list(meds), self.conditions, len(meds))
         severe: set[str] = set()
         ids = patient.medication_ids
@@ -52,7 +53,18 @@ def patient_start(catalog: Catalog, patient: Patient) -> PatientStart:
     return start
 
 
-def medication_entry(catalog: Catalog, med: Med, conditions: tuple[str, ...]) -> MedicationEntry:
+def medication_entries(
+    catalog: Catalog, meds: tuple[Med | None, ...], conditions: tuple[str, ...]
+) -> tuple[MedicationEntry, ...]:
+    """The entries shown for a regimen (stopped slots left out), each with what it is needed for."""
+    present = [m for m in meds if m is not None]
+    needs = regimen_needs((catalog.drugs[m.drug_id] for m in present), conditions)
+    return tuple(medication_entry(catalog, m, conditions, needs[m.drug_id]) for m in present)
+
+
+def medication_entry(
+    catalog: Catalog, med: Med, conditions: tuple[str, ...], needed_for: tuple[str, ...] = ()
+) -> MedicationEntry:
     drug = catalog.drugs[med.drug_id]
     return MedicationEntry(
         drug_id=drug.drug_id,
@@ -66,4 +78,5 @@ def medication_entry(catalog: Catalog, med: Med, conditions: tuple[str, ...]) ->
         beers_flags=beers_flags(catalog, drug.drug_id, conditions),
         anticholinergic_score=drug.anticholinergic_score,
         monitored=med.monitored,
+        needed_for=needed_for,
     )

@@ -6,6 +6,8 @@ Risk = (Σ base_risk_score of interacting pairs + Σ Beers weights of flags that
 Dividing by the *initial* count fixes the reference, which divided by the current count, so
 stopping a harmless drug raised the risk. Dose reduction and monitoring lower risk only when they
 answer the problem: each halves the contributions whose recommendation (or Beers type) they address.
+A drug stopped without a substitute while the patient needed it (``envcore.indications``) is still
+passed in by the environment, so its contributions keep counting: such a stop reduces no risk.
 """
 
 from __future__ import annotations

@@ -45,6 +45,20 @@ def test_the_heuristic_never_stops_a_critical_drug(catalog_name):
             obs = env.step(action)
 
 
+@pytest.mark.parametrize("catalog_name", ["classic", "curated"])
+def test_the_heuristic_never_stops_a_drug_the_patient_needs_for_a_condition(catalog_name):
+    catalog = Catalog.load(catalog_name)
+    env = PolypharmacyEnv(catalog)
+    for task in sorted(REFERENCE):
+        for seed in range(40):
+            obs = env.reset(seed=seed, task_id=task)
+            rng = random.Random(seed)
+            while not obs.done:
+                action = heuristic_policy(obs.to_dict(), catalog=catalog, rng=rng)
+                obs = env.step(action)
+            assert env.stopped_needed() == (), (task, seed, obs.interventions)
+
+
 def test_evaluate_gives_per_episode_results_and_mean_and_std():
     result = evaluate(random_policy, "easy_screening", range(10), "classic").to_dict()
     assert len(result["per_episode"]) == 10
