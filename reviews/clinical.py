@@ -48,15 +48,6 @@ def kidney_text(category: str) -> str:
 
 
 # ── indications (the clinical branch's; wired in after its merge) ──────────
-def drug_indications(catalog: Catalog, conditions: Iterable[str], drug_id: str) -> tuple[str, ...]:
-    """The patient's conditions this drug is needed for (a beta-blocker in heart failure, an
-    anticoagulant in AF): stopping it without a substitute leaves the condition untreated.
-
-    The catalog does not say yet which drugs treat which conditions (that is being added to
-    envcore); until it does this returns nothing and the page shows no indication mark."""
-    return ()
-
-
 # ── the medication table ───────────────────────────────────────────────────
 @dataclass(frozen=True)
 class BeersNote:
@@ -106,7 +97,7 @@ def medication_rows(catalog: Catalog, observation: Any) -> list[MedicationRow]:
             route=m.route, high_risk=m.is_high_risk_elderly, critical=m.is_critical, monitored=m.monitored,
             anticholinergic_score=m.anticholinergic_score,
             beers=beers_notes(catalog, m.drug_id, observation.conditions),
-            indications=drug_indications(catalog, observation.conditions, m.drug_id),
+            indications=m.needed_for,  # envcore.indications: the only drug of a therapy a condition needs
         ))
     return rows
 

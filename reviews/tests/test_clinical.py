@@ -1,6 +1,6 @@
 """What the review page tells a pharmacist, from the catalog: refusals and actions in plain words,
 interaction panels with the stored facts, the pairs matrix, Beers criteria with their rationale,
-kidney function, and (once the catalog knows indications) which drugs a condition needs."""
+kidney function, and which drugs a condition needs."""
 
 from __future__ import annotations
 
@@ -109,7 +109,12 @@ def test_kidney_function_shows_the_egfr_range_of_its_category():
     assert clinical.kidney_text("severe") == "severe (eGFR < 30 mL/min/1.73 m²)"
 
 
-@pytest.mark.xfail(strict=True, reason="reviews.clinical.drug_indications: the catalog's indications (clinical branch) "
-                                       "are not wired in yet; wire them in and remove this mark")
 def test_a_beta_blocker_is_marked_as_needed_for_heart_failure():
-    assert clinical.drug_indications(CATALOG, ("HF",), "DRUG_BISOPROLOL") == ("HF",)
+    # CUR_E_0021 has heart failure and atrial fibrillation; bisoprolol is their only beta-blocker
+    # and warfarin the only anticoagulant (envcore.indications).
+    env = PolypharmacyEnv(CATALOG)
+    obs = env.reset(patient_id="CUR_E_0021", task_id="easy_screening")
+    marks = {row.drug_id: row.indications for row in clinical.medication_rows(CATALOG, obs)}
+    assert marks["DRUG_BISOPROLOL"] == ("HF", "AF")
+    assert marks["DRUG_WARFARIN"] == ("AF",)
+    assert sum(1 for m in marks.values() if m) == 2

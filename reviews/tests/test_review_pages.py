@@ -65,6 +65,15 @@ def test_the_review_page_shows_patient_medication_flags_budgets_and_history(sess
             assert catalog.drugs[candidate].atc_class == catalog.drugs[target].atc_class and candidate not in regimen
 
 
+def test_the_review_page_marks_the_drugs_a_condition_needs(classic, phil):
+    # EP_0018 (heart failure): spironolactone and metoprolol are its only drugs of their kind
+    # (envcore.indications); stopping either without a substitute is no risk reduction.
+    client = client_for(phil)
+    client.post("/reviews/start", {"catalog": "classic", "patient_id": "EP_0018", "task_id": "easy_screening"})
+    html = client.get(f"/reviews/{ReviewSession.objects.get().pk}/").content.decode()
+    assert html.count("needed for HF") == 2
+
+
 def test_a_query_and_a_substitution_are_steps_like_the_apis(session, phil):
     client = client_for(phil)
     a, b = SEVERE_PAIR
