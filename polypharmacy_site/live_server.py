@@ -3,6 +3,11 @@ it (uvicorn) on a free port, with a database of
 its own (a fresh SQLite file, or a fresh PostgreSQL database when DATABASE_URL names one),
 migrated and loaded with both catalogs. It can be killed and restarted on the same database.
 
+Migrating and loading both catalogs takes two Django start-ups and 10–40 s, and a test run starts
+a server in some twenty modules; so each process does it once, into a template (a PostgreSQL
+database that ``CREATE DATABASE … TEMPLATE`` copies, or a SQLite file that is copied), and every
+server starts from a copy of it: the same rows a fresh migrate and load would give.
+
     with LiveServer() as server:
         requests.post(server.url + "/reset", json={})
         server.kill(); server.start()          # a crash and a restart, same data
@@ -10,7 +15,9 @@ migrated and loaded with both catalogs. It can be killed and restarted on the sa
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,13 +64,16 @@ class LiveServer:
 
     # ── lifecycle ──────────────────────────────────────────────────────────
     def setup_database(self) -> None:
+        """This server's database: a copy of the process's template (migrated, both catalogs)."""
+        template = _template_for(self)
         if self.db_name:
             import psycopg
 
             with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{self.db_name}"')
-        self.manage("migrate", "--noinput", "-v", "0")
-        self.manage("load_catalog", "--all")
+                conn.execute(f'CREATE DATABASE "{self.db_name}" TEMPLATE "{template}"')
+        else:
+            for path in Path(template).parent.glob("db.sqlite3*"):  # the WAL file too, if any
+                shutil.copy2(path, Path(self.tmp.name) / path.name)
 
     def manage(self, *args: str) -> str:
         """Run a management command on this server's database; its stdout, or an error with its output."""
@@ -140,6 +150,48 @@ class LiveServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_templates: dict[str, str] = {}  # the database URL a template was made for → its name or file
+
+
+def _template_for(server: LiveServer) -> str:
+    """The template database for ``server``'s kind of database, made on first use: a fresh
+    database (or SQLite file) migrated and loaded with both catalogs, dropped when the process
+    ends. Nothing connects to it once made, as ``CREATE DATABASE … TEMPLATE`` requires."""
+    base = os.environ.get("DATABASE_URL", "")
+    if base in _templates:
+        return _templates[base]
+    maker = LiveServer.__new__(LiveServer)  # only its environment and manage()
+    maker.tmp = tempfile.TemporaryDirectory(prefix="ppenv-live-template-")
+    maker.env = {**server.env, "POLYPHARMACY_VAR_DIR": maker.tmp.name}
+    if server.db_name:
+        import psycopg
+
+        name = f"ppenv_live_template_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server.pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        maker.env["DATABASE_URL"] = urlunsplit(urlsplit(server.env["DATABASE_URL"])._replace(path=f"/{name}"))
+        admin_url = server.pg_admin_url
+
+        def drop() -> None:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            maker.tmp.cleanup()
+
+        template = name
+    else:
+        template = str(Path(maker.tmp.name) / "db.sqlite3")
+        drop = maker.tmp.cleanup
+    try:
+        maker.manage("migrate", "--noinput", "-v", "0")
+        maker.manage("load_catalog", "--all")
+    except Exception:
+        drop()
+        raise
+    atexit.register(drop)
+    _templates[base] = template
+    return template
 
 
 class LiveWorker:

@@ -66,9 +66,10 @@ def steps(server: LiveServer, pk: int) -> list[tuple[int, Any]]:
 
 
 def assert_once(answers: list[Any], pk: int) -> None:
-    """One answer is the redirect of the submission that acted, the rest are 303s to the same review."""
+    """One answer is the redirect of the submission that acted (a step's scrolls to its result,
+    ``#last-result``), the rest are 303s to the same review."""
     assert Counter(a.status for a in answers) == {302: 1, 303: len(answers) - 1}, [(a.status, a.text[:200]) for a in answers]
-    assert {a.location.split("?")[0] for a in answers} == {f"/reviews/{pk}/"}
+    assert {a.location.split("#")[0].split("?")[0] for a in answers} == {f"/reviews/{pk}/"}
 
 
 def assert_chain_verifies(server: LiveServer) -> None:
