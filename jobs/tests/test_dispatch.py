@@ -17,7 +17,7 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import Job
 from jobs.watchdog import RunnerGuard, Watchdog
-from jobs.tests.conftest import client_for
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 EVALUATE = {"kind": "evaluate", "params": {"catalog": "classic", "episodes": 2}}

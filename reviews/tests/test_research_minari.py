@@ -22,7 +22,7 @@ import pytest
 from polypharmacy_site.live_server import ROOT
 from polypharmacy_site.testing import client_venv_python
 from reviews.research_export import DATASET_ID
-from reviews.tests.conftest import client_for
+from testsupport.world import client_for
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db, pytest.mark.timeout(600)]
 

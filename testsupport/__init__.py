@@ -1,0 +1,1 @@
+"""What the tests share across apps: the named test world (``world``). Not imported by the site."""
