@@ -1,6 +1,6 @@
 """The catalog: drugs, interaction rules, Beers criteria and patients, as immutable plain data.
 
-A catalog is built either from the fixture files under ``fixtures/<name>/`` (``Catalog.load``)
+A catalog is built either from the files under ``envcore/catalogs/<name>/`` (``Catalog.load``)
 or from plain records (``Catalog.from_records``), which is how the Django side builds one from
 the database. Both paths go through ``from_records`` so they cannot drift; ``to_records`` gives
 the records back in a canonical order, and ``fingerprint`` hashes them, so two catalogs built
@@ -18,7 +18,9 @@ from typing import Any, Iterable, Mapping
 
 from envcore.errors import CatalogError
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+# The shipped catalogs are data files of this package (pyproject's package-data), so
+# ``Catalog.load`` works from an installed wheel as from a checkout. fixtures.build writes them.
+CATALOGS_DIR = Path(__file__).resolve().parent / "catalogs"
 CATALOG_NAMES = ("classic", "curated")
 DEFAULT_CATALOG = "curated"
 
@@ -330,5 +332,5 @@ _CACHE: dict[str, Catalog] = {}
 
 def _load_cached(name: str) -> Catalog:
     if name not in _CACHE:
-        _CACHE[name] = Catalog.from_fixture_dir(FIXTURES_DIR / name, name)
+        _CACHE[name] = Catalog.from_fixture_dir(CATALOGS_DIR / name, name)
     return _CACHE[name]
