@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from polypharmacy_site.live_server import ROOT, LiveServer, free_port
+from testsupport.live_server import ROOT, LiveServer, free_port
 
 CLIENTS = ("openenv-core-0.3.0", "openenv-0.10.0")
 LIBRARY = {"openenv-core-0.3.0": "openenv-core==0.3.0", "openenv-0.10.0": "openenv==0.10.0"}

@@ -1,0 +1,1 @@
+"""Support code for the tests and benchmarks (not shipped: pyproject's packages leave it out)."""
