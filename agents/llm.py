@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from agents.policies import Action, heuristic_policy
 from envcore.contract import parse_action
@@ -338,10 +338,11 @@ def _call_with_deadline(config: LLMConfig, messages: list[dict[str, str]], timeo
 # ── suggestions ─────────────────────────────────────────────────────────────
 @dataclass(frozen=True)
 class Suggestion:
-    """A suggested action and who answered: the LLM, or the rule-based suggester (with why)."""
+    """A suggested action and who answered: "llm", "rule-based" (here, with why when it stands
+    in for the LLM) or "policy:<checkpoint>" (the review pages' policy suggester)."""
 
     action: Action
-    source: Literal["llm", "rule-based"]
+    source: str
     model: str | None
     fallback_reason: str | None
     latency_s: float

@@ -65,10 +65,10 @@ class LoadReport:
 
 
 def catalog_description(name: str) -> str:
-    """The description in ``fixtures/<name>/catalog.json``, or "" when there is none."""
-    from envcore.catalog import FIXTURES_DIR
+    """The description in ``envcore/catalogs/<name>/catalog.json``, or "" when there is none."""
+    from envcore.catalog import CATALOGS_DIR
 
-    path = FIXTURES_DIR / name / "catalog.json"
+    path = CATALOGS_DIR / name / "catalog.json"
     if not path.is_file():
         return ""
     return str(json.loads(path.read_text(encoding="utf-8")).get("description", ""))
@@ -90,7 +90,7 @@ def catalog_load(*, name: str, records: Mapping[str, Iterable[Mapping[str, Any]]
     """Upsert catalog ``name`` from its fixture files (or from ``records``) in one transaction.
 
     ``records`` has the shape of ``envcore.catalog.Catalog.to_records()``; by default it is read
-    from ``fixtures/<name>/`` through envcore, so the files stay the single source of truth and
+    from ``envcore/catalogs/<name>/`` through envcore, so the files stay the single source of truth and
     are validated by the same code the environment uses. Rows missing from the records are kept
     unless ``prune``. A load that changes nothing writes nothing: no history rows, no version bump.
     """

@@ -397,7 +397,8 @@ def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any]) -> None:
 # ── reap (jobs whose worker died) ──────────────────────────────────────────
 def job_reap_stale(*, now: Any = None) -> list[int]:
     """Running jobs whose worker is gone: re-queued while they have attempts left, else failed.
-    Called by every worker every JOBS_REAP_EVERY_S, by the job pages and by ``manage.py reap_jobs``."""
+    Called by every worker every JOBS_REAP_EVERY_S and by ``manage.py reap_jobs``; never by a
+    page: a GET must not write (the list shows a dead worker's job as running until a reaper runs)."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.JOBS_STALE_AFTER_S)
     reaped: list[int] = []

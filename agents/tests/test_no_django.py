@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from polypharmacy_site.live_server import ROOT
+from testsupport.live_server import ROOT
 
 PURE_MODULES = (
     "agents.policies", "agents.evaluate", "agents.registry", "agents.oracle", "agents.normalised", "agents.remote", "agents.llm", "agents.runners",

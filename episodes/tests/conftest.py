@@ -28,7 +28,7 @@ from catalog.services import catalog_load
 from episodes.models import Episode, Step
 from episodes.api import ANON_COOKIE  # noqa: F401 (re-exported for the tests)
 from episodes.services import env_cache
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 
 # A refused action: well-formed, but no such drug in any regimen.
 FOREIGN_QUERY = {"action_type": "query_ddi", "drug_id_1": "DRUG_NOT_THERE", "drug_id_2": "DRUG_NOR_THIS"}

@@ -17,7 +17,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from polypharmacy_site.live_server import ROOT
+from testsupport.live_server import ROOT
 from testsupport.world import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # another build of it, say one unpacked elsewhere

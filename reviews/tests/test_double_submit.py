@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import websockets
 
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 from reviews.tests.web import WebUser, at_once, review_pk, server_rows
 from testsupport.world import PASSWORD
 

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pytest
 
-from polypharmacy_site.live_server import ROOT
+from testsupport.live_server import ROOT
 from polypharmacy_site.testing import client_venv_python
 from reviews.research_export import DATASET_ID
 from testsupport.world import client_for

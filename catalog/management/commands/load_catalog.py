@@ -10,7 +10,7 @@ CATALOG_NAMES = ("classic", "curated")
 
 
 class Command(BaseCommand):
-    help = "Load catalogs from fixtures/<name>/ into the database (idempotent; reports what changed)."
+    help = "Load catalogs from envcore/catalogs/<name>/ into the database (idempotent; reports what changed)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", metavar="{classic,curated}")
