@@ -12,11 +12,11 @@ from agents.stats import summary_interval
 from jobs.kinds import KINDS, JobKind
 from jobs import storage
 from jobs.models import Checkpoint, Job
-from reviews import permissions
+from accounts import permissions
 
 
 def may_cancel(user: Any, job: Job) -> bool:
-    """reviews.permissions' "jobs.cancel" on this job (its owner's, or nobody's)."""
+    """accounts.permissions' "jobs.cancel" on this job (its owner's, or nobody's)."""
     return permissions.allowed(user, "jobs.cancel", owner_id=job.owner_id, on_object=True)
 
 

@@ -15,7 +15,8 @@ from django.http import HttpRequest
 from catalog.selectors import catalog_get
 from episodes import selectors as episode_selectors
 from episodes.services import Caller, episode_observation
-from reviews import clinical, permissions, scoring, selectors
+from accounts import permissions
+from reviews import clinical, scoring, selectors
 from reviews.models import AuditRecord, ReviewSession
 from reviews.revisions import revision_number, step_comments
 

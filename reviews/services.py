@@ -41,7 +41,7 @@ from episodes import services as episodes
 from episodes import selectors as episode_selectors
 from episodes import steps
 from episodes.models import Episode
-from reviews import permissions
+from accounts import permissions
 from reviews.audit import RequestMeta, audit_append
 from reviews.clinical import asked_before, repeat_message
 from reviews.live import review_broadcast

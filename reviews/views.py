@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from catalog.selectors import DEFAULT_CATALOG, catalog_get
 from episodes.services import Caller, episode_observation
-from reviews import clinical, permissions, review_page, selectors, services
+from accounts import permissions
+from reviews import clinical, review_page, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import (
     FinishForm,
@@ -34,7 +35,7 @@ from reviews.models import ReviewSession
 PAGE_SIZE = 50
 
 
-# The first page each account may open, in this order (reviews.permissions decides).
+# The first page each account may open, in this order (accounts.permissions decides).
 HOME_PAGES = (("review.view", "reviews:sessions"), ("research.view", "reviews:research"),
               ("jobs.view", "jobs:list"), ("admin.use", "admin:index"))
 
