@@ -11,6 +11,7 @@ from typing import Any
 from rest_framework import serializers
 
 from agents.registry import builtin_agent
+from envcore.contract import MAX_KEY_LENGTH
 from envcore.scenarios import TASKS
 
 TASK_CHOICES = list(TASKS)
@@ -158,7 +159,7 @@ class EvaluateParams(StrictSerializer):
 class LLMSuggestParams(StrictSerializer):
     """The observation to ask about: a stored episode's latest, or a fresh one (task, seed)."""
 
-    episode_id = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True, default=None,
+    episode_id = serializers.CharField(max_length=MAX_KEY_LENGTH, required=False, allow_null=True, allow_blank=True, default=None,
                                        help_text="A stored episode (its latest observation); empty: a fresh one.")
     task_id = serializers.ChoiceField(TASK_CHOICES, default="budgeted_screening")
     catalog = CatalogField(default="curated")

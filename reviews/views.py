@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.selectors import DEFAULT_CATALOG, catalog_get
+from envcore.catalog import CATALOG_NAMES
 from episodes.services import Caller, episode_observation
 from accounts import permissions
 from reviews import clinical, review_page, selectors, services
@@ -65,7 +66,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def patients(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "patients.view")
     catalog_name = request.GET.get("catalog") or DEFAULT_CATALOG
-    if catalog_name not in ("classic", "curated"):
+    if catalog_name not in CATALOG_NAMES:
         catalog_name = DEFAULT_CATALOG
     catalog = catalog_get(catalog_name)  # one stamp query; the rows are cached with the catalog
     form = PatientFilterForm(request.GET or None, conditions=selectors.catalog_conditions(catalog))
