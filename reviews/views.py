@@ -18,6 +18,7 @@ from catalog.selectors import DEFAULT_CATALOG, catalog_get
 from envcore.catalog import CATALOG_NAMES
 from episodes.services import Caller, episode_observation
 from accounts import permissions
+from jobs.models import Checkpoint
 from reviews import clinical, review_page, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import (
@@ -258,8 +259,6 @@ def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _suggest_form(data: Any = None, catalog_name: str | None = None) -> SuggestForm:
-    from jobs.models import Checkpoint
-
     config = services.llm_config()
     # The newest trained policies of the session's catalog (a policy reads drugs of its catalog).
     policies = Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY, catalog=catalog_name or "").values_list(
