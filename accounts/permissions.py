@@ -11,8 +11,8 @@ do what either may. A cell says on which objects the principal may act:
 - ``OTHERS``: only what someone else owns (four eyes: a supervisor signs off a colleague's review);
 - no cell: never.
 
-The job kinds are named here as strings (``jobs.kinds`` imports this app, not the other way
-round); a test holds the two lists together.
+The job kinds are named here as strings (this app sits below jobs and the apps that register
+kinds in ``jobs.kinds``); a test holds the two lists together.
 """
 
 from __future__ import annotations
