@@ -7,6 +7,6 @@ class JobsConfig(AppConfig):
     verbose_name = "Queued jobs"
 
     def ready(self) -> None:
-        # Registers the task that jobs.services enqueues by name (eager mode and the embedded
-        # worker run it in this process, so it must be known here).
+        # Registers the task that jobs.services enqueues by name: eager mode runs it in the
+        # process that enqueues, so every process must know it.
         from jobs import tasks  # noqa: F401

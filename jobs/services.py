@@ -162,8 +162,8 @@ UNSENT_GRACE_S = 30
 
 
 # The task is named, not imported: jobs.tasks calls this module, so importing it here would
-# close a circle. Celery finds the task by name (jobs.apps imports jobs.tasks, so eager mode
-# and the embedded worker run it in this process).
+# close a circle. A signature by name still runs the task in place under
+# CELERY_TASK_ALWAYS_EAGER, since jobs.apps registers it in every process.
 EXECUTE_TASK = "jobs.execute"
 
 
