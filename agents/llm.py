@@ -29,7 +29,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Protocol
 
-from agents.policies import Action, heuristic_policy
+from agents.policies import RULE_BASED, Action, heuristic_policy
 from envcore.contract import parse_action
 from envcore.catalog import Catalog
 from envcore.errors import ValidationError
@@ -366,7 +366,7 @@ def _fallback(
 ) -> Suggestion:
     log.warning("LLM suggestion fell back to the rule-based suggester: %s", reason)
     return Suggestion(
-        action=_rule_based(observation, catalog), source="rule-based", model=model, fallback_reason=reason,
+        action=_rule_based(observation, catalog), source=RULE_BASED, model=model, fallback_reason=reason,
         latency_s=time.monotonic() - started, raw=raw,
     )
 

@@ -12,6 +12,7 @@ from simple_history.utils import bulk_create_with_history
 
 from catalog.models import BeersCriterion, CatalogSource, DDIRule, Drug, Patient, PatientMedication
 from catalog.signals import catalog_version_bump, version_bumps_deferred
+from envcore.catalog import CATALOGS_DIR, Catalog
 
 DRUG_FIELDS = (
     "generic_name", "atc_class", "atc_code", "atc_class_name", "is_high_risk_elderly", "is_critical",
@@ -66,8 +67,6 @@ class LoadReport:
 
 def catalog_description(name: str) -> str:
     """The description in ``envcore/catalogs/<name>/catalog.json``, or "" when there is none."""
-    from envcore.catalog import CATALOGS_DIR
-
     path = CATALOGS_DIR / name / "catalog.json"
     if not path.is_file():
         return ""
@@ -96,8 +95,6 @@ def catalog_load(*, name: str, records: Mapping[str, Iterable[Mapping[str, Any]]
     """
     description = ""
     if records is None:
-        from envcore.catalog import Catalog
-
         records = Catalog.load(name).to_records()
         description = catalog_description(name)
     reason = f"load_catalog {name}"

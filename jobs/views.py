@@ -19,7 +19,7 @@ from jobs.forms import form_fields, params_from_post
 from jobs.kinds import KINDS
 from jobs.models import Job
 from jobs.presenters import Table, list_row, present
-from reviews import permissions
+from accounts import permissions
 
 PAGE_SIZE = 50
 

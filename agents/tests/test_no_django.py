@@ -10,7 +10,7 @@ from testsupport.live_server import ROOT
 
 PURE_MODULES = (
     "agents.policies", "agents.evaluate", "agents.registry", "agents.oracle", "agents.normalised", "agents.remote", "agents.llm", "agents.runners",
-    "agents.stats", "agents.formatting",
+    "agents.stats", "agents.formatting", "agents.learned",
     "agents.learning.ppo", "agents.learning.agent", "agents.learning.imitation", "bandits.datasets", "bandits.optimneuralts",
     "bandits.baselines", "bandits.metrics", "bandits.catalog_dataset", "bandits.screening", "bandits.runners",
 )

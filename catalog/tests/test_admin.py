@@ -154,7 +154,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(rule: DDIRule) -> None:
 
 
 def test_staff_without_curator_rights_cannot_edit_rules(rule: DDIRule) -> None:
-    # The admin is for curators and superusers (reviews.permissions): the staff flag alone opens
+    # The admin is for curators and superusers (accounts.permissions): the staff flag alone opens
     # nothing, and the page sends the account to the admin's login like any outsider.
     staff = User.objects.create_user("sam", is_staff=True)
     before = rule.base_risk_score

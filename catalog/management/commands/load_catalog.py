@@ -5,8 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog.services import catalog_load
-
-CATALOG_NAMES = ("classic", "curated")
+from envcore.catalog import CATALOG_NAMES
 
 
 class Command(BaseCommand):
