@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from agents.policies import Action, heuristic_policy
 from envcore.contract import parse_action
@@ -341,7 +341,7 @@ class Suggestion:
     """A suggested action and who answered: the LLM, or the rule-based suggester (with why)."""
 
     action: Action
-    source: Literal["llm", "rule-based"]
+    source: str  # "llm", "rule-based", or "policy:<checkpoint>" for a trained policy's suggestion
     model: str | None
     fallback_reason: str | None
     latency_s: float

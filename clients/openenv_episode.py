@@ -224,7 +224,7 @@ def run_errors(report: Report, url: str, mode: str, seen_drugs: set[str]) -> Non
         report.check("fresh session: a step before reset is an error frame with code SESSION_ERROR",
                      code == "SESSION_ERROR", message)
         r = env.reset(task_id="easy_screening", seed=3)
-        report.check("fresh session: reset works after that error", r.done is False and regimen(r.observation),
+        report.check("fresh session: reset works after that error", r.done is False and bool(regimen(r.observation)),
                      describe(r))
 
     with Session(url, mode) as env:
@@ -233,7 +233,7 @@ def run_errors(report: Report, url: str, mode: str, seen_drugs: set[str]) -> Non
         drugs = regimen(obs)
         episode_id = obs.get("episode_id")
         budget = obs.get("remaining_query_budget")
-        malformed = {
+        malformed: dict[str, dict[str, Any]] = {
             "unknown_action_type": {"action_type": "no_such_action"},
             "missing_field": {"action_type": "query_ddi", "drug_id_1": drugs[0]},
             "unknown_field": {"action_type": "finish_review", "bogus": 1},

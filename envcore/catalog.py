@@ -157,12 +157,12 @@ class Catalog:
                 raise CatalogError(f"{where}: recommendation must be one of {RECOMMENDATIONS}")
             if not 0.0 <= rule.base_risk_score <= 1.0:
                 raise CatalogError(f"{where}: base_risk_score must be in [0, 1]")
-            key = pair_key(rule.drug_id_1, rule.drug_id_2)
-            if key != (rule.drug_id_1, rule.drug_id_2):
-                rule = DDIRule(**{**asdict(rule), "drug_id_1": key[0], "drug_id_2": key[1]})
-            if key in rule_map:
+            pair = pair_key(rule.drug_id_1, rule.drug_id_2)
+            if pair != (rule.drug_id_1, rule.drug_id_2):
+                rule = DDIRule(**{**asdict(rule), "drug_id_1": pair[0], "drug_id_2": pair[1]})
+            if pair in rule_map:
                 raise CatalogError(f"{where}: duplicate pair")
-            rule_map[key] = rule
+            rule_map[pair] = rule
 
         beers_list = []
         for i, rec in enumerate(beers_criteria):

@@ -398,7 +398,8 @@ def validate(model: Any, data: Any, *, prefix: tuple[str | int, ...] = (), where
 def _frame_relocation(kind: Any) -> Callable[[list[str | int]], list[str | int]]:
     """Frame paths renamed as HTTP names them: a step frame's data is the action
     (``action.drug_id_2``), a reset frame's data is the reset body (``seed``)."""
-    data_at: list[str | int] | None = {"step": ["action"], "reset": []}.get(kind) if isinstance(kind, str) else None
+    renamed: dict[str, list[str | int]] = {"step": ["action"], "reset": []}
+    data_at = renamed.get(kind) if isinstance(kind, str) else None
 
     def relocate(loc: list[str | int]) -> list[str | int]:
         return data_at + loc[1:] if data_at is not None and loc[:1] == ["data"] else loc

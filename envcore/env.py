@@ -82,7 +82,7 @@ class EpisodeState:
         return twin
 
 
-_STATE_FIELDS = tuple(EpisodeState.__slots__)  # type: ignore[attr-defined]
+_STATE_FIELDS = tuple(EpisodeState.__slots__)
 _STATE = TypeAdapter(EpisodeState)
 
 
@@ -164,9 +164,9 @@ class PolypharmacyEnv:
         s.step += 1
         last_query: InteractionQuery | None = None
         if act.action_type == "query_ddi":
-            raw, error, last_query = self._query(act)  # type: ignore[arg-type]
+            raw, error, last_query = self._query(act)
         elif act.action_type == "propose_intervention":
-            raw, error = self._intervene(act)  # type: ignore[arg-type]
+            raw, error = self._intervene(act)
         else:
             raw, error = self._finish(), None
         if error is not None:
@@ -530,7 +530,8 @@ class PolypharmacyEnv:
         """The whole episode as a JSON-serialisable dict (floats round-trip exactly in JSON)."""
         if self._state is None:
             raise NoEpisodeError("No episode to snapshot: call reset() first.")
-        return _STATE.dump_python(self._state, mode="json")
+        data: dict[str, Any] = _STATE.dump_python(self._state, mode="json")
+        return data
 
     def snapshot_json(self) -> bytes:
         """``snapshot()`` encoded as compact JSON, in one pass (what the step path stores)."""

@@ -60,7 +60,7 @@ PAIR_INDEX = {pair: k for k, pair in enumerate(PAIRS)}  # slot pair (i < j) → 
 AGE_FEATURE = MAX_SLOTS * SLOT_FEATURES + N_QUERY * PAIR_FEATURES + 7
 
 
-def adapter_spaces() -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
+def adapter_spaces() -> tuple[gym.spaces.Box, gym.spaces.Discrete[np.int64]]:
     """(observation space, action space), new objects each call (a space carries its own RNG)."""
     return gym.spaces.Box(0.0, 1.0, shape=(OBS_SIZE,), dtype=np.float32), gym.spaces.Discrete(N_ACTIONS)
 
@@ -81,7 +81,7 @@ def decode_action(index: int, slots: list[str | None]) -> Any:
     return FINISH
 
 
-class PolypharmacyGymEnv(gym.Env):
+class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
     """``gymnasium.Env`` over ``PolypharmacyEnv``. ``task_id`` fixes the task (None: default)."""
 
     metadata = {"render_modes": []}
@@ -93,7 +93,9 @@ class PolypharmacyGymEnv(gym.Env):
         self._pair_state = np.zeros((N_QUERY, PAIR_FEATURES), dtype=np.float32)
 
     # ── gymnasium API ──────────────────────────────────────────────────────
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         options = options or {}
         # Draw the patient seed from the adapter's RNG so a seeded adapter replays its episodes.
@@ -110,7 +112,7 @@ class PolypharmacyGymEnv(gym.Env):
         self._pair_state[:, 0] = 1.0
         return self._encode(), self._info()
 
-    def step(self, action: int):
+    def step(self, action: int | np.integer[Any]) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         slots = self.env.medication_slots()
         obs = self.env.step(decode_action(int(action), slots))
         if obs.last_query_result is not None and int(action) < N_QUERY:

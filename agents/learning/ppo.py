@@ -15,6 +15,7 @@ Training patients are drawn with seeds in [TRAIN_SEED_LOW, 2**31 - 1): never the
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import statistics
 import time
@@ -180,7 +181,7 @@ def greedy_scores(
         obs, info = env.reset(options={"task_id": task_id, "patient_seed": int(seed)})
         while True:
             action = model.act(obs, info["action_mask"], greedy=True)
-            obs, _r, terminated, truncated, info = env.step(action)
+            obs, _r, terminated, truncated, info = env.step(int(action))  # one observation: an int
             if terminated or truncated:
                 scores.append(float(info["grader_score"]))
                 break
@@ -348,9 +349,9 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
         if callback is not None:
             callback(update / n_updates, entry)
         if on_resume_point is not None and update < n_updates:
-            on_resume_point(update, lambda u=update, s=steps: resume.capture(
-                update=u, steps=s, model=model, optim=optim, gen=gen, venv=venv, ep_return=ep_return,
-                history=result.history))
+            on_resume_point(update, functools.partial(
+                resume.capture, update=update, steps=steps, model=model, optim=optim, gen=gen, venv=venv,
+                ep_return=ep_return, history=result.history))
     result.steps = steps
     result.wall_time_s = time.perf_counter() - start
     return result
