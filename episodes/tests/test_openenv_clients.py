@@ -71,7 +71,7 @@ def client_venvs() -> dict[str, Path]:
             timeout=INSTALL_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"bin/openenv-clients took over {INSTALL_TIMEOUT_S} s:\n{exc.stdout}\n{exc.stderr}",
+        pytest.fail(f"bin/openenv-clients took over {INSTALL_TIMEOUT_S} s:\n{exc.stdout!s}\n{exc.stderr!s}",
                     pytrace=False)
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
@@ -131,7 +131,7 @@ def run_episode_script(python: Path, server: LiveServer, *args: str) -> ScriptRu
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"openenv_episode.py {' '.join(args)} ran over {SCRIPT_TIMEOUT_S} s:\n"
-                    f"{exc.stdout}\n{exc.stderr}\n--- server log ---\n{server.log()[-4000:]}", pytrace=False)
+                    f"{exc.stdout!s}\n{exc.stderr!s}\n--- server log ---\n{server.log()[-4000:]}", pytrace=False)
     return ScriptRun(proc, server)
 
 
