@@ -70,7 +70,8 @@ def decode_action(index: int, slots: list[str | None]) -> Any:
 
     def slot_drug(s: int) -> str:
         # An empty slot names no drug in the regimen: the environment refuses it (penalty).
-        return slots[s] if s < len(slots) and slots[s] is not None else f"EMPTY_SLOT_{s}"  # type: ignore[return-value]
+        drug = slots[s] if s < len(slots) else None
+        return drug if drug is not None else f"EMPTY_SLOT_{s}"
 
     if index < N_QUERY:
         i, j = PAIRS[index]
@@ -202,12 +203,12 @@ class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
         if env.remaining_query_budget > 0:
             for a_pos, i in enumerate(present):
                 for j in present[a_pos + 1:]:
-                    if not env.was_queried(slots[i], slots[j]):  # type: ignore[arg-type]
+                    if not env.was_queried(slots[i], slots[j]):  # type: ignore[arg-type]  # present: not None
                         mask[PAIR_INDEX[(i, j)]] = 1
         if env.remaining_intervention_budget > 0:
             catalog = env.catalog
             for s in present:
-                drug_id, dose, _reduced, monitored = env.slot_state(s)  # type: ignore[misc]
+                drug_id, dose, _reduced, monitored = env.slot_state(s)  # type: ignore[misc]  # present: a state
                 base = N_QUERY + s * len(INTERVENTION_TYPES)
                 mask[base + 0] = 1  # stop
                 mask[base + 1] = int(dose > catalog.drugs[drug_id].min_dose_mg)

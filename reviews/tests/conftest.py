@@ -14,7 +14,7 @@ from django.test import Client
 
 from catalog.selectors import catalog_cache_clear
 from catalog.services import catalog_load
-from episodes.services import env_cache
+from episodes.sessions import env_cache
 from reviews import services
 from reviews.audit import RequestMeta
 from reviews.management.commands.flush import audit_triggers_suspended
