@@ -7,6 +7,10 @@ import pytest
 
 from polypharmacy_site.testing import check_required_services, patch_test_client_login
 
+# The named test world (alice, bob, phil, pia, sue, rex, carla, oscar; the classic catalog),
+# one definition for every app's tests.
+pytest_plugins = ["testsupport.world"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # django-axes (the login throttle) needs the request in authenticate(); Django's test client's

@@ -65,3 +65,24 @@ def format_seeds(start: Any, episodes: Any) -> str:
     if not isinstance(start, int) or not isinstance(episodes, int) or episodes < 1:
         return MISSING
     return str(start) if episodes == 1 else f"{start}–{start + episodes - 1}"
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such a
+# text cell gets a leading apostrophe. Numbers ("-0.25") are left as they are.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text (the jobs' table downloads, the audit's export)."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

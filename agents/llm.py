@@ -4,8 +4,8 @@ Pure Python, no Django (the review pages and a Celery job wrap it). The prompt i
 ``envcore.render``'s: the whole wire observation (query results, budgets, interventions, the last
 error), the same-class substitutes of each drug, the rules and the action schema; the same
 rendering is served by ``GET /render`` and read by the TRL environment class. The answer is checked twice before it is used: against
-the action schema (``envcore.actions.parse_action``) and against the regimen
-(``action_refusal``, the environment's own refusal rules rebuilt from the observation). Whenever
+the action schema (``envcore.contract.parse_action``) and against the regimen
+(``action_refusal``: envcore.refusal, the rules the environment itself applies). Whenever
 anything goes wrong — unconfigured, unreachable, slow, an HTTP error, a malformed or unsafe
 answer — the rule-based suggester (``agents.policies.heuristic_policy``) answers instead, with
 the reason; ``llm_suggest`` never raises.
@@ -29,10 +29,12 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Protocol
 
-from agents.policies import Action, heuristic_policy
+from agents.policies import RULE_BASED, Action, heuristic_policy
 from envcore.contract import parse_action
 from envcore.catalog import Catalog
 from envcore.errors import ValidationError
+from envcore.refusal import intervention_refusal, query_refusal
+from envcore.regimen import Med
 from envcore.render import prompt_messages
 
 log = logging.getLogger(__name__)
@@ -154,76 +156,30 @@ def parse_llm_action(text: str) -> Action:
         raise LLMAnswerError(exc.message, field=(exc.field or "").removeprefix("action.") or None) from exc
 
 
-def _query_refusal(action: Action, observation: Mapping[str, Any], regimen: set[str]) -> tuple[str, str] | None:
-    a, b = action["drug_id_1"], action["drug_id_2"]
-    if a == b:
-        return "drug_id_2", "query_ddi needs two different drugs (drug_id_1 equals drug_id_2)."
-    for name, drug_id in (("drug_id_1", a), ("drug_id_2", b)):
-        if drug_id not in regimen:
-            return name, f"{name} {drug_id!r} is not in the current regimen."
-    if observation["remaining_query_budget"] <= 0:
-        return "action_type", "Query budget exhausted."
-    return None
-
-
-def _substitute_refusal(target: str, proposed: str | None, catalog: Catalog, regimen: set[str]) -> tuple[str, str] | None:
-    drug = catalog.drugs[target]
-    if proposed is None:
-        if not any(c not in regimen for c in catalog.same_class(target)):
-            return "target_drug_id", f"No substitute of the same class ({drug.atc_class}) is available for {target}."
-        return None
-    new = catalog.drugs.get(proposed)
-    if new is None:
-        return "proposed_new_drug_id", f"proposed_new_drug_id {proposed!r} is not a known drug."
-    if proposed == target:
-        return "proposed_new_drug_id", "proposed_new_drug_id must differ from target_drug_id."
-    if new.atc_class != drug.atc_class:
-        return "proposed_new_drug_id", (
-            f"proposed_new_drug_id {proposed} (class {new.atc_class}) is not in the same "
-            f"therapeutic class as {target} ({drug.atc_class})."
-        )
-    if proposed in regimen:
-        return "proposed_new_drug_id", f"proposed_new_drug_id {proposed} is already in the regimen."
-    return None
-
-
-def _intervention_refusal(action: Action, observation: Mapping[str, Any], catalog: Catalog) -> tuple[str, str] | None:
-    meds = {m["drug_id"]: m for m in observation["current_medications"]}
-    target, kind = action["target_drug_id"], action["intervention_type"]
-    proposed = action.get("proposed_new_drug_id")
-    if observation["remaining_intervention_budget"] <= 0:
-        return "action_type", "Intervention budget exhausted."
-    med = meds.get(target)
-    if med is None or target not in catalog.drugs:
-        return "target_drug_id", f"target_drug_id {target!r} is not in the current regimen."
-    if proposed is not None and kind != "substitute":
-        # The environment would ignore the drug; a suggestion naming one would mislead the reader.
-        return "proposed_new_drug_id", "A substitute only goes with the intervention 'substitute'."
-    min_dose = catalog.drugs[target].min_dose_mg
-    if kind == "dose_reduce" and med["dose_mg"] <= min_dose:
-        return "intervention_type", f"{target} is already at its minimum dose ({min_dose:g} mg)."
-    if kind == "add_monitoring" and med["monitored"]:
-        return "intervention_type", f"{target} is already monitored."
-    if kind == "substitute":
-        return _substitute_refusal(target, proposed, catalog, set(meds))
-    return None
-
-
 def action_refusal(action: Action, observation: Mapping[str, Any], *, catalog: Catalog) -> tuple[str, str] | None:
     """Why the environment would refuse a schema-valid ``action`` in the state ``observation``
     shows, as (field, message), or None.
 
-    The rules and messages of ``PolypharmacyEnv.refusal``, rebuilt from the wire observation
-    (which carries doses, monitoring and budgets) so no environment is needed; a test holds the
-    two to the same answers. Stricter in two ways: a finished review takes no action, and a
-    substitute named with another intervention type is refused."""
+    envcore's own refusal rules (``envcore.refusal``, which the environment calls too), given the
+    regimen and budgets the wire observation carries, so no environment is needed. Stricter in
+    two ways: a finished review takes no action, and a substitute named with another
+    intervention type is refused (the environment would ignore the drug; a suggestion naming one
+    would mislead the reader)."""
     if observation.get("terminated") or observation.get("truncated"):
         return "action_type", "The review has ended; it takes no more actions."
-    regimen = {m["drug_id"] for m in observation["current_medications"]}
+    meds = {m["drug_id"]: Med(m["drug_id"], m["dose_mg"], monitored=m["monitored"])
+            for m in observation["current_medications"]}
     if action["action_type"] == "query_ddi":
-        return _query_refusal(action, observation, regimen)
+        return query_refusal(action["drug_id_1"], action["drug_id_2"], regimen=meds,
+                             remaining_queries=observation["remaining_query_budget"])
     if action["action_type"] == "propose_intervention":
-        return _intervention_refusal(action, observation, catalog)
+        kind, proposed = action["intervention_type"], action.get("proposed_new_drug_id")
+        refused = intervention_refusal(action["target_drug_id"], kind, proposed, meds=meds,
+                                       remaining_interventions=observation["remaining_intervention_budget"],
+                                       catalog=catalog)
+        if refused is None and proposed is not None and kind != "substitute":
+            return "proposed_new_drug_id", "A substitute only goes with the intervention 'substitute'."
+        return refused
     return None
 
 
@@ -338,7 +294,8 @@ def _call_with_deadline(config: LLMConfig, messages: list[dict[str, str]], timeo
 # ── suggestions ─────────────────────────────────────────────────────────────
 @dataclass(frozen=True)
 class Suggestion:
-    """A suggested action and who answered: the LLM, or the rule-based suggester (with why)."""
+    """A suggested action and who answered: "llm", "rule-based" (here, with why when it stands
+    in for the LLM) or "policy:<checkpoint>" (the review pages' policy suggester)."""
 
     action: Action
     source: str  # "llm", "rule-based", or "policy:<checkpoint>" for a trained policy's suggestion
@@ -365,7 +322,7 @@ def _fallback(
 ) -> Suggestion:
     log.warning("LLM suggestion fell back to the rule-based suggester: %s", reason)
     return Suggestion(
-        action=_rule_based(observation, catalog), source="rule-based", model=model, fallback_reason=reason,
+        action=_rule_based(observation, catalog), source=RULE_BASED, model=model, fallback_reason=reason,
         latency_s=time.monotonic() - started, raw=raw,
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from itertools import combinations
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Final, Protocol
 
 from envcore.contract import INTERVENTION_TYPES
 from envcore.catalog import Catalog, pair_key
@@ -224,6 +224,10 @@ def heuristic_decide(observation: dict[str, Any], *, catalog: Catalog) -> tuple[
         return dict(FINISH), "The intervention budget is spent: nothing is left to do but finish."
     return dict(FINISH), "Only the finish fits in the steps left."
 
+
+# The heuristic as the review page's suggester, in its form, its API and its audit records, and
+# what the LLM suggester falls back to: the name a pharmacist reads.
+RULE_BASED: Final = "rule-based"
 
 POLICIES: dict[str, Callable[..., Action]] = {
     "random": random_policy,

@@ -21,11 +21,13 @@ and the baselines must not need it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from agents.learned import checkpoint_policy
 from agents.oracle import DEFAULT_WIDTH, OraclePolicy
-from agents.policies import POLICIES, Policy
+from agents.policies import POLICIES, RULE_BASED, Policy
 
 POLICY_PREFIX = "policy:"
 ORACLE = "oracle"
@@ -36,6 +38,36 @@ AGENT_SPECS_HELP = (
     "full-information planner (it reads the interaction rules; width 16 unless given); "
     "<checkpoint> is a checkpoint file's path or, on the site, a stored checkpoint's name or id"
 )
+# The same for the site's forms and job parameters, where a policy is a stored checkpoint's name.
+SITE_AGENT_HELP = ("random, heuristic, llm, oracle[:<width>] (the full-information planner: it reads the "
+                   "interaction rules), or policy:<checkpoint name>")
+
+
+@dataclass(frozen=True)
+class BuiltinAgent:
+    name: str  # the spec: run_agent --agent, an evaluation job's "agent"
+    label: str  # the evaluation form's picker
+    suggester: str = ""  # its name as a review page's suggester ("": not one)
+
+
+# The agents that need nothing stored, in the pickers' order. A trained policy is
+# ``policy_agent(<checkpoint name>)``; the review page's third suggester is one.
+BUILTIN_AGENTS: tuple[BuiltinAgent, ...] = (
+    BuiltinAgent("heuristic", "heuristic (rule-based baseline)", suggester=RULE_BASED),
+    BuiltinAgent("random", "random (the normalised score's floor)"),
+    BuiltinAgent("llm", "llm (rule-based fallback without a key)", suggester="llm"),
+    BuiltinAgent("oracle", "oracle (full-information planner: reads the rules; the ceiling)"),
+)
+
+
+def policy_agent(checkpoint: str) -> str:
+    """The agent (and suggester) name of a stored policy checkpoint: ``policy:<checkpoint>``."""
+    return f"{POLICY_PREFIX}{checkpoint}"
+
+
+def policy_checkpoint(spec: str) -> str | None:
+    """The checkpoint a ``policy:<checkpoint>`` name names; None for any other agent."""
+    return spec[len(POLICY_PREFIX):] if spec.startswith(POLICY_PREFIX) else None
 
 
 def builtin_agent(spec: str) -> bool:
@@ -114,8 +146,6 @@ def checkpoint_file(target: str, checkpoint_resolver: CheckpointResolver | None 
 
 def _checkpoint_agent(target: str, checkpoint_resolver: CheckpointResolver | None) -> tuple[Policy, str]:
     path = checkpoint_file(target, checkpoint_resolver)
-    from agents.learning.agent import checkpoint_policy
-
     try:
         policy = checkpoint_policy(path)
     except Exception as exc:  # torch reports a bad file in several ways (pickle, zip, format, shapes)

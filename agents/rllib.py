@@ -37,6 +37,8 @@ from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaski
 from ray.tune.registry import register_env
 
 from envcore.catalog import CATALOG_NAMES, TASK_IDS
+# Importing envcore registers the Gymnasium ids, in every Ray worker process too (each one
+# imports this module to unpickle masked_env).
 from envcore.gym_registry import GYM_ENV_IDS
 from envcore.gym_wrappers import MaskInObservation
 
@@ -48,8 +50,6 @@ SHIP_EXCLUDES = [".git", ".venv", ".venv-*", "var", "ci-artifacts", "**/__pycach
 
 def masked_env(env_config: dict[str, Any]) -> gym.Env:
     """One masked copy of the environment: ``env_config`` names ``task_id`` and ``catalog``."""
-    import envcore  # noqa: F401  (registers the Gymnasium ids in this worker process)
-
     env_id = GYM_ENV_IDS[(env_config.get("task_id", "budgeted_screening"), env_config.get("catalog", "curated"))]
     return MaskInObservation(gym.make(env_id))
 

@@ -102,14 +102,14 @@ def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
 def run_evaluate(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """Any agent on a task and catalog over a seed range: per-episode results and the mean (± std,
     with its 95 % interval) of the grader score and risk reduction, and the mean steps used."""
-    from agents.registry import resolve_agent
+    from agents.registry import policy_agent, policy_checkpoint, resolve_agent
 
     catalog = ctx.catalog(params["catalog"])
     spec = params["agent"]
-    if spec.startswith("policy:"):
+    name = policy_checkpoint(spec)
+    if name is not None:
         # Only stored checkpoints, by name: a job's parameters never name a file on the worker.
-        name = spec.split(":", 1)[1]
-        policy, _ = resolve_agent(f"policy:{ctx.checkpoint_path(name)}")
+        policy, _ = resolve_agent(policy_agent(str(ctx.checkpoint_path(name))))
         label = spec
     else:
         policy, label = resolve_agent(spec)

@@ -12,7 +12,7 @@ item per bad combination naming its unknown drug ids (``loc: ["body", "combinati
 413 over 10,000 combinations or 100,000 drug ids in all, 422 for a combination of over 40 drugs
 (a combination given several times is scored once). Bodies over 1 MB are refused while they are
 read (the edge); a client with 10,000 long combinations may send the body gzip-compressed
-(``Content-Encoding: gzip``). Who may: ``reviews.permissions``' "bandit.use" (anyone while the
+(``Content-Encoding: gzip``). Who may: ``accounts.permissions``' "bandit.use" (anyone while the
 environment API is anonymous, ``POLYPHARMACY_API_AUTH=anonymous``; else researchers, supervisors
 and superusers). Nothing is written."""
 
@@ -40,7 +40,7 @@ from envcore.errors import PayloadTooLarge, ValidationError
 from episodes import openapi
 from episodes.api import query_model
 from episodes.wire import body_object
-from reviews import permissions as matrix
+from accounts import permissions as matrix
 
 MAX_PROBLEMS_LISTED = 50
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=100)]

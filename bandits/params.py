@@ -15,6 +15,8 @@ from rest_framework import serializers
 from bandits.combinations import DrugLookup, Written, item_message, lines_message, parse_lines, resolve_combinations
 from bandits.datasets import ADJ_MODES
 from bandits.training import SAMPLINGS
+from catalog.selectors import catalog_get
+from jobs.models import Checkpoint
 from jobs.params import CatalogField, FiniteFloatField, StrictSerializer, catalog_names
 
 DATASETS = ["catalog", "protective", "neutral"]
@@ -80,8 +82,6 @@ class BanditTrainParams(StrictSerializer):
                                             help_text="Name of the model (default: bandit-<dataset>-s<seed>-job<id>).")
 
     def validate_checkpoint_name(self, value: str) -> str:
-        from jobs.models import Checkpoint
-
         if value and Checkpoint.objects.filter(name=value).exists():
             raise serializers.ValidationError(f"A checkpoint named {value!r} exists already.")
         return value
@@ -112,8 +112,6 @@ class BanditTrainParams(StrictSerializer):
 
 
 def _catalog_drug_count(name: str) -> int:
-    from catalog.selectors import catalog_get
-
     return len(catalog_get(name).drugs)
 
 

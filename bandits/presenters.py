@@ -161,3 +161,25 @@ def present_bandit_screen(job: Job, full: bool = False) -> dict[str, Any]:
         notes.append(f"No combination is flagged: none of the {result.get('n')} has its {_bound_label(result)} "
                      f"above the threshold {result.get('threshold')}.")
     return {"plots": plots, "tables": tables, "notes": notes}
+
+
+# The jobs list's line for a bandit job (jobs.presenters.headline and subject ask through the kind).
+def headline_bandit_train(params: dict[str, Any], parts: dict[str, Any]) -> str:
+    f = parts.get("final")
+    return f"precision {_num(f.get('precision'))} · recall {_num(f.get('recall'))}" if isinstance(f, dict) else "—"
+
+
+def headline_bandit_screen(params: dict[str, Any], parts: dict[str, Any]) -> str:
+    if parts.get("n_flagged") is None:
+        return "—"
+    return f"{parts['n_flagged']} of {parts.get('n', '?')} flagged"
+
+
+def subject_bandit_train(params: dict[str, Any]) -> tuple[str, str]:
+    # No task: what it learned from.
+    task = f"{params.get('catalog')} catalog" if params.get("dataset") == "catalog" else f"{params.get('dataset')} data"
+    return task, params.get("checkpoint_name") or params.get("algorithm") or "—"
+
+
+def subject_bandit_screen(params: dict[str, Any]) -> tuple[str, str]:
+    return params.get("task_id") or "—", params.get("checkpoint") or "newest bandit model"

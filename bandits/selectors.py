@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from catalog.selectors import CatalogNotLoaded, catalog_get
 from envcore.errors import EnvError
 from jobs.models import Checkpoint
 from jobs.selectors import checkpoint_file, newest_checkpoint
@@ -75,8 +76,6 @@ def bandit_model_options() -> list[dict[str, str]]:
 def bandit_drug_completions() -> list[dict[str, str]]:
     """Drug names (and ids) of the catalogs that bandit models were trained on, for completion
     while typing combinations. A synthetic model's drugs are only ids (D000…): none offered."""
-    from catalog.selectors import CatalogNotLoaded, catalog_get
-
     names = (Checkpoint.objects.filter(kind=Checkpoint.Kind.BANDIT).exclude(catalog="")
              .order_by("catalog").values_list("catalog", flat=True).distinct())
     out: list[dict[str, str]] = []

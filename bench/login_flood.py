@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import health_probe  # noqa: E402
-from polypharmacy_site.live_server import LiveServer  # noqa: E402
+from testsupport.live_server import LiveServer  # noqa: E402
 
 PASSWORD = "flood-password-1"
 

@@ -177,7 +177,7 @@ def main() -> None:
     server = None
     url = args.url
     if url is None:
-        from polypharmacy_site.live_server import LiveServer
+        from testsupport.live_server import LiveServer
 
         server = LiveServer().__enter__()
         url = server.url

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from catalog.models import BeersCriterion, CatalogSource, DDIRule, Drug, Patient, PatientMedication
 from catalog.services import DRUG_FIELDS, RULE_FIELDS
-
-if TYPE_CHECKING:
-    from envcore.catalog import Catalog
-
-DEFAULT_CATALOG = "curated"
+from envcore.catalog import DEFAULT_CATALOG, Catalog
 
 # {name: ((version, updated_at), Catalog)}. Each call costs one small query (the stamp) so that
 # a curator's edit reaches every process at its next call, without a message bus; building a
@@ -38,8 +34,6 @@ def catalog_get(name: str = DEFAULT_CATALOG) -> "Catalog":
 
 def catalog_get_with_id(name: str = DEFAULT_CATALOG) -> tuple["Catalog", int]:
     """``catalog_get`` and the ``CatalogSource`` primary key, from the same single query."""
-    from envcore.catalog import Catalog
-
     row = CatalogSource.objects.filter(name=name).values_list("pk", "version", "updated_at").first()
     if row is None:
         raise CatalogNotLoaded(name)

@@ -12,6 +12,7 @@ from simple_history.utils import bulk_create_with_history
 
 from catalog.models import BeersCriterion, CatalogSource, DDIRule, Drug, Patient, PatientMedication
 from catalog.signals import catalog_version_bump, version_bumps_deferred
+from envcore.catalog import CATALOGS_DIR, Catalog
 
 DRUG_FIELDS = (
     "generic_name", "atc_class", "atc_code", "atc_class_name", "is_high_risk_elderly", "is_critical",
@@ -65,10 +66,8 @@ class LoadReport:
 
 
 def catalog_description(name: str) -> str:
-    """The description in ``fixtures/<name>/catalog.json``, or "" when there is none."""
-    from envcore.catalog import FIXTURES_DIR
-
-    path = FIXTURES_DIR / name / "catalog.json"
+    """The description in ``envcore/catalogs/<name>/catalog.json``, or "" when there is none."""
+    path = CATALOGS_DIR / name / "catalog.json"
     if not path.is_file():
         return ""
     return str(json.loads(path.read_text(encoding="utf-8")).get("description", ""))
@@ -90,14 +89,12 @@ def catalog_load(*, name: str, records: Mapping[str, Iterable[Mapping[str, Any]]
     """Upsert catalog ``name`` from its fixture files (or from ``records``) in one transaction.
 
     ``records`` has the shape of ``envcore.catalog.Catalog.to_records()``; by default it is read
-    from ``fixtures/<name>/`` through envcore, so the files stay the single source of truth and
+    from ``envcore/catalogs/<name>/`` through envcore, so the files stay the single source of truth and
     are validated by the same code the environment uses. Rows missing from the records are kept
     unless ``prune``. A load that changes nothing writes nothing: no history rows, no version bump.
     """
     description = ""
     if records is None:
-        from envcore.catalog import Catalog
-
         records = Catalog.load(name).to_records()
         description = catalog_description(name)
     reason = f"load_catalog {name}"

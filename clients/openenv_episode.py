@@ -1,12 +1,15 @@
-"""Drive a running PolypharmacyEnv server with the real OpenEnv client library.
+"""The real OpenEnv client library against a running PolypharmacyEnv server, as pytest tests.
 
-Run INSIDE a client virtualenv (bin/openenv-clients makes them); it imports only the OpenEnv
-library and the standard library, never the project:
+Run INSIDE a client virtualenv (bin/openenv-clients makes them, pytest included); it imports only
+the OpenEnv library, pytest and the standard library, never the project
+(episodes/tests/test_openenv_clients.py runs it against a live server):
 
-    .venv-openenv-0.10.0/bin/python clients/openenv_episode.py --url http://127.0.0.1:8000 --mode async
+    POLYPHARMACY_CLIENT_URL=http://127.0.0.1:8000 POLYPHARMACY_CLIENT_MODE=async \
+        .venv-openenv-0.10.0/bin/python -m pytest clients/openenv_episode.py
 
-Checks, with ``GenericEnvClient`` used asynchronously (``--mode async``) or through ``.sync()``
-(``--mode sync``):
+``GenericEnvClient`` is used asynchronously (``POLYPHARMACY_CLIENT_MODE=async``; not the library's
+own OPENENV_CLIENT_MODE, which means something else) or through
+``.sync()`` (``sync``):
   * episodes: a full episode on every task (reset with task_id and seed, queries on drugs of the
     regimen, an intervention, finish_review): ``done`` and a grader_score in [0.001, 0.999] at
     the end, ``state()`` agrees, the same seed gives the same patient;
@@ -14,26 +17,26 @@ Checks, with ``GenericEnvClient`` used asynchronously (``--mode async``) or thro
     ``RuntimeError("Server error: ... (code: CODE)")`` and the same session goes on stepping; a
     step before any reset is an error; a well-formed action the environment refuses (a drug not
     in the regimen) is a normal step with ``last_action_error`` and reward 0.001;
-  * wire: the HTTP ``/reset`` and ``/step`` bodies validate against the library's own
-    ``ResetResponse`` / ``StepResponse`` models (exactly observation, reward, done).
-
-Prints a JSON summary on stdout; exits 1 when any check failed (the failures are listed first).
+  * http (``-k http``; the same whatever the mode): the HTTP ``/reset`` and ``/step`` bodies
+    validate against the library's own ``ResetResponse`` / ``StepResponse`` models (exactly
+    observation, reward, done).
+``POLYPHARMACY_CLIENT_LIBRARY`` (e.g. ``openenv==0.10.0``) makes the first test check the release.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import functools
 import http.cookiejar
 import json
+import os
 import re
-import sys
-import traceback
 import urllib.error
 import urllib.request
 from importlib import metadata
 from typing import Any, Callable
 
+import pytest
 from openenv.core import GenericEnvClient
 
 TASKS = ("easy_screening", "budgeted_screening", "complex_tradeoff")
@@ -41,28 +44,9 @@ SCORE_MIN, SCORE_MAX = 0.001, 0.999
 INVALID_REWARD = 0.001
 CODE_RE = re.compile(r"\(code: ([A-Z_]+)\)\s*$")
 MESSAGE_TIMEOUT_S = 20.0
-
-
-class Report:
-    def __init__(self) -> None:
-        self.checks: list[dict[str, Any]] = []
-        self.observed: dict[str, Any] = {}
-
-    def check(self, name: str, ok: bool, detail: Any = None) -> bool:
-        entry: dict[str, Any] = {"check": name, "ok": bool(ok)}
-        if detail is not None and not ok:
-            entry["detail"] = detail
-        self.checks.append(entry)
-        return bool(ok)
-
-    def crashed(self, section: str, exc: BaseException) -> None:
-        first_line = (str(exc).splitlines() or [""])[0][:200]
-        self.check(f"{section}: stopped by an unexpected {type(exc).__name__}: {first_line}", False,
-                   "".join(traceback.format_exception(exc)).strip())
-
-    @property
-    def failures(self) -> list[dict[str, Any]]:
-        return [c for c in self.checks if not c["ok"]]
+URL = os.environ.get("POLYPHARMACY_CLIENT_URL", "").rstrip("/")
+MODE = os.environ.get("POLYPHARMACY_CLIENT_MODE", "async")
+SEEDS = int(os.environ.get("POLYPHARMACY_CLIENT_SEEDS", "2"))
 
 
 # ── one client session, the same calls whether async or sync ──────────────────────────────────
@@ -114,7 +98,7 @@ class Session:
             else:
                 self._await(lambda: self.client.__aexit__(None, None, None))
                 self.loop.close()
-        except Exception:  # closing is best effort; the checks are already recorded
+        except Exception:  # closing is best effort; the test has already passed or failed
             pass
 
     def __enter__(self) -> "Session":
@@ -152,206 +136,6 @@ def regimen(obs: dict[str, Any]) -> list[str]:
     return [m["drug_id"] for m in obs.get("current_medications") or []]
 
 
-# ── (a) full episodes ─────────────────────────────────────────────────────────────────────────
-def run_episode(report: Report, url: str, mode: str, task_id: str, seed: int, seen_drugs: set[str]) -> None:
-    name = f"episode {task_id} seed {seed}"
-    with Session(url, mode) as env:
-        r = env.reset(task_id=task_id, seed=seed)
-        obs = r.observation
-        drugs = regimen(obs)
-        seen_drugs.update(drugs)
-        report.check(f"{name}: reset returns an open episode of the task",
-                     isinstance(obs, dict) and obs.get("task_id") == task_id and r.done is False
-                     and obs.get("grader_score") is None and len(drugs) >= 2 and obs.get("step_index") == 0,
-                     describe(r))
-        episode_id = obs.get("episode_id")
-        steps = 0
-        queries = min(3, int(obs.get("remaining_query_budget") or 0))
-        pairs = [(drugs[i], drugs[j]) for i in range(len(drugs)) for j in range(i + 1, len(drugs))][:queries]
-        for d1, d2 in pairs:
-            r = env.step({"action_type": "query_ddi", "drug_id_1": d1, "drug_id_2": d2})
-            steps += 1
-            o = r.observation
-            report.check(f"{name}: query_ddi {d1}+{d2} is a normal step",
-                         r.done is False and not o.get("last_action_error") and in_score_range(r.reward)
-                         and o.get("step_index") == steps and len(o.get("interaction_queries") or []) == steps
-                         and o.get("episode_id") == episode_id,
-                         describe(r))
-        r = env.step({"action_type": "propose_intervention", "target_drug_id": drugs[0],
-                      "intervention_type": "add_monitoring", "rationale": "client library check"})
-        steps += 1
-        o = r.observation
-        report.check(f"{name}: propose_intervention is a normal step",
-                     r.done is False and not o.get("last_action_error") and in_score_range(r.reward)
-                     and len(o.get("interventions") or []) == 1 and o.get("step_index") == steps,
-                     describe(r))
-        r = env.step({"action_type": "finish_review"})
-        steps += 1
-        o = r.observation
-        report.check(f"{name}: finish_review ends the episode with a grader_score in [0.001, 0.999]",
-                     r.done is True and in_score_range(o.get("grader_score")) and in_score_range(r.reward),
-                     describe(r))
-        report.check(f"{name}: the final reward is the grader score",
-                     isinstance(o.get("grader_score"), (int, float)) and isinstance(r.reward, (int, float))
-                     and abs(r.reward - o["grader_score"]) < 1e-9, describe(r))
-        report.observed.setdefault("grader_scores", {})[f"{task_id}/{seed}"] = o.get("grader_score")
-        s = env.state()
-        report.check(f"{name}: state() names the episode and counts its steps",
-                     isinstance(s, dict) and s.get("episode_id") == episode_id and s.get("step_count") == steps,
-                     s)
-        # A step on a finished episode is an error frame, and the session goes on.
-        code, message = server_error_code(lambda: env.step({"action_type": "finish_review"}))
-        report.observed.setdefault("step_after_done_codes", set()).add(code)
-        report.check(f"{name}: a step after done is an error frame", code is not None, message)
-        r = env.reset(task_id=task_id, seed=seed)
-        report.check(f"{name}: the same seed gives the same patient, in a new episode",
-                     r.observation.get("patient_id") == obs.get("patient_id")
-                     and r.observation.get("episode_id") != episode_id and r.done is False,
-                     {"first": obs.get("patient_id"), "again": describe(r)})
-
-
-# ── (b) errors, on one session that must survive them ─────────────────────────────────────────
-def run_errors(report: Report, url: str, mode: str, seen_drugs: set[str]) -> None:
-    codes: dict[str, Any] = {}
-    report.observed["error_codes"] = codes
-    # A fresh session: state is empty, a step before any reset is an error, then reset works.
-    with Session(url, mode) as env:
-        s = env.state()
-        report.check("fresh session: state() is {episode_id: null, step_count: 0}",
-                     s == {"episode_id": None, "step_count": 0}, s)
-        code, message = server_error_code(lambda: env.step({"action_type": "finish_review"}))
-        codes["step_before_reset"] = code
-        report.check("fresh session: a step before reset is an error frame with code SESSION_ERROR",
-                     code == "SESSION_ERROR", message)
-        r = env.reset(task_id="easy_screening", seed=3)
-        report.check("fresh session: reset works after that error", r.done is False and bool(regimen(r.observation)),
-                     describe(r))
-
-    with Session(url, mode) as env:
-        r = env.reset(task_id="easy_screening", seed=1)
-        obs = r.observation
-        drugs = regimen(obs)
-        episode_id = obs.get("episode_id")
-        budget = obs.get("remaining_query_budget")
-        malformed: dict[str, dict[str, Any]] = {
-            "unknown_action_type": {"action_type": "no_such_action"},
-            "missing_field": {"action_type": "query_ddi", "drug_id_1": drugs[0]},
-            "unknown_field": {"action_type": "finish_review", "bogus": 1},
-            "wrong_type": {"action_type": "query_ddi", "drug_id_1": drugs[0], "drug_id_2": 7},
-            "bad_intervention_type": {"action_type": "propose_intervention", "target_drug_id": drugs[0],
-                                      "intervention_type": "amputate"},
-            "no_action_type": {"drug_id_1": drugs[0]},
-        }
-        for label, action in malformed.items():
-            code, message = server_error_code(lambda: env.step(action))
-            codes[label] = code
-            report.check(f"errors: a malformed action ({label}) raises RuntimeError with code VALIDATION_ERROR",
-                         code == "VALIDATION_ERROR", message)
-        code, message = server_error_code(lambda: env.reset(task_id="no_such_task"))
-        codes["reset_unknown_task"] = code
-        report.check("errors: reset with an unknown task_id raises VALIDATION_ERROR", code == "VALIDATION_ERROR",
-                     message)
-        code, message = server_error_code(lambda: env.reset(seed=-1))
-        codes["reset_negative_seed"] = code
-        report.check("errors: reset with seed -1 raises VALIDATION_ERROR", code == "VALIDATION_ERROR", message)
-        code, message = server_error_code(lambda: env.reset(task_id="easy_screening", bogus_option=1))
-        codes["reset_unknown_field"] = code
-        report.check("errors: reset with an unknown field raises VALIDATION_ERROR", code == "VALIDATION_ERROR",
-                     message)
-
-        s = env.state()
-        report.check("errors: the session keeps its episode through the errors (state unchanged)",
-                     isinstance(s, dict) and s.get("episode_id") == episode_id and s.get("step_count") == 0, s)
-        r = env.step({"action_type": "query_ddi", "drug_id_1": drugs[0], "drug_id_2": drugs[1]})
-        o = r.observation
-        report.check("errors: the same session then steps normally (malformed actions cost no step)",
-                     r.done is False and not o.get("last_action_error") and o.get("episode_id") == episode_id
-                     and o.get("step_index") == 1 and o.get("remaining_query_budget") == budget - 1,
-                     describe(r))
-
-        # A well-formed action the environment refuses is a normal step, not an error frame.
-        outside = sorted(seen_drugs - set(drugs))
-        if not report.check("errors: a drug outside this regimen is known from the other episodes", bool(outside)):
-            return
-        r = env.step({"action_type": "query_ddi", "drug_id_1": drugs[0], "drug_id_2": outside[0]})
-        o = r.observation
-        report.observed["refused_action_error"] = o.get("last_action_error")
-        report.check("refused action: a query on a drug outside the regimen is a normal step with "
-                     "last_action_error and reward 0.001",
-                     r.done is False and bool(o.get("last_action_error")) and r.reward == INVALID_REWARD
-                     and o.get("step_index") == 2 and o.get("remaining_query_budget") == budget - 1,
-                     describe(r))
-        r = env.step({"action_type": "propose_intervention", "target_drug_id": outside[0],
-                      "intervention_type": "stop"})
-        o = r.observation
-        report.check("refused action: an intervention on a drug outside the regimen is a normal step with "
-                     "last_action_error and reward 0.001",
-                     r.done is False and bool(o.get("last_action_error")) and r.reward == INVALID_REWARD
-                     and o.get("step_index") == 3 and not o.get("interventions"),
-                     describe(r))
-        r = env.step({"action_type": "query_ddi", "drug_id_1": drugs[0], "drug_id_2": drugs[-1]})
-        report.check("refused action: the next valid step clears last_action_error",
-                     not r.observation.get("last_action_error") and r.observation.get("step_index") == 4,
-                     describe(r))
-        r = env.step({"action_type": "finish_review"})
-        report.check("errors: the episode still finishes with a grader_score",
-                     r.done is True and in_score_range(r.observation.get("grader_score")), describe(r))
-
-
-# ── (c) the HTTP bodies against the library's own wire models ─────────────────────────────────
-def run_wire_models(report: Report, url: str) -> None:
-    from openenv.core.env_server.types import ResetResponse, State, StepResponse
-
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with opener.open(req, timeout=MESSAGE_TIMEOUT_S) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def validates(model: Any, body: Any) -> tuple[bool, str]:
-        try:
-            model.model_validate(body)
-        except Exception as exc:
-            return False, str(exc)
-        return True, ""
-
-    status, body = call("POST", "/reset", {"task_id": "budgeted_screening", "seed": 5})
-    ok, why = validates(ResetResponse, body)
-    report.check("http: POST /reset is 200 and validates as the library's ResetResponse",
-                 status == 200 and ok, {"status": status, "error": why})
-    report.check("http: the reset body has exactly observation, reward, done",
-                 isinstance(body, dict) and set(body) == {"observation", "reward", "done"},
-                 sorted(body) if isinstance(body, dict) else body)
-    drugs = regimen(body["observation"]) if isinstance(body, dict) else []
-    status, body = call("POST", "/step", {"action": {"action_type": "query_ddi", "drug_id_1": drugs[0],
-                                                     "drug_id_2": drugs[1]}})
-    ok, why = validates(StepResponse, body)
-    report.check("http: POST /step is 200 and validates as the library's StepResponse",
-                 status == 200 and ok, {"status": status, "error": why, "body": body if status != 200 else None})
-    report.check("http: the step body has exactly observation, reward, done",
-                 isinstance(body, dict) and set(body) == {"observation", "reward", "done"},
-                 sorted(body) if isinstance(body, dict) else body)
-    status, body = call("POST", "/step", {"action": {"action_type": "finish_review"}})
-    ok, why = validates(StepResponse, body)
-    report.check("http: the final step validates as StepResponse and is done with a grader_score",
-                 status == 200 and ok and body.get("done") is True
-                 and in_score_range(body["observation"].get("grader_score")), {"status": status, "error": why})
-    status, body = call("GET", "/state")
-    ok, why = validates(State, body)
-    report.check("http: GET /state validates as the library's State", status == 200 and ok,
-                 {"status": status, "error": why, "body": body})
-    status, body = call("POST", "/step", {"action": {"action_type": "no_such_action"}})
-    report.check("http: a malformed action is a 422 with a FastAPI-style detail list",
-                 status == 422 and isinstance(body, dict) and isinstance(body.get("detail"), list)
-                 and all({"loc", "msg", "type"} <= set(d) for d in body["detail"]), {"status": status, "body": body})
-
-
 def library_version() -> str:
     for dist in ("openenv", "openenv-core"):
         try:
@@ -361,66 +145,160 @@ def library_version() -> str:
     return "unknown"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="the server's base URL, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--mode", choices=("async", "sync"), default="async",
-                        help="use GenericEnvClient with await (async) or through .sync() (sync)")
-    parser.add_argument("--checks", default="episodes,errors,http",
-                        help="comma-separated: episodes, errors, http (default: all)")
-    parser.add_argument("--seeds", type=int, default=2, help="episodes per task (seeds 0..N-1)")
-    args = parser.parse_args(argv)
-    url = args.url.rstrip("/")
-    sections = {name.strip() for name in args.checks.split(",") if name.strip()}
-    unknown = sections - {"episodes", "errors", "http"}
-    if unknown:
-        parser.error(f"unknown --checks {sorted(unknown)}")
+@pytest.fixture
+def env():
+    assert URL, "set POLYPHARMACY_CLIENT_URL to the server's base URL"
+    assert MODE in ("async", "sync"), f"POLYPHARMACY_CLIENT_MODE must be async or sync, not {MODE!r}"
+    with Session(URL, MODE) as session:
+        yield session
 
-    report = Report()
-    seen_drugs: set[str] = set()
-    # The error checks need drugs outside a regimen, which the episodes collect.
-    if sections & {"episodes", "errors"}:
-        for task_id in TASKS:
-            for seed in range(args.seeds if "episodes" in sections else 1):
-                try:
-                    run_episode(report, url, args.mode, task_id, seed, seen_drugs)
-                except Exception as exc:
-                    report.crashed(f"episode {task_id} seed {seed}", exc)
-    if "errors" in sections:
-        try:
-            run_errors(report, url, args.mode, seen_drugs)
-        except Exception as exc:
-            report.crashed("errors", exc)
-    if "http" in sections:
-        try:
-            run_wire_models(report, url)
-        except Exception as exc:
-            report.crashed("http", exc)
 
-    failures = report.failures
-    observed = {k: sorted(map(str, v)) if isinstance(v, set) else v for k, v in report.observed.items()}
-    summary = {
-        "ok": not failures,
-        "library": library_version(),
-        "mode": args.mode if sections & {"episodes", "errors"} else None,
-        "sections": sorted(sections),
-        "url": url,
-        "checks_run": len(report.checks),
-        "checks_failed": len(failures),
-        "failures": failures,
-        "observed": observed,
-        "checks": report.checks,
+def test_the_library_is_the_release_under_test():
+    expected = os.environ.get("POLYPHARMACY_CLIENT_LIBRARY")
+    assert expected is None or library_version() == expected
+
+
+# ── full episodes ─────────────────────────────────────────────────────────────────────────────
+@pytest.mark.parametrize("seed", range(SEEDS))
+@pytest.mark.parametrize("task_id", TASKS)
+def test_a_full_episode_ends_with_a_grade_and_the_same_seed_gives_the_same_patient(env, task_id, seed):
+    r = env.reset(task_id=task_id, seed=seed)
+    obs = r.observation
+    drugs = regimen(obs)
+    assert isinstance(obs, dict) and obs.get("task_id") == task_id and r.done is False, describe(r)
+    assert obs.get("grader_score") is None and len(drugs) >= 2 and obs.get("step_index") == 0, describe(r)
+    episode_id = obs.get("episode_id")
+    steps = 0
+    queries = min(3, int(obs.get("remaining_query_budget") or 0))
+    pairs = [(drugs[i], drugs[j]) for i in range(len(drugs)) for j in range(i + 1, len(drugs))][:queries]
+    for d1, d2 in pairs:
+        r = env.step({"action_type": "query_ddi", "drug_id_1": d1, "drug_id_2": d2})
+        steps += 1
+        o = r.observation
+        assert r.done is False and not o.get("last_action_error") and in_score_range(r.reward), describe(r)
+        assert o.get("step_index") == steps and len(o.get("interaction_queries") or []) == steps, describe(r)
+        assert o.get("episode_id") == episode_id, describe(r)
+
+    r = env.step({"action_type": "propose_intervention", "target_drug_id": drugs[0],
+                  "intervention_type": "add_monitoring", "rationale": "client library check"})
+    steps += 1
+    o = r.observation
+    assert r.done is False and not o.get("last_action_error") and in_score_range(r.reward), describe(r)
+    assert len(o.get("interventions") or []) == 1 and o.get("step_index") == steps, describe(r)
+
+    r = env.step({"action_type": "finish_review"})
+    steps += 1
+    o = r.observation
+    assert r.done is True and in_score_range(o.get("grader_score")), describe(r)
+    assert isinstance(r.reward, (int, float)) and abs(r.reward - o["grader_score"]) < 1e-9, describe(r)
+    s = env.state()
+    assert isinstance(s, dict) and s.get("episode_id") == episode_id and s.get("step_count") == steps, s
+
+    # A step on a finished episode is an error frame, and the session goes on.
+    code, message = server_error_code(lambda: env.step({"action_type": "finish_review"}))
+    assert code is not None, message
+    again = env.reset(task_id=task_id, seed=seed)
+    assert again.observation.get("patient_id") == obs.get("patient_id"), describe(again)
+    assert again.observation.get("episode_id") != episode_id and again.done is False, describe(again)
+
+
+# ── errors, on sessions that must survive them ────────────────────────────────────────────────
+def test_a_fresh_session_refuses_a_step_before_reset_then_resets(env):
+    assert env.state() == {"episode_id": None, "step_count": 0}
+    code, message = server_error_code(lambda: env.step({"action_type": "finish_review"}))
+    assert code == "SESSION_ERROR", message
+    r = env.reset(task_id="easy_screening", seed=3)
+    assert r.done is False and regimen(r.observation), describe(r)
+
+
+def test_malformed_actions_and_bad_resets_are_validation_errors_and_the_session_goes_on(env):
+    r = env.reset(task_id="easy_screening", seed=1)
+    drugs = regimen(r.observation)
+    episode_id, budget = r.observation.get("episode_id"), r.observation.get("remaining_query_budget")
+    malformed = {
+        "unknown_action_type": {"action_type": "no_such_action"},
+        "missing_field": {"action_type": "query_ddi", "drug_id_1": drugs[0]},
+        "unknown_field": {"action_type": "finish_review", "bogus": 1},
+        "wrong_type": {"action_type": "query_ddi", "drug_id_1": drugs[0], "drug_id_2": 7},
+        "bad_intervention_type": {"action_type": "propose_intervention", "target_drug_id": drugs[0],
+                                  "intervention_type": "amputate"},
+        "no_action_type": {"drug_id_1": drugs[0]},
     }
-    print(json.dumps(summary, indent=2, default=str))
-    if not report.checks:
-        print("FAILED: no checks ran", file=sys.stderr)
-        return 1
-    if failures:
-        print(f"FAILED: {len(failures)} of {len(report.checks)} checks with {summary['library']} "
-              f"({args.mode}): " + "; ".join(f["check"] for f in failures), file=sys.stderr)
-        return 1
-    return 0
+    calls: dict[str, Callable[[], Any]] = {label: functools.partial(env.step, action) for label, action in malformed.items()}
+    calls["reset_unknown_task"] = lambda: env.reset(task_id="no_such_task")
+    calls["reset_negative_seed"] = lambda: env.reset(seed=-1)
+    calls["reset_unknown_field"] = lambda: env.reset(task_id="easy_screening", bogus_option=1)
+    answers = {label: server_error_code(call) for label, call in calls.items()}
+    assert {label: code for label, (code, _) in answers.items()} == dict.fromkeys(calls, "VALIDATION_ERROR"), answers
+
+    s = env.state()  # the episode is kept through the errors
+    assert isinstance(s, dict) and s.get("episode_id") == episode_id and s.get("step_count") == 0, s
+    r = env.step({"action_type": "query_ddi", "drug_id_1": drugs[0], "drug_id_2": drugs[1]})
+    o = r.observation  # malformed actions cost no step
+    assert r.done is False and not o.get("last_action_error") and o.get("episode_id") == episode_id, describe(r)
+    assert o.get("step_index") == 1 and o.get("remaining_query_budget") == budget - 1, describe(r)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_an_action_the_environment_refuses_is_a_normal_step_with_last_action_error(env):
+    # A drug outside this regimen, from the other tasks' patients.
+    others = {d for task_id in TASKS[1:] for seed in range(2)
+              for d in regimen(env.reset(task_id=task_id, seed=seed).observation)}
+    r = env.reset(task_id="easy_screening", seed=1)
+    drugs = regimen(r.observation)
+    budget = r.observation.get("remaining_query_budget")
+    outside = sorted(others - set(drugs))
+    assert outside, "every drug of the other patients is in this regimen"
+
+    r = env.step({"action_type": "query_ddi", "drug_id_1": drugs[0], "drug_id_2": outside[0]})
+    o = r.observation
+    assert "not in the current regimen" in (o.get("last_action_error") or ""), describe(r)
+    assert r.done is False and r.reward == INVALID_REWARD, describe(r)
+    assert o.get("step_index") == 1 and o.get("remaining_query_budget") == budget, describe(r)
+    r = env.step({"action_type": "propose_intervention", "target_drug_id": outside[0], "intervention_type": "stop"})
+    o = r.observation
+    assert r.done is False and bool(o.get("last_action_error")) and r.reward == INVALID_REWARD, describe(r)
+    assert o.get("step_index") == 2 and not o.get("interventions"), describe(r)
+    r = env.step({"action_type": "query_ddi", "drug_id_1": drugs[0], "drug_id_2": drugs[-1]})
+    assert not r.observation.get("last_action_error") and r.observation.get("step_index") == 3, describe(r)
+    r = env.step({"action_type": "finish_review"})
+    assert r.done is True and in_score_range(r.observation.get("grader_score")), describe(r)
+
+
+# ── the HTTP bodies against the library's own wire models ─────────────────────────────────────
+def test_http_reset_step_and_state_bodies_validate_against_the_librarys_wire_models():
+    from openenv.core.env_server.types import ResetResponse, State, StepResponse
+
+    assert URL, "set POLYPHARMACY_CLIENT_URL to the server's base URL"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(URL + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with opener.open(req, timeout=MESSAGE_TIMEOUT_S) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    status, body = call("POST", "/reset", {"task_id": "budgeted_screening", "seed": 5})
+    assert status == 200, body
+    ResetResponse.model_validate(body)
+    assert set(body) == {"observation", "reward", "done"}, sorted(body)
+    drugs = regimen(body["observation"])
+    status, body = call("POST", "/step", {"action": {"action_type": "query_ddi", "drug_id_1": drugs[0],
+                                                     "drug_id_2": drugs[1]}})
+    assert status == 200, body
+    StepResponse.model_validate(body)
+    assert set(body) == {"observation", "reward", "done"}, sorted(body)
+    status, body = call("POST", "/step", {"action": {"action_type": "finish_review"}})
+    assert status == 200, body
+    StepResponse.model_validate(body)
+    assert body["done"] is True and in_score_range(body["observation"].get("grader_score")), body
+    status, body = call("GET", "/state")
+    assert status == 200, body
+    State.model_validate(body)
+    status, body = call("POST", "/step", {"action": {"action_type": "no_such_action"}})
+    # A malformed action is a 422 with a FastAPI-style detail list.
+    assert status == 422 and isinstance(body, dict) and isinstance(body.get("detail"), list), (status, body)
+    assert all({"loc", "msg", "type"} <= set(d) for d in body["detail"]), body

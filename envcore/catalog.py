@@ -1,6 +1,6 @@
 """The catalog: drugs, interaction rules, Beers criteria and patients, as immutable plain data.
 
-A catalog is built either from the fixture files under ``fixtures/<name>/`` (``Catalog.load``)
+A catalog is built either from the files under ``envcore/catalogs/<name>/`` (``Catalog.load``)
 or from plain records (``Catalog.from_records``), which is how the Django side builds one from
 the database. Both paths go through ``from_records`` so they cannot drift; ``to_records`` gives
 the records back in a canonical order, and ``fingerprint`` hashes them, so two catalogs built
@@ -18,7 +18,9 @@ from typing import Any, Iterable, Mapping
 
 from envcore.errors import CatalogError
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+# The shipped catalogs are data files of this package (pyproject's package-data), so
+# ``Catalog.load`` works from an installed wheel as from a checkout. fixtures.build writes them.
+CATALOGS_DIR = Path(__file__).resolve().parent / "catalogs"
 CATALOG_NAMES = ("classic", "curated")
 DEFAULT_CATALOG = "curated"
 
@@ -125,90 +127,14 @@ class Catalog:
         patients: Iterable[Mapping[str, Any]],
     ) -> "Catalog":
         """Validate plain records and build a catalog. Raises ``CatalogError`` naming the row."""
-        drug_map: dict[str, Drug] = {}
-        for i, rec in enumerate(drugs):
-            rec = dict(rec)
-            for key in ("default_dose_mg", "min_dose_mg", "max_dose_mg"):
-                if key in rec:
-                    rec[key] = float(rec[key])
-            drug = _build(Drug, rec, f"drug #{i}")
-            if drug.drug_id in drug_map:
-                raise CatalogError(f"drug {drug.drug_id}: duplicate drug_id")
-            if len(drug.atc_class) != 5:
-                raise CatalogError(f"drug {drug.drug_id}: atc_class must be an ATC level-4 code, got {drug.atc_class!r}")
-            if not drug.min_dose_mg <= drug.default_dose_mg:
-                raise CatalogError(f"drug {drug.drug_id}: min_dose_mg must not exceed default_dose_mg")
-            drug_map[drug.drug_id] = drug
-
-        rule_map: dict[tuple[str, str], DDIRule] = {}
-        for i, rec in enumerate(ddi_rules):
-            rec = dict(rec)
-            rec["base_risk_score"] = float(rec.get("base_risk_score", 0.0))
-            rule = _build(DDIRule, rec, f"ddi rule #{i}")
-            where = f"ddi rule {rule.drug_id_1}+{rule.drug_id_2}"
-            if rule.drug_id_1 == rule.drug_id_2:
-                raise CatalogError(f"{where}: drug_id_2 must differ from drug_id_1")
-            for key in (rule.drug_id_1, rule.drug_id_2):
-                if key not in drug_map:
-                    raise CatalogError(f"{where}: unknown drug {key}")
-            if rule.severity not in SEVERITIES:
-                raise CatalogError(f"{where}: severity must be one of {SEVERITIES}")
-            if rule.recommendation not in RECOMMENDATIONS:
-                raise CatalogError(f"{where}: recommendation must be one of {RECOMMENDATIONS}")
-            if not 0.0 <= rule.base_risk_score <= 1.0:
-                raise CatalogError(f"{where}: base_risk_score must be in [0, 1]")
-            pair = pair_key(rule.drug_id_1, rule.drug_id_2)
-            if pair != (rule.drug_id_1, rule.drug_id_2):
-                rule = DDIRule(**{**asdict(rule), "drug_id_1": pair[0], "drug_id_2": pair[1]})
-            if pair in rule_map:
-                raise CatalogError(f"{where}: duplicate pair")
-            rule_map[pair] = rule
-
-        beers_list = []
-        for i, rec in enumerate(beers_criteria):
-            rec = dict(rec)
-            rec["condition"] = rec.get("condition") or None
-            crit = _build(BeersCriterion, rec, f"beers criterion #{i}")
-            if crit.drug_id not in drug_map:
-                raise CatalogError(f"beers criterion #{i}: unknown drug {crit.drug_id}")
-            if crit.criterion_type not in BEERS_TYPES:
-                raise CatalogError(f"beers criterion #{i}: criterion_type must be one of {BEERS_TYPES}")
-            beers_list.append(crit)
-
-        patient_map: dict[str, Patient] = {}
-        for i, rec in enumerate(patients):
-            rec = dict(rec)
-            rec["conditions"] = tuple(rec.get("conditions", ()))
-            rec["medication_ids"] = tuple(rec.get("medication_ids", ()))
-            rec["age"] = int(rec["age"]) if "age" in rec else 0
-            patient = _build(Patient, rec, f"patient #{i}")
-            where = f"patient {patient.patient_id}"
-            if patient.patient_id in patient_map:
-                raise CatalogError(f"{where}: duplicate patient_id")
-            if patient.task_id not in TASK_IDS:
-                raise CatalogError(f"{where}: task_id must be one of {TASK_IDS}")
-            if patient.sex not in SEXES:
-                raise CatalogError(f"{where}: sex must be one of {SEXES}")
-            for attr, allowed in ORGAN_FUNCTION.items():
-                if getattr(patient, attr) not in allowed:
-                    raise CatalogError(f"{where}: {attr} must be one of {allowed}")
-            missing = [d for d in patient.medication_ids if d not in drug_map]
-            if missing:
-                raise CatalogError(f"{where}: unknown drug(s) {missing}")
-            if len(set(patient.medication_ids)) != len(patient.medication_ids):
-                raise CatalogError(f"{where}: a drug appears twice in medication_ids")
-            patient_map[patient.patient_id] = patient
-
-        by_class: dict[str, list[str]] = {}
-        for drug in sorted(drug_map.values(), key=lambda d: d.drug_id):
-            by_class.setdefault(drug.atc_class, []).append(drug.drug_id)
+        drug_map = _read_drugs(drugs)
         return cls(
             name=name,
             drugs=drug_map,
-            rules=rule_map,
-            beers=tuple(beers_list),
-            patients=patient_map,
-            _by_class={k: tuple(v) for k, v in by_class.items()},
+            rules=_read_rules(ddi_rules, drug_map),
+            beers=_read_beers(beers_criteria, drug_map),
+            patients=_read_patients(patients, drug_map),
+            _by_class=_classes(drug_map),
         )
 
     @classmethod
@@ -304,10 +230,107 @@ class Catalog:
         return {k: tuple(v) for k, v in out.items()}
 
 
+# ── validating readers, one per record kind (``Catalog.from_records``) ───────
+def _read_drugs(records: Iterable[Mapping[str, Any]]) -> dict[str, Drug]:
+    drug_map: dict[str, Drug] = {}
+    for i, rec in enumerate(records):
+        rec = dict(rec)
+        for key in ("default_dose_mg", "min_dose_mg", "max_dose_mg"):
+            if key in rec:
+                rec[key] = float(rec[key])
+        drug = _build(Drug, rec, f"drug #{i}")
+        if drug.drug_id in drug_map:
+            raise CatalogError(f"drug {drug.drug_id}: duplicate drug_id")
+        if len(drug.atc_class) != 5:
+            raise CatalogError(f"drug {drug.drug_id}: atc_class must be an ATC level-4 code, got {drug.atc_class!r}")
+        if not drug.min_dose_mg <= drug.default_dose_mg:
+            raise CatalogError(f"drug {drug.drug_id}: min_dose_mg must not exceed default_dose_mg")
+        drug_map[drug.drug_id] = drug
+    return drug_map
+
+
+def _read_rules(records: Iterable[Mapping[str, Any]], drugs: Mapping[str, Drug]) -> dict[tuple[str, str], DDIRule]:
+    """Rules keyed by their canonical pair; a rule given in the other order is stored sorted."""
+    rule_map: dict[tuple[str, str], DDIRule] = {}
+    for i, rec in enumerate(records):
+        rec = dict(rec)
+        rec["base_risk_score"] = float(rec.get("base_risk_score", 0.0))
+        rule = _build(DDIRule, rec, f"ddi rule #{i}")
+        where = f"ddi rule {rule.drug_id_1}+{rule.drug_id_2}"
+        if rule.drug_id_1 == rule.drug_id_2:
+            raise CatalogError(f"{where}: drug_id_2 must differ from drug_id_1")
+        for key in (rule.drug_id_1, rule.drug_id_2):
+            if key not in drugs:
+                raise CatalogError(f"{where}: unknown drug {key}")
+        if rule.severity not in SEVERITIES:
+            raise CatalogError(f"{where}: severity must be one of {SEVERITIES}")
+        if rule.recommendation not in RECOMMENDATIONS:
+            raise CatalogError(f"{where}: recommendation must be one of {RECOMMENDATIONS}")
+        if not 0.0 <= rule.base_risk_score <= 1.0:
+            raise CatalogError(f"{where}: base_risk_score must be in [0, 1]")
+        pair = pair_key(rule.drug_id_1, rule.drug_id_2)
+        if pair != (rule.drug_id_1, rule.drug_id_2):
+            rule = DDIRule(**{**asdict(rule), "drug_id_1": pair[0], "drug_id_2": pair[1]})
+        if pair in rule_map:
+            raise CatalogError(f"{where}: duplicate pair")
+        rule_map[pair] = rule
+    return rule_map
+
+
+def _read_beers(records: Iterable[Mapping[str, Any]], drugs: Mapping[str, Drug]) -> tuple[BeersCriterion, ...]:
+    beers_list = []
+    for i, rec in enumerate(records):
+        rec = dict(rec)
+        rec["condition"] = rec.get("condition") or None
+        crit = _build(BeersCriterion, rec, f"beers criterion #{i}")
+        if crit.drug_id not in drugs:
+            raise CatalogError(f"beers criterion #{i}: unknown drug {crit.drug_id}")
+        if crit.criterion_type not in BEERS_TYPES:
+            raise CatalogError(f"beers criterion #{i}: criterion_type must be one of {BEERS_TYPES}")
+        beers_list.append(crit)
+    return tuple(beers_list)
+
+
+def _read_patients(records: Iterable[Mapping[str, Any]], drugs: Mapping[str, Drug]) -> dict[str, Patient]:
+    """Patients in record order (seeds index into each task's pool in this order)."""
+    patient_map: dict[str, Patient] = {}
+    for i, rec in enumerate(records):
+        rec = dict(rec)
+        rec["conditions"] = tuple(rec.get("conditions", ()))
+        rec["medication_ids"] = tuple(rec.get("medication_ids", ()))
+        rec["age"] = int(rec["age"]) if "age" in rec else 0
+        patient = _build(Patient, rec, f"patient #{i}")
+        where = f"patient {patient.patient_id}"
+        if patient.patient_id in patient_map:
+            raise CatalogError(f"{where}: duplicate patient_id")
+        if patient.task_id not in TASK_IDS:
+            raise CatalogError(f"{where}: task_id must be one of {TASK_IDS}")
+        if patient.sex not in SEXES:
+            raise CatalogError(f"{where}: sex must be one of {SEXES}")
+        for attr, allowed in ORGAN_FUNCTION.items():
+            if getattr(patient, attr) not in allowed:
+                raise CatalogError(f"{where}: {attr} must be one of {allowed}")
+        missing = [d for d in patient.medication_ids if d not in drugs]
+        if missing:
+            raise CatalogError(f"{where}: unknown drug(s) {missing}")
+        if len(set(patient.medication_ids)) != len(patient.medication_ids):
+            raise CatalogError(f"{where}: a drug appears twice in medication_ids")
+        patient_map[patient.patient_id] = patient
+    return patient_map
+
+
+def _classes(drugs: Mapping[str, Drug]) -> dict[str, tuple[str, ...]]:
+    """ATC level-4 class -> its drug ids, sorted (``Catalog.same_class``)."""
+    by_class: dict[str, list[str]] = {}
+    for drug in sorted(drugs.values(), key=lambda d: d.drug_id):
+        by_class.setdefault(drug.atc_class, []).append(drug.drug_id)
+    return {k: tuple(v) for k, v in by_class.items()}
+
+
 _CACHE: dict[str, Catalog] = {}
 
 
 def _load_cached(name: str) -> Catalog:
     if name not in _CACHE:
-        _CACHE[name] = Catalog.from_fixture_dir(FIXTURES_DIR / name, name)
+        _CACHE[name] = Catalog.from_fixture_dir(CATALOGS_DIR / name, name)
     return _CACHE[name]

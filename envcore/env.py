@@ -24,6 +24,7 @@ from envcore.errors import EpisodeFinishedError, NoEpisodeError, SnapshotError
 from envcore.graders import GRADERS, GradeInputs
 from envcore.indications import needed_for
 from envcore.observation import InteractionQuery, InterventionRecord, MedicationEntry, Observation, State
+from envcore.refusal import intervention_refusal, query_refusal
 from envcore.regimen import Med, PatientStart, medication_entries, patient_start
 from envcore.risk import regimen_risk
 from envcore.scenarios import DEFAULT_TASK, TASKS, TaskConfig, select_patient
@@ -206,7 +207,7 @@ class PolypharmacyEnv:
         return State(
             episode_id=s.episode_id,
             step_count=s.step,
-            task_id=s.task_id,  # type: ignore[arg-type]
+            task_id=s.task_id,  # type: ignore[arg-type]  # one of TASK_IDS, checked at reset
             patient_id=s.patient_id,
             catalog=s.catalog,
             max_steps=self._task.max_steps,
@@ -266,7 +267,7 @@ class PolypharmacyEnv:
         return self._state
 
     def _slot_of(self, drug_id: str | None) -> int | None:
-        for i, med in enumerate(self._state.meds):  # type: ignore[union-attr]
+        for i, med in enumerate(self._live().meds):
             if med is not None and med.drug_id == drug_id:
                 return i
         return None
@@ -290,41 +291,26 @@ class PolypharmacyEnv:
             return self._intervention_check(act)[0]
         return None
 
+    def _regimen(self) -> dict[str, Med]:
+        return {m.drug_id: m for m in self._live().meds if m is not None}
+
     def _query_refusal(self, act: QueryDDI) -> tuple[str, str] | None:
-        a, b = act.drug_id_1, act.drug_id_2
-        if a == b:
-            return "drug_id_2", "query_ddi needs two different drugs (drug_id_1 equals drug_id_2)."
-        for name, drug_id in (("drug_id_1", a), ("drug_id_2", b)):
-            if self._slot_of(drug_id) is None:
-                return name, f"{name} {drug_id!r} is not in the current regimen."
-        if self._state.remaining_queries <= 0:  # type: ignore[union-attr]
-            return "action_type", "Query budget exhausted."
-        return None
+        return query_refusal(act.drug_id_1, act.drug_id_2, regimen=self._regimen(),
+                             remaining_queries=self._live().remaining_queries)
 
     def _intervention_check(self, act: ProposeIntervention) -> tuple[tuple[str, str] | None, int, str | None]:
         """(refusal, slot of the target, the substitute that would be put in place)."""
-        target, kind = act.target_drug_id, act.intervention_type
         s = self._state
         assert s is not None
-        if s.remaining_interventions <= 0:
-            return ("action_type", "Intervention budget exhausted."), -1, None
-        slot = self._slot_of(target)
-        if slot is None:
-            return ("target_drug_id", f"target_drug_id {target!r} is not in the current regimen."), -1, None
-        med = s.meds[slot]
-        assert med is not None
-        drug = self.catalog.drugs[med.drug_id]
-        if kind == "dose_reduce" and med.dose_mg <= drug.min_dose_mg:
-            return ("intervention_type", f"{target} is already at its minimum dose ({drug.min_dose_mg:g} mg)."), slot, None
-        if kind == "add_monitoring" and med.monitored:
-            return ("intervention_type", f"{target} is already monitored."), slot, None
-        if kind == "substitute":
-            new_drug_id, error = self._resolve_substitute(slot, act.proposed_new_drug_id)
-            if error is not None:
-                # No named drug: the environment found no candidate, a fault of the target.
-                field = "proposed_new_drug_id" if act.proposed_new_drug_id else "target_drug_id"
-                return (field, error), slot, None
-            return None, slot, new_drug_id
+        refused = intervention_refusal(act.target_drug_id, act.intervention_type, act.proposed_new_drug_id,
+                                       meds=self._regimen(), remaining_interventions=s.remaining_interventions,
+                                       catalog=self.catalog)
+        slot = self._slot_of(act.target_drug_id)
+        if refused is not None or slot is None:
+            return refused, -1 if slot is None else slot, None
+        if act.intervention_type == "substitute":
+            # Not refused: the named drug, or (none named) the safest free one of the class.
+            return None, slot, act.proposed_new_drug_id or self._safest_substitute(slot)
         return None, slot, None
 
     # ── actions ────────────────────────────────────────────────────────────
@@ -349,7 +335,7 @@ class PolypharmacyEnv:
         record = InteractionQuery(
             drug_id_1=a,
             drug_id_2=b,
-            severity=severity,  # type: ignore[arg-type]
+            severity=severity,  # type: ignore[arg-type]  # the catalog's severities are the contract's
             recommendation=rule.recommendation if rule else "no_action",
             risk_score=rule.base_risk_score if rule else 0.0,
             step_index=s.step,
@@ -421,35 +407,10 @@ class PolypharmacyEnv:
         assert self._patient is not None
         return medication_entries(self.catalog, meds, self._patient.conditions)
 
-    def _resolve_substitute(self, slot: int, proposed: str | None) -> tuple[str | None, str | None]:
-        meds = self._state.meds  # type: ignore[union-attr]
-        med = meds[slot]
-        assert med is not None
-        target = self.catalog.drugs[med.drug_id]
-        in_regimen = {m.drug_id for m in meds if m is not None}
-        if proposed is None:
-            choice = self._safest_substitute(slot)
-            if choice is None:
-                return None, f"No substitute of the same class ({target.atc_class}) is available for {target.drug_id}."
-            return choice, None
-        new = self.catalog.drugs.get(proposed)
-        if new is None:
-            return None, f"proposed_new_drug_id {proposed!r} is not a known drug."
-        if proposed == target.drug_id:
-            return None, "proposed_new_drug_id must differ from target_drug_id."
-        if new.atc_class != target.atc_class:
-            return None, (
-                f"proposed_new_drug_id {proposed} (class {new.atc_class}) is not in the same "
-                f"therapeutic class as {target.drug_id} ({target.atc_class})."
-            )
-        if proposed in in_regimen:
-            return None, f"proposed_new_drug_id {proposed} is already in the regimen."
-        return proposed, None
-
     def _safest_substitute(self, slot: int) -> str | None:
         """The same-class drug, not already taken, that leaves the lowest regimen risk
         (ties: not high-risk first, then by id, so the choice is deterministic)."""
-        meds = self._state.meds  # type: ignore[union-attr]
+        meds = self._live().meds
         med = meds[slot]
         assert med is not None
         in_regimen = {m.drug_id for m in meds if m is not None}
@@ -467,7 +428,7 @@ class PolypharmacyEnv:
     def _compute_risk(self, meds: tuple[Med | None, ...] | list[Med | None]) -> float:
         assert self._start is not None and self._patient is not None
         present = [m for m in meds if m is not None]
-        present.extend(self._state.stopped_needed)  # type: ignore[union-attr]
+        present.extend(self._live().stopped_needed)
         return regimen_risk(self.catalog, present, self._start.conditions, len(self._patient.medication_ids))
 
     def _finish(self) -> float:
@@ -499,7 +460,7 @@ class PolypharmacyEnv:
         last = s.last
         return Observation(
             episode_id=s.episode_id,
-            task_id=s.task_id,  # type: ignore[arg-type]
+            task_id=s.task_id,  # type: ignore[arg-type]  # one of TASK_IDS, checked at reset
             patient_id=patient.patient_id,
             catalog=s.catalog,
             age=patient.age,

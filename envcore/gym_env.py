@@ -26,8 +26,9 @@ The reward is ``raw_reward`` (unclamped), which is what a learner should optimis
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import combinations
-from typing import Any
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -35,8 +36,9 @@ import numpy as np
 from envcore.contract import FINISH, INTERVENTION_TYPES, intervene, query
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
+from envcore.observation import Observation
 from envcore.risk import BEERS_WEIGHTS
-from envcore.scenarios import TASKS
+from envcore.scenarios import TASKS, TaskConfig
 
 MAX_SLOTS = 15
 PAIRS: tuple[tuple[int, int], ...] = tuple(combinations(range(MAX_SLOTS), 2))
@@ -55,7 +57,7 @@ LIVER = ("normal", "impaired", "severe")
 GLOBAL_FEATURES = 8 + len(TASK_IDS) + len(EGFR) + len(LIVER)
 OBS_SIZE = MAX_SLOTS * SLOT_FEATURES + N_QUERY * PAIR_FEATURES + GLOBAL_FEATURES
 PAIR_INDEX = {pair: k for k, pair in enumerate(PAIRS)}  # slot pair (i < j) → its query action
-# Where the patient's age sits in the vector (the 8th global feature, see ``_encode``): the
+# Where the patient's age sits in the vector (the 8th global feature, see ``global_features``): the
 # researchers' export leaves demographics out, so it zeroes this one.
 AGE_FEATURE = MAX_SLOTS * SLOT_FEATURES + N_QUERY * PAIR_FEATURES + 7
 
@@ -82,6 +84,135 @@ def decode_action(index: int, slots: list[str | None]) -> Any:
     return FINISH
 
 
+# ── the encoding, as functions of plain data ────────────────────────────────
+# The adapter calls them with the environment's state; agents.learning.encoding calls them with
+# the state it rebuilds from a wire observation, so a checkpoint sees exactly what it trained on.
+SlotState = tuple[str, float, bool, bool]  # (drug_id, dose_mg, dose_reduced, monitored)
+
+
+def new_pair_state() -> np.ndarray:
+    """The pair features before any query: every pair "not queried"."""
+    pair_state = np.zeros((N_QUERY, PAIR_FEATURES), dtype=np.float32)
+    pair_state[:, 0] = 1.0
+    return pair_state
+
+
+def record_query(row: np.ndarray, severity: str, recommendation: str) -> None:
+    """Write a query's answer into its pair's row (one-hot severity, then recommendation)."""
+    row[:5] = 0.0
+    row[SEVERITY_CODES.get(severity, 1)] = 1.0
+    code = RECOMMENDATION_CODES.get(recommendation)
+    if code is not None:
+        row[5 + code] = 1.0
+
+
+def _known_severe(pair_state: np.ndarray) -> np.ndarray:
+    """Per slot: 1 if a queried pair with it was severe, 0.5 if moderate, else 0."""
+    known_severe = np.zeros(MAX_SLOTS, dtype=np.float32)
+    for k, (i, j) in enumerate(PAIRS):
+        weight = 1.0 if pair_state[k, 4] else 0.5 if pair_state[k, 3] else 0.0
+        if weight:
+            known_severe[i] = max(known_severe[i], weight)
+            known_severe[j] = max(known_severe[j], weight)
+    return known_severe
+
+
+def slot_features(catalog: Catalog, slots: Sequence[SlotState | None], pair_state: np.ndarray,
+                  conditions: Iterable[str]) -> np.ndarray:
+    """(MAX_SLOTS, SLOT_FEATURES): each present drug's risk flags, dose and what queries found."""
+    conditions = set(conditions)
+    known_severe = _known_severe(pair_state)
+    out = np.zeros((MAX_SLOTS, SLOT_FEATURES), dtype=np.float32)
+    for s, state in enumerate(slots[:MAX_SLOTS]):
+        if state is None:
+            continue
+        drug_id, dose, reduced, monitored = state
+        drug = catalog.drugs[drug_id]
+        beers = sum(
+            BEERS_WEIGHTS[c.criterion_type]
+            for c in catalog.beers_by_drug.get(drug_id, ())
+            if c.condition is None or c.condition in conditions
+        )
+        out[s] = (
+            1.0,
+            float(drug.is_high_risk_elderly),
+            float(drug.is_critical),
+            min(beers, 1.0),
+            float(reduced),
+            float(monitored),
+            min(dose / max(drug.default_dose_mg, 1e-9), 1.0),
+            min(drug.anticholinergic_score / 3.0, 1.0),
+            float(bool(catalog.same_class(drug_id))),
+            known_severe[s],
+        )
+    return out
+
+
+def _reader(obs: Observation | Mapping[str, Any]) -> Callable[[str], Any]:
+    # An Observation and its wire dict have the same field names.
+    return obs.get if isinstance(obs, Mapping) else partial(getattr, obs)
+
+
+def global_features(task: TaskConfig, obs: Observation | Mapping[str, Any]) -> np.ndarray:
+    """(GLOBAL_FEATURES,): budgets, progress, risks, regimen size, age, task, kidney, liver, from
+    the observation (an ``Observation`` or its wire dict)."""
+    get = _reader(obs)
+    cur, base = get("current_risk"), get("baseline_risk")
+    glob = np.zeros(GLOBAL_FEATURES, dtype=np.float32)
+    glob[:8] = (
+        get("remaining_query_budget") / max(task.query_budget, 1),
+        get("remaining_intervention_budget") / max(task.intervention_budget, 1),
+        get("step_index") / task.max_steps,
+        cur,
+        base,
+        min(cur / base, 2.0) / 2.0 if base > 0 else 0.0,
+        len(get("current_medications")) / MAX_SLOTS,
+        min(max((get("age") - 60) / 40.0, 0.0), 1.0),
+    )
+    offset = 8
+    glob[offset + TASK_IDS.index(task.task_id)] = 1.0
+    offset += len(TASK_IDS)
+    glob[offset + EGFR.index(get("eGFR_category"))] = 1.0
+    offset += len(EGFR)
+    glob[offset + LIVER.index(get("liver_function_category"))] = 1.0
+    return glob
+
+
+def encode_vector(catalog: Catalog, task: TaskConfig, obs: Observation | Mapping[str, Any],
+                  slots: Sequence[SlotState | None], pair_state: np.ndarray) -> np.ndarray:
+    """The observation vector (OBS_SIZE float32 in [0, 1])."""
+    features = slot_features(catalog, slots, pair_state, _reader(obs)("conditions"))
+    encoded: np.ndarray = np.clip(np.concatenate([features.ravel(), pair_state.ravel(), global_features(task, obs)]),
+                                  0.0, 1.0)
+    return encoded
+
+
+def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bool, remaining_queries: int,
+                remaining_interventions: int, was_queried: Callable[[str, str], bool]) -> np.ndarray:
+    """The action mask (module docstring). A substitution is possible when a same-class drug is
+    not in the regimen: exactly when the environment's own search finds a candidate."""
+    mask = np.zeros(N_ACTIONS, dtype=np.int8)
+    mask[FINISH_ACTION] = 1
+    if done:
+        return mask
+    present = [s for s, state in enumerate(slots[:MAX_SLOTS]) if state is not None]
+    if remaining_queries > 0:
+        for pos, i in enumerate(present):
+            for j in present[pos + 1:]:
+                if not was_queried(slots[i][0], slots[j][0]):  # type: ignore[index]  # present: not None
+                    mask[PAIR_INDEX[(i, j)]] = 1
+    if remaining_interventions > 0:
+        regimen = {state[0] for state in slots if state is not None}
+        for s in present:
+            drug_id, dose, _reduced, monitored = slots[s]  # type: ignore[misc]  # present: not None
+            base = N_QUERY + s * len(INTERVENTION_TYPES)
+            mask[base + 0] = 1  # stop
+            mask[base + 1] = int(dose > catalog.drugs[drug_id].min_dose_mg)
+            mask[base + 2] = int(any(c not in regimen for c in catalog.same_class(drug_id)))
+            mask[base + 3] = int(not monitored)
+    return mask
+
+
 class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
     """``gymnasium.Env`` over ``PolypharmacyEnv``. ``task_id`` fixes the task (None: default)."""
 
@@ -91,7 +222,7 @@ class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
         self.env = PolypharmacyEnv(catalog)
         self.task_id = task_id
         self.observation_space, self.action_space = adapter_spaces()
-        self._pair_state = np.zeros((N_QUERY, PAIR_FEATURES), dtype=np.float32)
+        self._pair_state = new_pair_state()
 
     # ── gymnasium API ──────────────────────────────────────────────────────
     def reset(
@@ -109,118 +240,40 @@ class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
             patient_id=options.get("patient_id"),
             episode_id=options.get("episode_id"),
         )
-        self._pair_state[:] = 0.0
-        self._pair_state[:, 0] = 1.0
-        return self._encode(), self._info()
+        self._pair_state[:] = new_pair_state()
+        return self._observe()
 
     def step(self, action: int | np.integer[Any]) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         slots = self.env.medication_slots()
         obs = self.env.step(decode_action(int(action), slots))
         if obs.last_query_result is not None and int(action) < N_QUERY:
-            self._record_query(int(action), obs.last_query_result.severity, obs.last_query_result.recommendation)
-        return self._encode(), float(obs.raw_reward), obs.terminated, obs.truncated, self._info()
+            result = obs.last_query_result
+            record_query(self._pair_state[int(action)], result.severity, result.recommendation)
+        vector, info = self._observe()
+        return vector, float(obs.raw_reward), obs.terminated, obs.truncated, info
 
-    # ── encoding ───────────────────────────────────────────────────────────
-    def _record_query(self, index: int, severity: str, recommendation: str) -> None:
-        row = self._pair_state[index]
-        row[:5] = 0.0
-        row[SEVERITY_CODES.get(severity, 1)] = 1.0
-        code = RECOMMENDATION_CODES.get(recommendation)
-        if code is not None:
-            row[5 + code] = 1.0
+    # ── encoding (the functions above, on the environment's state) ────────
+    def _slots(self) -> list[SlotState | None]:
+        return [self.env.slot_state(s) for s in range(len(self.env.medication_slots()))]
 
-    def _slot_features(self, out: np.ndarray) -> None:
-        catalog = self.env.catalog
-        patient = self.env.patient
-        assert patient is not None
-        conditions = set(patient.conditions)
-        known_severe = np.zeros(MAX_SLOTS, dtype=np.float32)
-        for k, (i, j) in enumerate(PAIRS):
-            weight = 1.0 if self._pair_state[k, 4] else 0.5 if self._pair_state[k, 3] else 0.0
-            if weight:
-                known_severe[i] = max(known_severe[i], weight)
-                known_severe[j] = max(known_severe[j], weight)
-        for s in range(min(MAX_SLOTS, len(self.env.medication_slots()))):
-            state = self.env.slot_state(s)
-            if state is None:
-                continue
-            drug_id, dose, reduced, monitored = state
-            drug = catalog.drugs[drug_id]
-            beers = sum(
-                BEERS_WEIGHTS[c.criterion_type]
-                for c in catalog.beers_by_drug.get(drug_id, ())
-                if c.condition is None or c.condition in conditions
-            )
-            out[s] = (
-                1.0,
-                float(drug.is_high_risk_elderly),
-                float(drug.is_critical),
-                min(beers, 1.0),
-                float(reduced),
-                float(monitored),
-                min(dose / max(drug.default_dose_mg, 1e-9), 1.0),
-                min(drug.anticholinergic_score / 3.0, 1.0),
-                float(bool(catalog.same_class(drug_id))),
-                known_severe[s],
-            )
-
-    def _encode(self) -> np.ndarray:
-        env = self.env
-        obs = env.observation
+    def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
+        # The slots are read once for the vector and the mask.
+        obs = self.env.observation
         assert obs is not None
-        slots = np.zeros((MAX_SLOTS, SLOT_FEATURES), dtype=np.float32)
-        self._slot_features(slots)
-        task = env.task
-        patient = env.patient
-        assert patient is not None
-        glob = np.zeros(GLOBAL_FEATURES, dtype=np.float32)
-        glob[:8] = (
-            obs.remaining_query_budget / max(task.query_budget, 1),
-            obs.remaining_intervention_budget / max(task.intervention_budget, 1),
-            obs.step_index / task.max_steps,
-            obs.current_risk,
-            obs.baseline_risk,
-            min(obs.current_risk / obs.baseline_risk, 2.0) / 2.0 if obs.baseline_risk > 0 else 0.0,
-            len(obs.current_medications) / MAX_SLOTS,
-            min(max((patient.age - 60) / 40.0, 0.0), 1.0),
-        )
-        offset = 8
-        glob[offset + TASK_IDS.index(task.task_id)] = 1.0
-        offset += len(TASK_IDS)
-        glob[offset + EGFR.index(patient.eGFR_category)] = 1.0
-        offset += len(EGFR)
-        glob[offset + LIVER.index(patient.liver_function_category)] = 1.0
-        return np.clip(np.concatenate([slots.ravel(), self._pair_state.ravel(), glob]), 0.0, 1.0)
+        slots = self._slots()
+        vector = encode_vector(self.env.catalog, self.env.task, obs, slots, self._pair_state)
+        # The same keys at every step (module docstring); a grade only once the episode is done.
+        score = 0.0 if obs.grader_score is None else float(obs.grader_score)
+        return vector, {"action_mask": self._mask(slots), "grader_score": score}
+
+    def _mask(self, slots: list[SlotState | None]) -> np.ndarray:
+        env = self.env
+        return encode_mask(env.catalog, slots, done=env.done, remaining_queries=env.remaining_query_budget,
+                           remaining_interventions=env.remaining_intervention_budget, was_queried=env.was_queried)
 
     def action_mask(self) -> np.ndarray:
-        env = self.env
-        mask = np.zeros(N_ACTIONS, dtype=np.int8)
-        mask[FINISH_ACTION] = 1
-        if env.done:
-            return mask
-        slots = env.medication_slots()
-        present = [s for s, d in enumerate(slots[:MAX_SLOTS]) if d is not None]
-        if env.remaining_query_budget > 0:
-            for a_pos, i in enumerate(present):
-                for j in present[a_pos + 1:]:
-                    if not env.was_queried(slots[i], slots[j]):  # type: ignore[arg-type]  # present: not None
-                        mask[PAIR_INDEX[(i, j)]] = 1
-        if env.remaining_intervention_budget > 0:
-            catalog = env.catalog
-            for s in present:
-                drug_id, dose, _reduced, monitored = env.slot_state(s)  # type: ignore[misc]  # present: a state
-                base = N_QUERY + s * len(INTERVENTION_TYPES)
-                mask[base + 0] = 1  # stop
-                mask[base + 1] = int(dose > catalog.drugs[drug_id].min_dose_mg)
-                mask[base + 2] = int(env.substitute_for(drug_id) is not None)
-                mask[base + 3] = int(not monitored)
-        return mask
+        return self._mask(self._slots())
 
     def action_masks(self) -> np.ndarray:
         """``action_mask()`` as booleans, under the name sb3-contrib's MaskablePPO calls."""
         return self.action_mask().astype(bool)
-
-    def _info(self) -> dict[str, Any]:
-        # The same keys at every step (module docstring); a grade only once the episode is done.
-        score = self.env.observation.grader_score if self.env.observation is not None else None
-        return {"action_mask": self.action_mask(), "grader_score": 0.0 if score is None else float(score)}

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import TASK_IDS, CatalogSource
+from envcore.contract import MAX_KEY_LENGTH
 
 
 def new_episode_id() -> str:
@@ -38,7 +39,7 @@ class Episode(models.Model):
 
     # Unique by a constraint, not unique=True: that would add a LIKE-pattern index on PostgreSQL,
     # one more index to update on every write, for a search nobody makes.
-    episode_id = models.CharField(max_length=255, default=new_episode_id)
+    episode_id = models.CharField(max_length=MAX_KEY_LENGTH, default=new_episode_id)
     catalog = models.ForeignKey(CatalogSource, on_delete=models.PROTECT, related_name="episodes")
     catalog_fingerprint = models.CharField(max_length=64, blank=True)
     task_id = models.CharField(max_length=32, choices=[(t, t) for t in TASK_IDS])

@@ -1,6 +1,6 @@
 """Jobs and checkpoints in the admin: progress bars in the list, plots and results on the
 change page (read-only: a job's record is what ran), cancel and re-queue actions, which ask
-``reviews.permissions`` ("jobs.cancel" per job; "jobs.requeue" and the kind's "jobs.queue.<kind>")."""
+``accounts.permissions`` ("jobs.cancel" per job; "jobs.requeue" and the kind's "jobs.queue.<kind>")."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from jobs import services
 from jobs.models import Checkpoint, Job
 from jobs.presenters import present
 from jobs.selectors import may_cancel
-from reviews import permissions
+from accounts import permissions
 
 
 @admin.register(Job)

@@ -5,7 +5,7 @@
     GET  /api/jobs/<id>/tables  GET /api/jobs/<id>/tables/<key>[.csv]   (the job page's tables, every row)
     GET  /api/checkpoints[?kind=policy|bandit]  GET /api/checkpoints/<name>/file
 
-Token or session auth; who may do what is ``reviews.permissions``' ("jobs.view", "jobs.queue.<kind>",
+Token or session auth; who may do what is ``accounts.permissions``' ("jobs.view", "jobs.queue.<kind>",
 "jobs.cancel"). Bad parameters are a 422 whose
 ``loc`` names the parameter (``["body", "params", "total_steps"]``)."""
 
@@ -30,7 +30,7 @@ from episodes.wire import body_model
 from jobs import downloads, selectors, services
 from jobs.kinds import KINDS
 from jobs.models import Checkpoint, Job
-from reviews import permissions as matrix
+from accounts import permissions as matrix
 
 LIST_LIMIT = 200
 

@@ -16,14 +16,20 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, F, TextField, Value, When
 from django.db.models.functions import Concat, Length, Right, StrIndex, Substr
 from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
+from agents.learned import resume_state_from_bytes, resume_state_to_bytes
+from agents.llm import LLMConfig, llm_config_from
+from catalog.selectors import catalog_get
 from episodes.errors import connection_failed
-from jobs.models import Job
+from episodes.models import Episode
+from episodes.services import Caller, episode_observation
+from jobs.models import Job, TrainingState
+from jobs.selectors import checkpoint_file, checkpoint_get, checkpoint_path
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,8 +101,14 @@ class PendingCheckpoint:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+# jobs.services.sweep_create_runs, handed in by the service that builds the context (this module
+# is below jobs.services: importing it here would close a circle).
+SweepRunsCreator = Callable[..., list[Job]]
+
+
 class JobContext:
-    def __init__(self, job: Job, worker: str) -> None:
+    def __init__(self, job: Job, worker: str, *, create_sweep_runs: SweepRunsCreator | None = None) -> None:
+        self._create_sweep_runs = create_sweep_runs
         self.job_id = job.pk
         self.params = dict(job.params)
         self.owner_id = job.owner_id
@@ -169,32 +181,25 @@ class JobContext:
     # ── the site's data ────────────────────────────────────────────────────
     def catalog(self, name: str) -> Any:
         """The envcore catalog as the database holds it now (curators' edits included)."""
-        from catalog.selectors import catalog_get
-
         return catalog_get(name)
 
     def episode_observation(self, episode_id: str) -> tuple[dict[str, Any], str]:
         """A stored episode's latest observation and its catalog's name, as the job's owner may see it."""
-        from episodes.models import Episode
-        from episodes.services import Caller, episode_observation
-
         obs = episode_observation(Caller(user_id=self.owner_id, label="job"), episode_id=episode_id)
         catalog_name = Episode.objects.filter(episode_id=episode_id).values_list("catalog__name", flat=True).get()
         return obs.to_dict(), catalog_name
 
-    def llm_config(self) -> Any:
+    def llm_config(self) -> LLMConfig | None:
         """The LLM endpoint from the settings, as the review pages read it (None: rule-based)."""
-        from agents.llm import llm_config_from
-
         return llm_config_from(settings)
 
     # ── sweeps ─────────────────────────────────────────────────────────────
     def sweep_runs(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """This sweep's runs (created on the first call): for each of ``runs`` in order, its job
         id, seed, grid point, status and result."""
-        from jobs.services import sweep_create_runs
-
-        jobs = sweep_create_runs(sweep_id=self.job_id, runs=runs)
+        if self._create_sweep_runs is None:
+            raise RuntimeError("This job context was built without a way to create sweep runs.")
+        jobs = self._create_sweep_runs(sweep_id=self.job_id, runs=runs)
         fresh = {j.pk: j for j in Job.objects.filter(pk__in=[j.pk for j in jobs]).only("pk", "status", "result")}
         return [{"job": job.pk, "seed": run["params"]["seed"], "point": run["point"], "status": fresh[job.pk].status,
                  "result": fresh[job.pk].result} for run, job in zip(runs, jobs)]
@@ -202,15 +207,12 @@ class JobContext:
     # ── resuming ───────────────────────────────────────────────────────────
     def resume_state(self) -> dict[str, Any] | None:
         """The learner's state an earlier attempt of this job saved, or None."""
-        from agents.learning.resume import from_bytes
-        from jobs.models import TrainingState
-
         saved = on_fresh_connections(lambda: TrainingState.objects.filter(job_id=self.job_id).first(),
                                      what=f"job {self.job_id}'s training state")
         if saved is None:
             return None
         try:
-            state = from_bytes(bytes(saved.content))
+            state = resume_state_from_bytes(bytes(saved.content))
         except Exception as exc:  # unreadable: start afresh rather than fail the job
             self.log(f"the saved training state cannot be read ({type(exc).__name__}); starting from the beginning")
             return None
@@ -220,14 +222,10 @@ class JobContext:
     def keep_resume_state(self, update: int, state: Any) -> bool:
         """Save the learner's state (``state()`` builds it) when the last save is at least
         JOBS_RESUME_EVERY_S old; only while this worker owns the job. True when saved."""
-        from agents.learning.resume import to_bytes
-        from django.db import transaction
-        from jobs.models import TrainingState
-
         if time.monotonic() - self._last_resume_save < settings.JOBS_RESUME_EVERY_S:
             return False
         built = state()
-        data = to_bytes(built)
+        data = resume_state_to_bytes(built)
 
         def save() -> bool:
             with transaction.atomic():
@@ -250,15 +248,11 @@ class JobContext:
 
     def checkpoint_path(self, name: str) -> Path:
         """A policy checkpoint's file on this machine."""
-        from jobs.selectors import checkpoint_path
-
         return checkpoint_path(name)
 
     def model_file(self, name: str) -> Path:
         """A bandit checkpoint's file on this machine (fetched from the database when its job ran
         on another one); LookupError when there is none."""
-        from jobs.selectors import checkpoint_file, checkpoint_get
-
         path = checkpoint_file(checkpoint_get(name, kind="bandit"))
         if not path.is_file():
             raise LookupError(f"The file of bandit model {name!r} is missing.")

@@ -11,15 +11,12 @@ import io
 from pathlib import Path
 from typing import Any
 
-
+from agents.formatting import csv_cell
 from jobs import selectors
 from jobs.models import Checkpoint, Job
 from jobs.presenters import Table, present
 
 FORMATS = ("csv", "json")
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such a
-# text cell gets a leading apostrophe. Numbers ("-0.25") are left as they are.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def tables(job: Job) -> list[Table]:
@@ -37,26 +34,11 @@ def table(job: Job, key: str) -> Table:
     raise LookupError(f"Job {job.pk} has no table {key!r} (its tables: {keys}).")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _is_number(text):
-        return "'" + text
-    return text
-
-
 def table_csv(t: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([_csv_cell(c) for c in t.columns])
-    writer.writerows([[_csv_cell(cell) for cell in row] for row in t.rows])
+    writer.writerow([csv_cell(c) for c in t.columns])
+    writer.writerows([[csv_cell(cell) for cell in row] for row in t.rows])
     return out.getvalue()
 
 

@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 
 from envcore.errors import LimitExceeded
 from jobs.models import Job
-from reviews.permissions import principals
+from accounts.permissions import principals
 
 
 class Quota(NamedTuple):

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from django.utils.safestring import SafeString
 
 from agents.formatting import format_mean_interval, format_number, format_seeds
+from agents.registry import policy_agent
 from agents.stats import summary_interval
 from envcore.errors import ValidationError
 from jobs import selectors
@@ -85,7 +86,7 @@ def _run(job: Job, color: str) -> Run:
     test = (result.get("test") or {}).get(task) or {}
     detail = (f"{params.get('algorithm', '?')}, seed {params.get('seed', '?')}, "
               f"{format_number(params.get('total_steps'))} steps, {job.status}")
-    return Run(job=job, color=color, checkpoint=f"policy:{name}" if name else "(no checkpoint yet)", task_id=task,
+    return Run(job=job, color=color, checkpoint=policy_agent(name) if name else "(no checkpoint yet)", task_id=task,
                catalog=params.get("catalog", ""), detail=detail,
                test=format_mean_interval(test.get("mean_score"), summary_interval(test)) if test else "—",
                validation_seeds=_validation_seeds(result.get("config") or {}))

@@ -10,17 +10,17 @@ from typing import Any
 
 from rest_framework import serializers
 
-from agents.registry import builtin_agent
+from agents.registry import SITE_AGENT_HELP, builtin_agent, policy_checkpoint
+from catalog.models import CatalogSource
+from envcore.contract import MAX_KEY_LENGTH
 from envcore.scenarios import TASKS
+from episodes.models import Episode
+from jobs.models import Checkpoint
 
 TASK_CHOICES = list(TASKS)
-AGENT_HELP = ("random, heuristic, llm, oracle[:<width>] (the full-information planner: it reads the "
-              "interaction rules), or policy:<checkpoint name>")
 
 
 def catalog_names() -> list[str]:
-    from catalog.models import CatalogSource
-
     return list(CatalogSource.objects.order_by("name").values_list("name", flat=True))
 
 
@@ -56,14 +56,12 @@ class AgentField(serializers.CharField):
                 return value
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from None
-        if value.startswith("policy:"):
-            from jobs.models import Checkpoint
-
-            name = value.split(":", 1)[1]
+        name = policy_checkpoint(value)
+        if name is not None:
             if not Checkpoint.objects.filter(name=name, kind=Checkpoint.Kind.POLICY).exists():
                 raise serializers.ValidationError(f"No policy checkpoint named {name!r}.")
             return value
-        raise serializers.ValidationError(f"Unknown agent {value!r}; expected {AGENT_HELP}.")
+        raise serializers.ValidationError(f"Unknown agent {value!r}; expected {SITE_AGENT_HELP}.")
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -130,7 +128,7 @@ class TrainPolicyParams(StrictSerializer):
 
 
 class EvaluateParams(StrictSerializer):
-    agent = AgentField(default="heuristic", help_text=AGENT_HELP + "; a policy brings its own task and catalog "
+    agent = AgentField(default="heuristic", help_text=SITE_AGENT_HELP + "; a policy brings its own task and catalog "
                        "unless they are given")
     # The same default task as training's, so an easy-task policy is not evaluated on the
     # budgeted task by accident.
@@ -142,11 +140,9 @@ class EvaluateParams(StrictSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # A trained policy is evaluated where it was trained unless the request says otherwise
         # (a task and a catalog given explicitly are kept, for transfer experiments).
-        agent = attrs.get("agent", "")
-        if agent.startswith("policy:"):
-            from jobs.models import Checkpoint
-
-            ck = Checkpoint.objects.filter(name=agent.split(":", 1)[1], kind=Checkpoint.Kind.POLICY).first()
+        name = policy_checkpoint(attrs.get("agent", ""))
+        if name is not None:
+            ck = Checkpoint.objects.filter(name=name, kind=Checkpoint.Kind.POLICY).first()
             if ck is not None:
                 if "task_id" not in self.initial_data and ck.task_id in TASK_CHOICES:
                     attrs["task_id"] = ck.task_id
@@ -158,7 +154,7 @@ class EvaluateParams(StrictSerializer):
 class LLMSuggestParams(StrictSerializer):
     """The observation to ask about: a stored episode's latest, or a fresh one (task, seed)."""
 
-    episode_id = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True, default=None,
+    episode_id = serializers.CharField(max_length=MAX_KEY_LENGTH, required=False, allow_null=True, allow_blank=True, default=None,
                                        help_text="A stored episode (its latest observation); empty: a fresh one.")
     task_id = serializers.ChoiceField(TASK_CHOICES, default="budgeted_screening")
     catalog = CatalogField(default="curated")
@@ -167,8 +163,6 @@ class LLMSuggestParams(StrictSerializer):
     def validate_episode_id(self, value: Any) -> str | None:
         if not value:
             return None
-        from episodes.models import Episode
-
         if not Episode.objects.filter(episode_id=value).exists():
             raise serializers.ValidationError(f"No episode {value}.")
         return str(value)
@@ -176,8 +170,6 @@ class LLMSuggestParams(StrictSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("episode_id"):
             # A stored episode brings its own catalog; record that one, not the default.
-            from episodes.models import Episode
-
             attrs["catalog"] = Episode.objects.filter(episode_id=attrs["episode_id"]).values_list(
                 "catalog__name", flat=True).get()
             return attrs

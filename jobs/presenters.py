@@ -16,6 +16,7 @@ from django.utils.text import slugify
 
 from agents.formatting import format_mean_interval, format_number, format_seeds
 from agents.stats import summary_interval
+from jobs.kinds import KINDS
 from jobs.models import Job
 from jobs.plots import histogram, line_chart, series_lines
 
@@ -141,26 +142,24 @@ def headline(kind: str, params: dict[str, Any], parts: dict[str, Any]) -> str:
                 + (f" (normalised {_num(norm)})" if norm is not None else ""))
     if kind == "train_policy":
         return _headline_test(params, parts.get("test"))
-    if kind == "bandit_train" and isinstance(parts.get("final"), dict):
-        f = parts["final"]
-        return f"precision {_num(f.get('precision'))} · recall {_num(f.get('recall'))}"
-    if kind == "bandit_screen" and parts.get("n_flagged") is not None:
-        return f"{parts['n_flagged']} of {parts.get('n', '?')} flagged"
+    spec = KINDS.get(kind)
+    if spec is not None and spec.headline_path:  # another app's kind (bandits.presenters)
+        return str(import_string(spec.headline_path)(params, parts))
     return "—"
 
 
 def subject(job: Job) -> tuple[str, str]:
     """(task, agent or model) a job is about, for the jobs list."""
     params = job.params or {}
+    spec = KINDS.get(job.kind)
+    if spec is not None and spec.subject_path:  # another app's kind (bandits.presenters)
+        task, who = import_string(spec.subject_path)(params)
+        return str(task), str(who)
     task = params.get("task_id") or "—"
-    if job.kind == "bandit_train":  # no task: what it learned from
-        task = f"{params.get('catalog')} catalog" if params.get("dataset") == "catalog" else f"{params.get('dataset')} data"
     if job.kind == "evaluate":
         who = params.get("agent") or "—"
-    elif job.kind in ("train_policy", "bandit_train"):
+    elif job.kind == "train_policy":
         who = params.get("checkpoint_name") or params.get("algorithm") or "—"
-    elif job.kind == "bandit_screen":
-        who = params.get("checkpoint") or "newest bandit model"
     elif job.kind == "sweep":
         task = (params.get("train") or {}).get("task_id") or "easy_screening"
         who = f"{len(params.get('runs') or [])} runs"
@@ -178,19 +177,9 @@ def list_row(job: Job) -> dict[str, Any]:
             "headline": headline(job.kind, job.params or {}, parts) if job.status == Job.Status.SUCCEEDED else "—"}
 
 
-PRESENTERS: dict[str, str] = {
-    "train_policy": "jobs.presenters.present_train_policy",
-    "evaluate": "jobs.presenters.present_evaluate",
-    "llm_suggest": "jobs.presenters.present_llm_suggest",
-    "bandit_train": "bandits.presenters.present_bandit_train",
-    "bandit_screen": "bandits.presenters.present_bandit_screen",
-    "sweep": "jobs.sweep_presenter.present_sweep",
-}
-
-
 def present(job: Job, *, full: bool = False) -> dict[str, Any]:
     try:
-        presenter: Callable[..., dict[str, Any]] = import_string(PRESENTERS[job.kind])
+        presenter: Callable[..., dict[str, Any]] = import_string(KINDS[job.kind].presenter_path)
     except (KeyError, ImportError):
         return {"plots": [], "tables": []}
     return presenter(job, full=full)

@@ -8,15 +8,16 @@ from typing import Any
 from django.db.models import F, QuerySet
 
 from agents.formatting import format_mean_interval
+from agents.registry import BUILTIN_AGENTS, policy_agent
 from agents.stats import summary_interval
 from jobs.kinds import KINDS, JobKind
 from jobs import storage
 from jobs.models import Checkpoint, Job
-from reviews import permissions
+from accounts import permissions
 
 
 def may_cancel(user: Any, job: Job) -> bool:
-    """reviews.permissions' "jobs.cancel" on this job (its owner's, or nobody's)."""
+    """accounts.permissions' "jobs.cancel" on this job (its owner's, or nobody's)."""
     return permissions.allowed(user, "jobs.cancel", owner_id=job.owner_id, on_object=True)
 
 
@@ -73,11 +74,8 @@ def checkpoint_path(name_or_id: str) -> Path:
 def agent_options() -> list[dict[str, str]]:
     """The evaluation form's agent picker: the built-in agents, then every trained policy with
     the task and catalog it was trained on (the page fills those fields from them)."""
-    builtin = [("heuristic", "heuristic (rule-based baseline)"), ("random", "random (the normalised score's floor)"),
-               ("llm", "llm (rule-based fallback without a key)"),
-               ("oracle", "oracle (full-information planner: reads the rules; the ceiling)")]
-    options = [{"value": v, "label": label, "group": "Built-in agents", "task": "", "catalog": ""}
-               for v, label in builtin]
+    options = [{"value": a.name, "label": a.label, "group": "Built-in agents", "task": "", "catalog": ""}
+               for a in BUILTIN_AGENTS]
     for ck in Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY).only("name", "task_id", "catalog", "metrics"):
         tests = (ck.metrics or {}).get("test") or {}
         test = tests.get(ck.task_id) if isinstance(tests, dict) else None
@@ -86,7 +84,7 @@ def agent_options() -> list[dict[str, str]]:
         score = test.get("mean_score")
         label = f"policy:{ck.name} — {ck.task_id}, {ck.catalog}" + (
             f", test {format_mean_interval(score, summary_interval(test))}" if score is not None else "")
-        options.append({"value": f"policy:{ck.name}", "label": label, "group": "Trained policies",
+        options.append({"value": policy_agent(ck.name), "label": label, "group": "Trained policies",
                         "task": ck.task_id, "catalog": ck.catalog})
     return options
 
@@ -120,7 +118,7 @@ def policy_comparison() -> list[dict[str, Any]]:
     rows: dict[tuple[str, str, str, Any, Any], dict[str, Any]] = {}
     policies = list(Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY)
                     .only("name", "task_id", "catalog", "metrics", "job_id"))
-    trained_by = {f"policy:{ck.name}": ck.job_id for ck in policies}
+    trained_by = {policy_agent(ck.name): ck.job_id for ck in policies}
     evaluations = Job.objects.filter(kind=Job.Kind.EVALUATE, status=Job.Status.SUCCEEDED).order_by("finished_at", "id")
     for job in evaluations.only("id", "params", "result", "finished_at"):
         summary = (job.result or {}).get("summary") or {}
@@ -133,7 +131,7 @@ def policy_comparison() -> list[dict[str, Any]]:
     for ck in policies:
         for task, t in ((ck.metrics or {}).get("test") or {}).items():
             seed_start = t.get("seed_start", 10000)  # tests stored before seed_start were on 10000…
-            key = (ck.catalog, task, f"policy:{ck.name}", seed_start, t.get("episodes"))
+            key = (ck.catalog, task, policy_agent(ck.name), seed_start, t.get("episodes"))
             rows.setdefault(key, _comparison_row(
                 catalog=ck.catalog, task_id=task, agent=key[2], source="training job's test", job_id=ck.job_id,
                 summary=t, seed_start=seed_start, training_job_id=ck.job_id))

@@ -15,6 +15,7 @@ import traceback
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.db.models import F
@@ -27,7 +28,7 @@ from jobs.models import Checkpoint, Job, TrainingState
 from jobs.sweeps import JobWaiting
 from jobs.watchdog import RunnerGuard, Watchdog
 from episodes.errors import connection_failed
-from reviews.audit_anchor import audit_checkpoint_if_due
+from jobs.signals import reaper_swept
 
 logger = logging.getLogger(__name__)
 
@@ -161,11 +162,15 @@ def job_copy(*, job: Job, owner: Any = None) -> Job:
 UNSENT_GRACE_S = 30
 
 
-def job_enqueue(job_id: int) -> None:
-    from jobs.tasks import job_execute_task
+# The task is named, not imported: jobs.tasks calls this module, so importing it here would
+# close a circle. A signature by name still runs the task in place under
+# CELERY_TASK_ALWAYS_EAGER, since jobs.apps registers it in every process.
+EXECUTE_TASK = "jobs.execute"
 
+
+def job_enqueue(job_id: int) -> None:
     job = Job.objects.only("queue").get(pk=job_id)
-    result = job_execute_task.apply_async(args=(job_id,), queue=job.queue)
+    result = current_app.signature(EXECUTE_TASK, args=[job_id]).apply_async(queue=job.queue)
     Job.objects.filter(pk=job_id).update(celery_task_id=result.id or "", dispatched_at=timezone.now())
 
 
@@ -267,7 +272,7 @@ def job_execute(*, job_id: int, worker: str | None = None) -> Job | None:
         raise JobDeferred(job)
     if job is None:
         return None
-    ctx = JobContext(job, me)
+    ctx = JobContext(job, me, create_sweep_runs=sweep_create_runs)
     guard = RunnerGuard()
     dog = Watchdog(ctx, guard)
     dog.start()
@@ -398,7 +403,8 @@ def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any] | None) ->
 # ── reap (jobs whose worker died) ──────────────────────────────────────────
 def job_reap_stale(*, now: Any = None) -> list[int]:
     """Running jobs whose worker is gone: re-queued while they have attempts left, else failed.
-    Called by every worker every JOBS_REAP_EVERY_S, by the job pages and by ``manage.py reap_jobs``."""
+    Called by every worker every JOBS_REAP_EVERY_S and by ``manage.py reap_jobs``; never by a
+    page: a GET must not write (the list shows a dead worker's job as running until a reaper runs)."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.JOBS_STALE_AFTER_S)
     reaped: list[int] = []
@@ -455,7 +461,8 @@ def job_dispatch_unsent(*, now: Any = None) -> list[int]:
 
 class Reaper(threading.Thread):
     """Started in every worker process (``jobs.tasks``): reaps every JOBS_REAP_EVERY_S, and
-    checkpoints the audit chain when it is due, so a quiet site's newest records are anchored too."""
+    then sends ``reaper_swept``, on which other apps hang their own periodic chores (reviews
+    checkpoints the audit chain when it is due, so a quiet site's newest records are anchored too)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True, name="job-reaper")
@@ -466,7 +473,9 @@ class Reaper(threading.Thread):
                 close_old_connections()
                 job_reap_stale()
                 job_dispatch_unsent()
-                audit_checkpoint_if_due()  # never raises
+                for receiver, failed in reaper_swept.send_robust(sender=Reaper):
+                    if isinstance(failed, Exception):
+                        logger.error("after reaping: %s failed", receiver, exc_info=failed)
             except Exception:
                 logger.exception("reaping stale jobs")
             finally:

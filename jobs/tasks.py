@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 DATABASE_RETRY_S = 5
 
 
-@shared_task(bind=True, name="jobs.execute", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(bind=True, name=services.EXECUTE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def job_execute_task(self: Any, job_id: int) -> None:
     try:
         services.job_execute(job_id=job_id)

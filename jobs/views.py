@@ -19,7 +19,7 @@ from jobs.forms import form_fields, params_from_post
 from jobs.kinds import KINDS
 from jobs.models import Job
 from jobs.presenters import Table, list_row, present
-from reviews import permissions
+from accounts import permissions
 
 PAGE_SIZE = 50
 
@@ -44,7 +44,6 @@ def _job(job_id: int) -> Job:
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
     _require_jobs(request)
-    services.job_reap_stale()  # a page view is a cheap moment to notice a dead worker
     kind, status = request.GET.get("kind") or None, request.GET.get("status") or None
     page = Paginator(selectors.job_list(kind=kind, status=status), PAGE_SIZE).get_page(request.GET.get("page"))
     return _render(request, "jobs/list.html", {

@@ -162,7 +162,7 @@ AUDIT_CHECKPOINT_EVERY = envint("AUDIT_CHECKPOINT_EVERY", 100)
 AUDIT_CHECKPOINT_INTERVAL_S = envint("AUDIT_CHECKPOINT_INTERVAL_S", 300)
 
 INSTALLED_APPS = [
-    # The admin, asking reviews.permissions who may enter (polypharmacy_site.admin_site).
+    # The admin, asking accounts.permissions who may enter (polypharmacy_site.admin_site).
     "polypharmacy_site.admin_site.SiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -178,6 +178,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_results",
     "simple_history",
+    "accounts",
     "catalog",
     "episodes",
     "reviews",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reviews import permissions
+from accounts import permissions
 from reviews.audit import AuditVerdict, RequestMeta, audit_append, audit_verify
 from reviews.models import AuditRecord
 

@@ -9,8 +9,7 @@ import io
 import json
 from typing import Any, Iterable, Iterator
 
-from agents.formatting import format_number
-from jobs.downloads import _csv_cell as csv_cell  # CSV-injection guard shared with the jobs' downloads
+from agents.formatting import csv_cell, format_number
 from reviews.audit_chain import canonical_json
 from reviews.models import AuditRecord
 

@@ -19,7 +19,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from episodes.live import group_name
-from reviews import permissions, services
+from accounts import permissions
+from reviews import services
 from reviews.audit import RequestMeta
 from reviews.models import AuditRecord, ReviewSession
 

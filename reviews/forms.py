@@ -9,6 +9,8 @@ from typing import Any
 from django import forms
 
 from catalog.models import TASK_IDS
+from agents.policies import RULE_BASED
+from agents.registry import policy_agent
 from envcore.contract import INTERVENTION_TYPES, MAX_ID_LENGTH, MAX_RATIONALE_LENGTH
 from envcore.catalog import CATALOG_NAMES
 from envcore.errors import ValidationError
@@ -137,17 +139,17 @@ class SuggestForm(forms.Form):
         field = self.fields["suggester"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [
-            ("rule-based", "Rule-based"),
+            (RULE_BASED, "Rule-based"),
             ("llm", f"LLM ({llm_model})" if llm_model else "LLM not configured"),
             # Trained policy checkpoints (jobs): "policy:<name>", labelled with their task.
-            *[(f"policy:{name}", f"Trained policy {name} ({label})") for name, label in (policies or [])],
+            *[(policy_agent(name), f"Trained policy {name} ({label})") for name, label in (policies or [])],
         ]
         field.widget = _OptionsSelect(
             choices=field.choices, disabled_values=frozenset() if llm_model else frozenset({"llm"}),
         )
 
     def clean_suggester(self) -> str:
-        return self.cleaned_data.get("suggester") or "rule-based"
+        return self.cleaned_data.get("suggester") or RULE_BASED
 
 
 def confirmed_field() -> forms.BooleanField:

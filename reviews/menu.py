@@ -1,4 +1,4 @@
-"""The site menu: only the pages the signed-in user's role may open (``reviews.permissions``), so
+"""The site menu: only the pages the signed-in user's role may open (``accounts.permissions``), so
 nobody is shown a link that answers 403. A template context processor (settings.TEMPLATES)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import reverse
 
-from reviews import permissions
+from accounts import permissions
 
 # (label, URL name, the action that opens it), in the menu's order.
 ENTRIES = (

@@ -12,10 +12,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from agents.registry import policy_checkpoint
 from catalog.selectors import catalog_get
 from episodes import selectors as episode_selectors
 from episodes.services import Caller, episode_observation
-from reviews import clinical, permissions, scoring, selectors
+from accounts import permissions
+from reviews import clinical, scoring, selectors
 from reviews.models import AuditRecord, ReviewSession
 from reviews.revisions import revision_number, step_comments
 
@@ -134,7 +136,7 @@ def suggestion_view(record: AuditRecord, catalog: Any) -> dict[str, Any]:
     suggester = payload.get("suggester", "")
     if suggester == "llm":
         by = f"the LLM ({payload.get('model')})"
-    elif suggester.startswith("policy:"):
+    elif policy_checkpoint(suggester) is not None:
         by = f"the trained policy {payload.get('model')}"
     else:
         by = "the rule-based suggester"

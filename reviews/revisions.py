@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from envcore.errors import ValidationError
 from episodes import services as episodes
 from episodes.models import Episode
-from reviews import permissions
+from accounts import permissions
 from reviews.audit import RequestMeta, audit_append
 from reviews.live import review_broadcast
 from reviews.models import AuditRecord, ReviewSession

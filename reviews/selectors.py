@@ -25,7 +25,8 @@ from django.http import Http404
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
 from episodes.models import Episode, Step
-from reviews import clinical, permissions
+from accounts import permissions
+from reviews import clinical
 from reviews.models import AuditRecord, ReviewSession
 
 

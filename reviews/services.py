@@ -18,7 +18,6 @@ made by the same supervisor, or a start that repeats one of the last seconds rai
 
 from __future__ import annotations
 
-import functools
 import random
 import time
 from dataclasses import dataclass
@@ -30,8 +29,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from agents.learned import cached_greedy_policy
 from agents.llm import LLMConfig, Suggestion, llm_config_from, llm_suggest
-from agents.policies import heuristic_policy
+from agents.policies import RULE_BASED, heuristic_policy
+from agents.registry import policy_agent, policy_checkpoint
 from catalog.selectors import catalog_get
 from envcore.catalog import Catalog
 from envcore.contract import FINISH, parse_action
@@ -41,7 +42,8 @@ from episodes import services as episodes
 from episodes import selectors as episode_selectors
 from episodes import steps
 from episodes.models import Episode
-from reviews import permissions
+from accounts import permissions
+from jobs.selectors import checkpoint_path
 from reviews.audit import RequestMeta, audit_append
 from reviews.clinical import asked_before, repeat_message
 from reviews.live import review_broadcast
@@ -269,7 +271,7 @@ def _suggest_rule_based(observation: dict[str, Any], catalog: Catalog, _argument
     started = time.monotonic()
     # The heuristic is deterministic; the rng is only part of the policy signature.
     action = heuristic_policy(observation, catalog=catalog, rng=random.Random(0))
-    return Suggestion(action, "rule-based", None, None, time.monotonic() - started, None)
+    return Suggestion(action, RULE_BASED, None, None, time.monotonic() - started, None)
 
 
 def _suggest_llm(observation: dict[str, Any], catalog: Catalog, _argument: str) -> Suggestion:
@@ -279,28 +281,18 @@ def _suggest_llm(observation: dict[str, Any], catalog: Catalog, _argument: str) 
 
 def _suggest_policy(observation: dict[str, Any], catalog: Catalog, checkpoint: str) -> Suggestion:
     """A trained policy checkpoint's greedy action (``policy:<checkpoint name>``)."""
-    from jobs.selectors import checkpoint_path
-
     started = time.monotonic()
     try:
         path = checkpoint_path(checkpoint)
     except LookupError as exc:
         raise ReviewError(str(exc), field="suggester") from None
-    policy = _loaded_policy(str(path), path.stat().st_mtime)
+    policy = cached_greedy_policy(str(path), path.stat().st_mtime)
     action = policy(observation, catalog=catalog, rng=random.Random(0))
-    return Suggestion(action, f"policy:{checkpoint}", checkpoint, None, time.monotonic() - started, None)
-
-
-@functools.lru_cache(maxsize=8)
-def _loaded_policy(path: str, _mtime: float) -> Callable[..., dict[str, Any]]:
-    # Loading a checkpoint takes tens of milliseconds; the mtime in the key drops a replaced file.
-    from agents.learning.agent import checkpoint_policy
-
-    return checkpoint_policy(path, greedy=True)
+    return Suggestion(action, policy_agent(checkpoint), checkpoint, None, time.monotonic() - started, None)
 
 
 SUGGESTERS: dict[str, SuggesterFn] = {
-    "rule-based": _suggest_rule_based,
+    RULE_BASED: _suggest_rule_based,
     "llm": _suggest_llm,
     "policy": _suggest_policy,
 }
@@ -319,7 +311,7 @@ def suggester_resolve(suggester: str) -> tuple[SuggesterFn, str]:
     return fn, argument
 
 
-def review_suggest(session: ReviewSession, *, meta: RequestMeta, suggester: str = "rule-based",
+def review_suggest(session: ReviewSession, *, meta: RequestMeta, suggester: str = RULE_BASED,
                    at_step: int | None = None) -> AuditRecord:
     """Ask a suggester ("rule-based", "llm" or "policy:<checkpoint>") for the next action; the suggestion shown is
     recorded with who answered, the model and, when the LLM fell back, why.
@@ -359,13 +351,11 @@ def _suggestion_reasons(suggestion: Suggestion, observation: dict[str, Any], cat
                         argument: str) -> dict[str, Any]:
     """Why: the rule-based suggester's rule (``reason``), or a trained policy's likeliest actions
     with their probabilities (``top``). An LLM's reason is its action's own rationale."""
-    if suggestion.source == "rule-based":
+    if suggestion.source == RULE_BASED:
         return {"reason": rule_based_reason(observation, catalog)}
-    if suggestion.source.startswith("policy:"):
-        from jobs.selectors import checkpoint_path
-
+    if policy_checkpoint(suggestion.source) is not None:
         path = checkpoint_path(argument)
-        return {"top": policy_top_actions(_loaded_policy(str(path), path.stat().st_mtime), observation, catalog)}
+        return {"top": policy_top_actions(cached_greedy_policy(str(path), path.stat().st_mtime), observation, catalog)}
     return {}
 
 

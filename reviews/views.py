@@ -15,8 +15,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog.selectors import DEFAULT_CATALOG, catalog_get
+from envcore.catalog import CATALOG_NAMES
 from episodes.services import Caller, episode_observation
-from reviews import clinical, permissions, review_page, selectors, services
+from accounts import permissions
+from jobs.models import Checkpoint
+from reviews import clinical, review_page, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import (
     FinishForm,
@@ -34,7 +37,7 @@ from reviews.models import ReviewSession
 PAGE_SIZE = 50
 
 
-# The first page each account may open, in this order (reviews.permissions decides).
+# The first page each account may open, in this order (accounts.permissions decides).
 HOME_PAGES = (("review.view", "reviews:sessions"), ("research.view", "reviews:research"),
               ("jobs.view", "jobs:list"), ("admin.use", "admin:index"))
 
@@ -64,7 +67,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def patients(request: HttpRequest) -> HttpResponse:
     permissions.require(request.user, "patients.view")
     catalog_name = request.GET.get("catalog") or DEFAULT_CATALOG
-    if catalog_name not in ("classic", "curated"):
+    if catalog_name not in CATALOG_NAMES:
         catalog_name = DEFAULT_CATALOG
     catalog = catalog_get(catalog_name)  # one stamp query; the rows are cached with the catalog
     form = PatientFilterForm(request.GET or None, conditions=selectors.catalog_conditions(catalog))
@@ -256,8 +259,6 @@ def review_finish(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _suggest_form(data: Any = None, catalog_name: str | None = None) -> SuggestForm:
-    from jobs.models import Checkpoint
-
     config = services.llm_config()
     # The newest trained policies of the session's catalog (a policy reads drugs of its catalog).
     policies = Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY, catalog=catalog_name or "").values_list(

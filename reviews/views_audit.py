@@ -25,7 +25,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from episodes.errors import error_body
-from reviews import audit_actions, audit_format, permissions, research_export, selectors, services
+from accounts import permissions
+from reviews import audit_actions, audit_format, research_export, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import AuditFilterForm, ResearchFilterForm
 

@@ -10,7 +10,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import permissions, review_page, revisions, selectors, services
+from accounts import permissions
+from reviews import review_page, revisions, selectors, services
 from reviews.audit import RequestMeta
 from reviews.forms import SignOffForm, StepCommentForm
 from reviews.views import _already_done, _rerender

@@ -1,4 +1,4 @@
-"""PPO with action masking on envcore's Gymnasium adapter, vectorised in-process, fully seeded.
+"""PPO with action masking on envcore's Gymnasium adapter in Gymnasium's SyncVectorEnv, fully seeded.
 
 Same ``TrainConfig`` (seed included) ⇒ bit-identical parameters: python ``random``, numpy and
 torch are seeded from the config's seed, env patient seeds come from a numpy ``SeedSequence``
@@ -20,10 +20,12 @@ import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from agents.learning import resume
 from agents.learning.policy import ActorCritic, PolicyConfig, save_checkpoint
@@ -125,49 +127,63 @@ def deterministic_torch() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-class VectorEnv:
-    """N ``PolypharmacyGymEnv`` stepped in a loop with auto-reset; keeps each env's action mask.
+class TrainingGymEnv(PolypharmacyGymEnv):
+    """The adapter as a training episode source: every reset draws the task (for multi-task) and
+    a training patient seed from this env's own numpy Generator, so episodes replay from the
+    training seed whoever resets it (the vector env's autoreset included). A ``seed`` passed to
+    ``reset`` is ignored: the Generator is the seed."""
 
-    Each env has its own numpy Generator (from a SeedSequence of the training seed) that picks
-    the task (for multi-task) and the patient seed of every episode."""
+    def __init__(self, catalog: Catalog, tasks: tuple[str, ...], rng: np.random.Generator) -> None:
+        super().__init__(catalog)
+        self.tasks = tasks
+        self.rng = rng
+        self.current_task = ""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        task = self.tasks[int(self.rng.integers(len(self.tasks)))]
+        patient_seed = int(self.rng.integers(TRAIN_SEED_LOW, 2**31 - 1))
+        self.current_task = task
+        return super().reset(options={"task_id": task, "patient_seed": patient_seed})
+
+
+class TrainingVectorEnv:
+    """N ``TrainingGymEnv`` in Gymnasium's ``SyncVectorEnv`` with same-step autoreset (a finished
+    episode's next observation is the new episode's first, its grade in ``final_info``), plus
+    what the rollout reads: the current observations and action masks, and the task each
+    episode ran. Each env's Generator comes from a SeedSequence of the training seed."""
 
     def __init__(self, catalog: Catalog | str, tasks: tuple[str, ...], n_envs: int, seed: int) -> None:
         catalog = catalog if isinstance(catalog, Catalog) else Catalog.load(catalog)
-        self.envs = [PolypharmacyGymEnv(catalog) for _ in range(n_envs)]
-        self.tasks = tasks
-        self.rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_envs)]
-        self.obs = np.zeros((n_envs, OBS_SIZE), dtype=np.float32)
-        self.masks = np.zeros((n_envs, N_ACTIONS), dtype=bool)
-        self.current_task = [""] * n_envs
-        for i in range(n_envs):
-            self._reset(i)
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_envs)]
+        self.vector = SyncVectorEnv([partial(TrainingGymEnv, catalog, tasks, rng) for rng in rngs],
+                                    copy=False, autoreset_mode=AutoresetMode.SAME_STEP)
+        self.envs: list[TrainingGymEnv] = self.vector.envs  # type: ignore[assignment]  # made above
+        obs: np.ndarray  # SyncVectorEnv leaves its observation and array types open
+        obs, info = self.vector.reset()
+        self.obs = np.array(obs, dtype=np.float32)
+        self.masks = info["action_mask"].astype(bool)
 
-    def _reset(self, i: int) -> None:
-        rng = self.rngs[i]
-        task = self.tasks[int(rng.integers(len(self.tasks)))]
-        patient_seed = int(rng.integers(TRAIN_SEED_LOW, 2**31 - 1))
-        obs, info = self.envs[i].reset(options={"task_id": task, "patient_seed": patient_seed})
-        self.current_task[i] = task
-        self.obs[i] = obs
-        self.masks[i] = info["action_mask"].astype(bool)
+    @property
+    def rngs(self) -> list[np.random.Generator]:
+        return [env.rng for env in self.envs]
+
+    @property
+    def current_task(self) -> list[str]:
+        return [env.current_task for env in self.envs]
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[str, float]]]:
         """(rewards, dones, finished episodes as (task, grader score)); obs/masks updated in place."""
-        n = len(self.envs)
-        rewards = np.zeros(n, dtype=np.float32)
-        dones = np.zeros(n, dtype=np.float32)
-        finished = []
-        for i, env in enumerate(self.envs):
-            obs, reward, terminated, truncated, info = env.step(int(actions[i]))
-            rewards[i] = reward
-            if terminated or truncated:
-                dones[i] = 1.0
-                finished.append((self.current_task[i], float(info["grader_score"])))
-                self._reset(i)
-            else:
-                self.obs[i] = obs
-                self.masks[i] = info["action_mask"].astype(bool)
-        return rewards, dones, finished
+        tasks = self.current_task  # before a finished episode's autoreset draws the next
+        obs: np.ndarray  # the types SyncVectorEnv leaves open
+        rewards: np.ndarray
+        terminated: np.ndarray
+        truncated: np.ndarray
+        obs, rewards, terminated, truncated, info = self.vector.step(actions)
+        dones = terminated | truncated
+        self.obs[:] = obs
+        self.masks[:] = info["action_mask"]
+        finished = [(tasks[i], float(info["final_info"]["grader_score"][i])) for i in np.flatnonzero(dones)]
+        return rewards.astype(np.float32), dones.astype(np.float32), finished
 
 
 def greedy_scores(
@@ -227,6 +243,126 @@ def train(
         return _train(config, callback, log, catalog, resume_from, on_resume_point)
 
 
+@dataclass
+class Rollout:
+    """One rollout's buffers, (n_steps, n_envs, …), refilled in place every update."""
+
+    obs: torch.Tensor
+    masks: torch.Tensor
+    actions: torch.Tensor
+    logp: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor
+
+    @classmethod
+    def empty(cls, n_steps: int, n_envs: int) -> "Rollout":
+        return cls(
+            obs=torch.zeros((n_steps, n_envs, OBS_SIZE)),
+            masks=torch.zeros((n_steps, n_envs, N_ACTIONS), dtype=torch.bool),
+            actions=torch.zeros((n_steps, n_envs), dtype=torch.long),
+            logp=torch.zeros((n_steps, n_envs)),
+            values=torch.zeros((n_steps, n_envs)),
+            rewards=torch.zeros((n_steps, n_envs)),
+            dones=torch.zeros((n_steps, n_envs)),
+        )
+
+
+def _collect_rollout(model: ActorCritic, venv: TrainingVectorEnv, gen: torch.Generator, buf: Rollout,
+                     ep_return: np.ndarray) -> tuple[list[tuple[str, float]], list[float]]:
+    """Fill ``buf`` with one rollout of the sampling policy; (finished episodes as (task, grade),
+    their returns). ``ep_return`` carries each env's running return across rollouts."""
+    finished: list[tuple[str, float]] = []
+    returns_done: list[float] = []
+    model.eval()
+    for t in range(buf.obs.shape[0]):
+        obs_t = torch.from_numpy(venv.obs.copy())
+        mask_t = torch.from_numpy(venv.masks.copy())
+        with torch.no_grad():
+            dist, value = model.distribution(obs_t, mask_t)
+            action = torch.multinomial(dist.probs, 1, generator=gen).squeeze(-1)
+            logp = dist.log_prob(action)
+        buf.obs[t], buf.masks[t], buf.actions[t], buf.logp[t], buf.values[t] = obs_t, mask_t, action, logp, value
+        rewards, dones, fin = venv.step(action.numpy())
+        buf.rewards[t] = torch.from_numpy(rewards)
+        buf.dones[t] = torch.from_numpy(dones)
+        ep_return += rewards
+        for i in np.flatnonzero(dones):
+            returns_done.append(float(ep_return[i]))
+            ep_return[i] = 0.0
+        finished.extend(fin)
+    return finished, returns_done
+
+
+def _advantages(model: ActorCritic, venv: TrainingVectorEnv, buf: Rollout, gamma: float,
+                gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(advantages, returns) by GAE. An episode's end (terminated or time limit: the time left is
+    in the observation) is terminal, so nothing is bootstrapped across it."""
+    n_steps, n_envs = buf.rewards.shape
+    with torch.no_grad():
+        _, next_value = model(torch.from_numpy(venv.obs.copy()), torch.from_numpy(venv.masks.copy()))
+    adv = torch.zeros((n_steps, n_envs))
+    last = torch.zeros(n_envs)
+    for t in reversed(range(n_steps)):
+        nv = next_value if t == n_steps - 1 else buf.values[t + 1]
+        nonterminal = 1.0 - buf.dones[t]
+        delta = buf.rewards[t] + gamma * nv * nonterminal - buf.values[t]
+        last = delta + gamma * gae_lambda * nonterminal * last
+        adv[t] = last
+    return adv, adv + buf.values
+
+
+def _optimise(model: ActorCritic, optim: torch.optim.Optimizer, gen: torch.Generator, config: TrainConfig,
+              buf: Rollout, adv: torch.Tensor, ret: torch.Tensor, *, epochs: int,
+              minibatch_size: int) -> dict[str, float]:
+    """Epochs of clipped-surrogate minibatch steps on one rollout; the mean losses and diagnostics."""
+    batch = adv.numel()
+    b_obs, b_mask = buf.obs.reshape(batch, -1), buf.masks.reshape(batch, -1)
+    b_act, b_logp = buf.actions.reshape(-1), buf.logp.reshape(-1)
+    b_adv, b_ret = adv.reshape(-1), ret.reshape(-1)
+    model.train()
+    stats = {"pg_loss": 0.0, "v_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
+    n_mb = 0
+    for _epoch in range(epochs):
+        perm = torch.randperm(batch, generator=gen)
+        for s in range(0, batch, minibatch_size):
+            idx = perm[s:s + minibatch_size]
+            dist, value = model.distribution(b_obs[idx], b_mask[idx])
+            logp = dist.log_prob(b_act[idx])
+            ratio = torch.exp(logp - b_logp[idx])
+            mb_adv = b_adv[idx]
+            mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+            pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
+            # Entropy over valid actions only (masked logits give p≈0 · log p≈-1e9 → 0).
+            probs = dist.probs
+            entropy = -(probs * torch.where(b_mask[idx], dist.logits, torch.zeros_like(dist.logits))).sum(-1).mean()
+            v_loss = 0.5 * ((value - b_ret[idx]) ** 2).mean()
+            loss = pg_loss - config.ent_coef * entropy + config.vf_coef * v_loss
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optim.step()
+            with torch.no_grad():
+                stats["pg_loss"] += float(pg_loss)
+                stats["v_loss"] += float(v_loss)
+                stats["entropy"] += float(entropy)
+                stats["approx_kl"] += float(((ratio - 1) - torch.log(ratio)).mean())
+                stats["clipfrac"] += float(((ratio - 1).abs() > config.clip).float().mean())
+            n_mb += 1
+    model.eval()
+    return {k: v / max(n_mb, 1) for k, v in stats.items()}
+
+
+def _log_update(log: Callable[[str], None], entry: dict[str, Any], n_updates: int) -> None:
+    ev = entry.get("eval")
+    log(
+        f"update {entry['update']}/{n_updates} step {entry['step']} "
+        f"train_score {entry.get('train_score', float('nan')):.3f} "
+        f"entropy {entry['entropy']:.3f} kl {entry['approx_kl']:.4f} "
+        f"eval {ev if ev is None else {k: round(v, 3) for k, v in ev.items()}} wall {entry['wall_s']:.0f}s"
+    )
+
+
 def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable[[str], None] | None,
            catalog: Catalog | None = None, resume_from: dict[str, Any] | None = None,
            on_resume_point: ResumeCallback | None = None) -> TrainResult:
@@ -236,24 +372,17 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
     tasks = config.tasks()
     model = ActorCritic(PolicyConfig(OBS_SIZE, N_ACTIONS, config.hidden))
     optim = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-5)
-    venv = VectorEnv(catalog, tasks, config.n_envs, config.seed)
-    n_envs, n_steps = config.n_envs, config.n_steps
-    batch = n_envs * n_steps
+    venv = TrainingVectorEnv(catalog, tasks, config.n_envs, config.seed)
+    batch = config.n_envs * config.n_steps
+    # REINFORCE (TrainConfig.algorithm): Monte-Carlo advantages, one full-batch step per rollout.
     reinforce = config.algorithm == "reinforce"
     gae_lambda = 1.0 if reinforce else config.gae_lambda
     epochs = 1 if reinforce else config.epochs
     minibatch_size = batch if reinforce else config.minibatch_size
     n_updates = max(1, config.total_steps // batch)
     result = TrainResult(model=model, config=config)
-
-    obs_buf = torch.zeros((n_steps, n_envs, OBS_SIZE))
-    mask_buf = torch.zeros((n_steps, n_envs, N_ACTIONS), dtype=torch.bool)
-    act_buf = torch.zeros((n_steps, n_envs), dtype=torch.long)
-    logp_buf = torch.zeros((n_steps, n_envs))
-    val_buf = torch.zeros((n_steps, n_envs))
-    rew_buf = torch.zeros((n_steps, n_envs))
-    done_buf = torch.zeros((n_steps, n_envs))
-    ep_return = np.zeros(n_envs)
+    buf = Rollout.empty(config.n_steps, config.n_envs)
+    ep_return = np.zeros(config.n_envs)
     steps, done_updates = 0, 0
     if resume_from is not None:
         done_updates, steps, ep_return, result.history = resume.restore(resume_from, model=model, optim=optim,
@@ -263,74 +392,11 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
         if config.lr_anneal:
             for g in optim.param_groups:
                 g["lr"] = config.lr * (1.0 - (update - 1) / n_updates)
-        finished: list[tuple[str, float]] = []
-        returns_done: list[float] = []
-        model.eval()
-        for t in range(n_steps):
-            obs_t = torch.from_numpy(venv.obs.copy())
-            mask_t = torch.from_numpy(venv.masks.copy())
-            with torch.no_grad():
-                dist, value = model.distribution(obs_t, mask_t)
-                action = torch.multinomial(dist.probs, 1, generator=gen).squeeze(-1)
-                logp = dist.log_prob(action)
-            obs_buf[t], mask_buf[t], act_buf[t], logp_buf[t], val_buf[t] = obs_t, mask_t, action, logp, value
-            rewards, dones, fin = venv.step(action.numpy())
-            rew_buf[t] = torch.from_numpy(rewards)
-            done_buf[t] = torch.from_numpy(dones)
-            ep_return += rewards
-            for i in np.flatnonzero(dones):
-                returns_done.append(float(ep_return[i]))
-                ep_return[i] = 0.0
-            finished.extend(fin)
+        finished, returns_done = _collect_rollout(model, venv, gen, buf, ep_return)
         steps += batch
-        with torch.no_grad():
-            _, next_value = model(torch.from_numpy(venv.obs.copy()), torch.from_numpy(venv.masks.copy()))
-        # GAE; an episode's end (terminated or time limit: the time left is in the observation)
-        # is terminal, so nothing is bootstrapped across it.
-        adv = torch.zeros((n_steps, n_envs))
-        last = torch.zeros(n_envs)
-        for t in reversed(range(n_steps)):
-            nv = next_value if t == n_steps - 1 else val_buf[t + 1]
-            nonterminal = 1.0 - done_buf[t]
-            delta = rew_buf[t] + config.gamma * nv * nonterminal - val_buf[t]
-            last = delta + config.gamma * gae_lambda * nonterminal * last
-            adv[t] = last
-        ret = adv + val_buf
-
-        b_obs, b_mask = obs_buf.reshape(batch, -1), mask_buf.reshape(batch, -1)
-        b_act, b_logp = act_buf.reshape(-1), logp_buf.reshape(-1)
-        b_adv, b_ret = adv.reshape(-1), ret.reshape(-1)
-        model.train()
-        stats = {"pg_loss": 0.0, "v_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
-        n_mb = 0
-        for _epoch in range(epochs):
-            perm = torch.randperm(batch, generator=gen)
-            for s in range(0, batch, minibatch_size):
-                idx = perm[s:s + minibatch_size]
-                dist, value = model.distribution(b_obs[idx], b_mask[idx])
-                logp = dist.log_prob(b_act[idx])
-                ratio = torch.exp(logp - b_logp[idx])
-                mb_adv = b_adv[idx]
-                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
-                # Entropy over valid actions only (masked logits give p≈0 · log p≈-1e9 → 0).
-                probs = dist.probs
-                entropy = -(probs * torch.where(b_mask[idx], dist.logits, torch.zeros_like(dist.logits))).sum(-1).mean()
-                v_loss = 0.5 * ((value - b_ret[idx]) ** 2).mean()
-                loss = pg_loss - config.ent_coef * entropy + config.vf_coef * v_loss
-                optim.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optim.step()
-                with torch.no_grad():
-                    stats["pg_loss"] += float(pg_loss)
-                    stats["v_loss"] += float(v_loss)
-                    stats["entropy"] += float(entropy)
-                    stats["approx_kl"] += float(((ratio - 1) - torch.log(ratio)).mean())
-                    stats["clipfrac"] += float(((ratio - 1).abs() > config.clip).float().mean())
-                n_mb += 1
-        model.eval()
-        entry: dict[str, Any] = {"update": update, "step": steps, **{k: v / max(n_mb, 1) for k, v in stats.items()}}
+        adv, ret = _advantages(model, venv, buf, config.gamma, gae_lambda)
+        stats = _optimise(model, optim, gen, config, buf, adv, ret, epochs=epochs, minibatch_size=minibatch_size)
+        entry: dict[str, Any] = {"update": update, "step": steps, **stats}
         if finished:
             entry["train_score"] = statistics.fmean(s for _, s in finished)
             entry["train_return"] = statistics.fmean(returns_done)
@@ -340,12 +406,7 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
         entry["wall_s"] = time.perf_counter() - start
         result.history.append(entry)
         if log is not None and ("eval" in entry or update == 1):
-            ev = entry.get("eval")
-            log(
-                f"update {update}/{n_updates} step {steps} train_score {entry.get('train_score', float('nan')):.3f} "
-                f"entropy {entry['entropy']:.3f} kl {entry['approx_kl']:.4f} "
-                f"eval {ev if ev is None else {k: round(v, 3) for k, v in ev.items()}} wall {entry['wall_s']:.0f}s"
-            )
+            _log_update(log, entry, n_updates)
         if callback is not None:
             callback(update / n_updates, entry)
         if on_resume_point is not None and update < n_updates:

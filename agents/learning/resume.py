@@ -69,7 +69,8 @@ def restore(state: dict[str, Any], *, model: torch.nn.Module, optim: torch.optim
         rng.bit_generator.state = saved
     venv.obs[:] = state["obs"].numpy()
     venv.masks[:] = state["masks"].numpy()
-    venv.current_task[:] = state["current_task"]
+    for env, task in zip(venv.envs, state["current_task"]):
+        env.current_task = task
     return int(state["update"]), int(state["steps"]), state["ep_return"].numpy().copy(), list(state["history"])
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from polypharmacy_site.live_server import ROOT
+from testsupport.live_server import ROOT
 
 PURE_MODULES = (
     "agents.policies", "agents.evaluate", "agents.registry", "agents.oracle", "agents.normalised", "agents.remote", "agents.llm", "agents.runners",
-    "agents.stats", "agents.formatting",
+    "agents.stats", "agents.formatting", "agents.learned",
     "agents.learning.ppo", "agents.learning.agent", "agents.learning.imitation", "bandits.datasets", "bandits.optimneuralts",
     "bandits.baselines", "bandits.metrics", "bandits.catalog_dataset", "bandits.screening", "bandits.runners",
 )

@@ -25,7 +25,7 @@ from envcore import GYM_ENV_IDS
 from envcore.contract import ACTION_TYPES
 from episodes.sessions import env_cache
 from episodes.tests.test_export_episodes import ANON, play
-from polypharmacy_site.live_server import ROOT
+from testsupport.live_server import ROOT
 from polypharmacy_site.testing import client_venv_python
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(900)]

@@ -1,6 +1,6 @@
-"""A small world for the bandit jobs and endpoints: the classic catalog, a researcher (rex), an
-artefact folder of the test's own, one torch thread (the machine is shared), and helpers that
-train a tiny model through the real job path."""
+"""The bandit jobs and endpoints' helpers on top of the shared world (testsupport/world.py: the
+classic catalog, rex the researcher): an artefact folder of the test's own, one torch thread (the
+machine is shared), and helpers that train a tiny model through the real job path."""
 
 from __future__ import annotations
 
@@ -10,16 +10,13 @@ from typing import Any
 
 import pytest
 import torch
-from django.contrib.auth.models import Group, User
-from django.test import Client
+from django.contrib.auth.models import User
 
 from bandits.screening import scorer_cache_clear
 from catalog.selectors import catalog_cache_clear
-from catalog.services import catalog_load
 from jobs.models import Checkpoint, Job
 from jobs.services import job_create, job_execute
 
-PASSWORD = "bandit-password-1"
 # A model trained in a few seconds: enough to score, not to find much.
 TINY_TRAIN = {"dataset": "catalog", "catalog": "classic", "n_combinations": 1000, "mean_size": 4, "warmup": 150,
               "total_steps": 250, "warmup_epochs": 10, "bandit_epochs": 2, "flag_every": 50, "hidden": 16}
@@ -52,24 +49,6 @@ def artifacts(settings: Any, tmp_path: Path) -> Path:
     settings.JOBS_ARTIFACT_DIR.mkdir()
     settings.JOBS_HEARTBEAT_S = 3600
     return settings.JOBS_ARTIFACT_DIR
-
-
-@pytest.fixture
-def classic(db: None) -> None:
-    catalog_load(name="classic")
-
-
-@pytest.fixture
-def rex(db: None) -> User:
-    user = User.objects.create_user("rex", password=PASSWORD)
-    user.groups.add(Group.objects.get_or_create(name="researcher")[0])
-    return user
-
-
-def client_for(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def run_job(kind: str, params: dict[str, Any], owner: User | None = None) -> Job:

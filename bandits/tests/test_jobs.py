@@ -12,7 +12,8 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from bandits.screening import FORMAT
-from bandits.tests.conftest import FLAGGING_TRAIN, TINY_TRAIN, client_for, run_job
+from bandits.tests.conftest import FLAGGING_TRAIN, TINY_TRAIN, run_job
+from testsupport.world import client_for
 from envcore.catalog import Catalog
 from jobs.models import Checkpoint, Job
 from jobs.selectors import checkpoint_file

@@ -16,7 +16,8 @@ from django.urls import reverse
 from agents.formatting import format_number as num
 from bandits.catalog_dataset import expected_rr
 from bandits.selectors import bandit_scorer
-from bandits.tests.conftest import client_for, run_job
+from bandits.tests.conftest import run_job
+from testsupport.world import client_for
 from catalog.selectors import catalog_get
 from jobs.models import Checkpoint, Job
 from jobs.services import JobError, job_create

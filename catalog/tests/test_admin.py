@@ -45,8 +45,8 @@ def change_url(rule: DDIRule) -> str:
     return reverse("admin:catalog_ddirule_change", args=[rule.pk])
 
 
-def test_a_curator_edits_a_rule_and_the_history_shows_who_changed_what(curator: User, rule: DDIRule) -> None:
-    client = signed_in(curator)
+def test_a_curator_edits_a_rule_and_the_history_shows_who_changed_what(carla: User, rule: DDIRule) -> None:
+    client = signed_in(carla)
     original = rule.base_risk_score
 
     response = client.post(change_url(rule), rule_form(rule, base_risk_score=0.42))
@@ -55,7 +55,7 @@ def test_a_curator_edits_a_rule_and_the_history_shows_who_changed_what(curator: 
     rule.refresh_from_db()
     assert rule.base_risk_score == 0.42
     latest = rule.history.latest()
-    assert latest.history_user == curator
+    assert latest.history_user == carla
     delta = latest.diff_against(latest.prev_record)
     assert delta.changed_fields == ["base_risk_score"]
     assert (delta.changes[0].old, delta.changes[0].new) == (original, 0.42)
@@ -67,10 +67,10 @@ def test_a_curator_edits_a_rule_and_the_history_shows_who_changed_what(curator: 
     assert f"<strong>Base risk score:</strong> {original} &nbsp;&rarr;&nbsp;&nbsp;0.42" in html
 
 
-def test_an_admin_edit_reaches_the_environment_catalog(curator: User, rule: DDIRule) -> None:
+def test_an_admin_edit_reaches_the_environment_catalog(carla: User, rule: DDIRule) -> None:
     before = catalog_get("classic")
 
-    signed_in(curator).post(change_url(rule), rule_form(rule, base_risk_score=0.42))
+    signed_in(carla).post(change_url(rule), rule_form(rule, base_risk_score=0.42))
 
     after = catalog_get("classic")
     assert after.rule("DRUG_WARFARIN", "DRUG_IBUPROFEN").base_risk_score == 0.42
@@ -82,49 +82,49 @@ def form_errors(response) -> dict[str, list[str]]:
     return response.context["adminform"].form.errors
 
 
-def test_it_refuses_a_rule_on_one_drug_twice(curator: User, rule: DDIRule) -> None:
-    response = signed_in(curator).post(change_url(rule), rule_form(rule, drug_2=rule.drug_1_id))
+def test_it_refuses_a_rule_on_one_drug_twice(carla: User, rule: DDIRule) -> None:
+    response = signed_in(carla).post(change_url(rule), rule_form(rule, drug_2=rule.drug_1_id))
 
     errors = form_errors(response)
     assert errors["drug_2"] == ["A rule needs two different drugs; drug_2 is the same as drug_1."]
     assert "A rule needs two different drugs" in response.content.decode()
 
 
-def test_it_refuses_a_risk_score_above_one(curator: User, rule: DDIRule) -> None:
-    response = signed_in(curator).post(change_url(rule), rule_form(rule, base_risk_score=1.5))
+def test_it_refuses_a_risk_score_above_one(carla: User, rule: DDIRule) -> None:
+    response = signed_in(carla).post(change_url(rule), rule_form(rule, base_risk_score=1.5))
 
     assert form_errors(response)["base_risk_score"] == ["Must be between 0 and 1."]
     rule.refresh_from_db()
     assert rule.base_risk_score != 1.5
 
 
-def test_it_refuses_an_unknown_drug(curator: User, rule: DDIRule) -> None:
-    response = signed_in(curator).post(change_url(rule), rule_form(rule, drug_1=999_999))
+def test_it_refuses_an_unknown_drug(carla: User, rule: DDIRule) -> None:
+    response = signed_in(carla).post(change_url(rule), rule_form(rule, drug_1=999_999))
 
     assert "drug_1" in form_errors(response)
 
 
-def test_it_refuses_a_drug_from_another_catalog(curator: User, rule: DDIRule) -> None:
+def test_it_refuses_a_drug_from_another_catalog(carla: User, rule: DDIRule) -> None:
     other = CatalogSource.objects.create(name="other")
     stranger = Drug.objects.create(catalog=other, drug_id="DRUG_X", generic_name="x", atc_class="B01AA")
 
-    response = signed_in(curator).post(change_url(rule), rule_form(rule, drug_2=stranger.pk))
+    response = signed_in(carla).post(change_url(rule), rule_form(rule, drug_2=stranger.pk))
 
     assert "belongs to the other catalog" in form_errors(response)["drug_2"][0]
 
 
-def test_it_refuses_a_pair_that_already_has_a_rule(curator: User, rule: DDIRule) -> None:
+def test_it_refuses_a_pair_that_already_has_a_rule(carla: User, rule: DDIRule) -> None:
     other = DDIRule.objects.filter(catalog=rule.catalog).exclude(pk=rule.pk).first()
 
-    response = signed_in(curator).post(change_url(rule), rule_form(rule, drug_1=other.drug_2_id, drug_2=other.drug_1_id))
+    response = signed_in(carla).post(change_url(rule), rule_form(rule, drug_1=other.drug_2_id, drug_2=other.drug_1_id))
 
     assert "already exists" in form_errors(response)["drug_2"][0]
 
 
-def test_it_lets_a_curator_search_and_filter_rules(curator: User, classic: CatalogSource) -> None:
+def test_it_lets_a_curator_search_and_filter_rules(carla: User, classic: CatalogSource) -> None:
     url = reverse("admin:catalog_ddirule_changelist")
 
-    response = signed_in(curator).get(url, {"q": "warfarin", "severity": "severe"})
+    response = signed_in(carla).get(url, {"q": "warfarin", "severity": "severe"})
 
     assert response.status_code == 200
     shown = list(response.context["cl"].result_list)
@@ -132,15 +132,15 @@ def test_it_lets_a_curator_search_and_filter_rules(curator: User, classic: Catal
     assert all("warfarin" in (r.drug_1.generic_name + r.drug_2.generic_name) for r in shown)
 
 
-def test_it_filters_rules_by_atc_class_of_either_drug(curator: User, classic: CatalogSource) -> None:
-    response = signed_in(curator).get(reverse("admin:catalog_ddirule_changelist"), {"atc_class": "B01AA"})
+def test_it_filters_rules_by_atc_class_of_either_drug(carla: User, classic: CatalogSource) -> None:
+    response = signed_in(carla).get(reverse("admin:catalog_ddirule_changelist"), {"atc_class": "B01AA"})
 
     shown = list(response.context["cl"].result_list)
     assert shown and all("B01AA" in (r.drug_1.atc_class, r.drug_2.atc_class) for r in shown)
 
 
-def test_a_non_staff_user_is_sent_to_the_login_page(outsider: User, rule: DDIRule) -> None:
-    response = signed_in(outsider).get(change_url(rule))
+def test_a_non_staff_user_is_sent_to_the_login_page(oscar: User, rule: DDIRule) -> None:
+    response = signed_in(oscar).get(change_url(rule))
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
@@ -154,7 +154,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(rule: DDIRule) -> None:
 
 
 def test_staff_without_curator_rights_cannot_edit_rules(rule: DDIRule) -> None:
-    # The admin is for curators and superusers (reviews.permissions): the staff flag alone opens
+    # The admin is for curators and superusers (accounts.permissions): the staff flag alone opens
     # nothing, and the page sends the account to the admin's login like any outsider.
     staff = User.objects.create_user("sam", is_staff=True)
     before = rule.base_risk_score
@@ -167,8 +167,8 @@ def test_staff_without_curator_rights_cannot_edit_rules(rule: DDIRule) -> None:
     assert rule.base_risk_score == before
 
 
-def test_an_admin_edit_records_who_made_it_as_the_reason_never_none(curator: User, rule: DDIRule) -> None:
-    client = signed_in(curator)
+def test_an_admin_edit_records_who_made_it_as_the_reason_never_none(carla: User, rule: DDIRule) -> None:
+    client = signed_in(carla)
     client.post(change_url(rule), rule_form(rule, base_risk_score=0.42))
     assert rule.history.latest().history_change_reason == "Edited in the admin by carla"
     html = client.get(reverse("admin:catalog_ddirule_history", args=[rule.pk])).content.decode()

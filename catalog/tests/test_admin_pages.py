@@ -16,9 +16,9 @@ MODELS = [CatalogSource, Drug, DDIRule, BeersCriterion, Patient]
 
 
 @pytest.fixture
-def client(curator: User) -> Client:
+def client(carla: User) -> Client:
     client = Client()
-    client.force_login(curator)
+    client.force_login(carla)
     return client
 
 

@@ -1,6 +1,7 @@
 """A small named world for the OpenEnv API tests.
 
-- alice, a pharmacist with an API token; bob, another user who must never see her episodes.
+- the people come from the shared world (testsupport/world.py): alice with her API token
+  (``alice_token``), bob who must never see her episodes (``bob_token``).
 - ``catalogs``: both catalogs loaded once per module inside a transaction that is rolled back
   when the module ends; each test's own transaction nests inside it as a savepoint, so a test
   costs no catalog load. Modules of in-process WebSocket tests (``transaction=True``, where
@@ -19,17 +20,15 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.contrib.auth.models import User
 from django.db import transaction
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from catalog.selectors import catalog_cache_clear
 from catalog.services import catalog_load
 from episodes.models import Episode, Step
 from episodes.api import ANON_COOKIE  # noqa: F401 (re-exported for the tests)
 from episodes.sessions import env_cache
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 
 # A refused action: well-formed, but no such drug in any regimen.
 FOREIGN_QUERY = {"action_type": "query_ddi", "drug_id_1": "DRUG_NOT_THERE", "drug_id_2": "DRUG_NOR_THIS"}
@@ -69,29 +68,6 @@ def catalogs(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
 def classic_catalog(transactional_db: None) -> None:
     """The classic catalog in a flushed-per-test database (reset with ``catalog: classic``)."""
     catalog_load(name="classic")
-
-
-# ── the people ───────────────────────────────────────────────────────────────
-@pytest.fixture
-def alice(db: None) -> User:
-    """A pharmacist who uses the API with a token."""
-    return User.objects.create_user("alice", password="alice-password")
-
-
-@pytest.fixture
-def alice_token(alice: User) -> str:
-    return Token.objects.create(user=alice).key
-
-
-@pytest.fixture
-def bob(db: None) -> User:
-    """Another user: he must never see or drive alice's episodes."""
-    return User.objects.create_user("bob", password="bob-password")
-
-
-@pytest.fixture
-def bob_token(bob: User) -> str:
-    return Token.objects.create(user=bob).key
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 import websockets
 
 from episodes.tests.conftest import FINISH, ws_request, ws_url
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 
 pytestmark = pytest.mark.live
 

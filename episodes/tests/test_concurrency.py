@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from episodes.tests.conftest import FINISH, FOREIGN_QUERY, http_json, stored_step_indices, ws_request, ws_url
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 
 pytestmark = pytest.mark.live
 

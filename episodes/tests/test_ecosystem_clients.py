@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from episodes.tests.test_openenv_clients import client_env, client_venvs, server, show  # noqa: F401 (fixtures)
-from polypharmacy_site.live_server import ROOT, LiveServer
+from testsupport.live_server import ROOT, LiveServer
 from polypharmacy_site.testing import client_venv_python
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(900)]

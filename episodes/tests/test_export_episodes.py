@@ -49,9 +49,8 @@ def play(caller: services.Caller, *, catalog: str, task_id: str, seed: int, fini
 
 
 @pytest.fixture
-def world(db: None) -> dict[str, dict[str, Any]]:
+def world(alice: User) -> dict[str, dict[str, Any]]:
     """Three finished episodes (one owned by alice) and one open, by episode id → reset obs."""
-    alice = User.objects.create_user("alice", password="alice-password")
     alice_caller = services.Caller.for_user(alice, channel="api")
     episodes = [
         play(ANON, catalog="classic", task_id="easy_screening", seed=0),

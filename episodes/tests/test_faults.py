@@ -23,7 +23,7 @@ import websockets
 from envcore.catalog import Catalog
 from envcore.env import PolypharmacyEnv
 from episodes.tests.conftest import FINISH, http_json, ws_request, ws_url
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 from polypharmacy_site.testing import requires_postgres
 
 pytestmark = [pytest.mark.live, requires_postgres]

@@ -8,10 +8,10 @@ its own virtualenv made by ``bin/openenv-clients`` (they install the same import
     openenv-core==0.3.0   .venv-openenv-core-0.3.0/
     openenv==0.10.0       .venv-openenv-0.10.0/
 
-``clients/openenv_episode.py`` runs inside a client venv (it imports only the library): full
-episodes with ``GenericEnvClient`` used with ``await`` and through ``.sync()``, error frames
-and the session surviving them, and the HTTP bodies against the library's own pydantic wire
-models. ``openenv validate http://127.0.0.1:PORT`` is each release's own conformance check.
+``clients/openenv_episode.py`` is a pytest module run by pytest inside a client venv (it
+imports only the library): full episodes with ``GenericEnvClient`` used with ``await`` and
+through ``.sync()``, error frames and the session surviving them, and the HTTP bodies against the
+library's own pydantic wire models. Its failures read as pytest failures in the output shown. ``openenv validate http://127.0.0.1:PORT`` is each release's own conformance check.
 
 When the package registry cannot be reached to build the venvs the tests skip, except under
 ``CI_REQUIRE_SERVICES=1`` (``.ci/run``), where they fail.
@@ -24,10 +24,11 @@ import os
 import re
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
-from polypharmacy_site.live_server import ROOT, LiveServer, free_port
+from testsupport.live_server import ROOT, LiveServer, free_port
 
 CLIENTS = ("openenv-core-0.3.0", "openenv-0.10.0")
 LIBRARY = {"openenv-core-0.3.0": "openenv-core==0.3.0", "openenv-0.10.0": "openenv==0.10.0"}
@@ -90,61 +91,60 @@ def server():
         yield live
 
 
-class ScriptRun:
-    """One run of clients/openenv_episode.py: its JSON summary, and its output for failure messages."""
+class ClientRun:
+    """One pytest run of clients/openenv_episode.py in a client venv: each test's outcome (from
+    its JUnit XML), and pytest's own output for failure messages."""
 
-    def __init__(self, proc: subprocess.CompletedProcess, server: LiveServer) -> None:
+    def __init__(self, proc: subprocess.CompletedProcess, junit: Path, server: LiveServer | None) -> None:
         self.proc = proc
         self.server = server
-        try:
-            self.summary = json.loads(proc.stdout)
-        except ValueError:
-            self.summary = None
+        self.outcomes: dict[str, str] = {}
+        if junit.exists():
+            for case in ElementTree.parse(junit).iter("testcase"):
+                failed = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+                self.outcomes[case.get("name", "")] = failed[0] if failed else "passed"
 
     def output(self) -> str:
-        return f"{show(self.proc)}\n--- server log (tail) ---\n{self.server.log()[-4000:]}"
+        log = f"\n--- server log (tail) ---\n{self.server.log()[-4000:]}" if self.server is not None else ""
+        return show(self.proc) + log
 
-    def checks(self, section: str) -> list[dict]:
-        """The checks of one section: "http" (named "http: ...") or "client" (all the others)."""
-        assert self.summary is not None and self.proc.returncode in (0, 1), (
-            f"openenv_episode.py crashed (no JSON summary, or exit status not 0/1):\n{self.output()}"
+    def assert_passed(self, prefix: str) -> list[str]:
+        """The names of the tests starting with ``prefix``, all of which passed."""
+        names = [name for name in self.outcomes if name.startswith(prefix)]
+        assert names and self.proc.returncode == 0 and all(self.outcomes[n] == "passed" for n in names), (
+            f"clients/openenv_episode.py ({prefix}*): {self.outcomes}\n{self.output()}"
         )
-        is_http = section == "http"
-        return [c for c in self.summary["checks"] if c["check"].startswith("http:") == is_http]
-
-    def assert_passed(self, section: str) -> list[dict]:
-        checks = self.checks(section)
-        failed = [c for c in checks if not c["ok"]]
-        assert checks and not failed, (
-            f"openenv_episode.py: {len(failed)} failed {section} check(s): "
-            f"{json.dumps(failed, indent=2)[:6000]}\n{self.output()}"
-        )
-        return checks
+        return names
 
 
-def run_episode_script(python: Path, server: LiveServer, *args: str) -> ScriptRun:
-    """Run clients/openenv_episode.py in a client venv."""
+def run_client_tests(client: str, python: Path, url: str, mode: str, server: LiveServer | None, tmp: Path,
+                     *pytest_args: str) -> ClientRun:
+    """pytest clients/openenv_episode.py in a client venv, against ``url``."""
+    junit = tmp / f"{client}-{mode}.xml"
+    env = {**client_env(), "POLYPHARMACY_CLIENT_URL": url, "POLYPHARMACY_CLIENT_MODE": mode,
+           "POLYPHARMACY_CLIENT_LIBRARY": LIBRARY[client]}
     try:
         proc = subprocess.run(
-            [str(python), str(EPISODE_SCRIPT), "--url", server.url, *args],
-            cwd=ROOT / "clients", env=client_env(), capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S,
+            [str(python), "-m", "pytest", EPISODE_SCRIPT.name, "-q", f"--junitxml={junit}", *pytest_args],
+            cwd=EPISODE_SCRIPT.parent, env=env, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"openenv_episode.py {' '.join(args)} ran over {SCRIPT_TIMEOUT_S} s:\n"
-                    f"{exc.stdout!s}\n{exc.stderr!s}\n--- server log ---\n{server.log()[-4000:]}", pytrace=False)
-    return ScriptRun(proc, server)
+        pytest.fail(f"pytest openenv_episode.py ({client}, {mode}) ran over {SCRIPT_TIMEOUT_S} s:\n"
+                    f"{exc.stdout!s}\n{exc.stderr!s}", pytrace=False)
+    return ClientRun(proc, junit, server)
 
 
 @pytest.fixture(scope="module")
-def script_runs(client_venvs, server):
-    """One run of the script per (client, mode), shared by the tests that read it: each run
-    pays ~4 s to import the library (it imports gradio), so the HTTP checks ride on the async run."""
-    runs: dict[tuple[str, str], ScriptRun] = {}
+def client_runs(client_venvs, server, tmp_path_factory):
+    """One pytest run per (client, mode), shared by the tests that read it: each run pays ~4 s to
+    import the library (it imports gradio), so the HTTP tests ride on the async run."""
+    runs: dict[tuple[str, str], ClientRun] = {}
+    tmp = tmp_path_factory.mktemp("openenv-clients")
 
-    def run(client: str, mode: str) -> ScriptRun:
+    def run(client: str, mode: str) -> ClientRun:
         if (client, mode) not in runs:
-            checks = "episodes,errors,http" if mode == "async" else "episodes,errors"
-            runs[client, mode] = run_episode_script(client_venvs[client], server, "--mode", mode, "--checks", checks)
+            select = () if mode == "async" else ("-k", "not http")
+            runs[client, mode] = run_client_tests(client, client_venvs[client], server.url, mode, server, tmp, *select)
         return runs[client, mode]
 
     return run
@@ -153,30 +153,22 @@ def script_runs(client_venvs, server):
 @pytest.mark.parametrize("mode", ["async", "sync"])
 @pytest.mark.parametrize("client", CLIENTS)
 def test_the_real_client_runs_full_episodes_on_every_task_and_its_session_survives_error_frames(
-    script_runs, client, mode
+    client_runs, client, mode
 ):
-    run = script_runs(client, mode)
+    run = client_runs(client, mode)
 
-    names = [check["check"] for check in run.assert_passed("client")]
-    assert run.summary["library"] == LIBRARY[client]
-    assert run.summary["mode"] == mode
+    run.assert_passed("test_the_library_is_the_release_under_test")
+    episodes = run.assert_passed("test_a_full_episode_")
     for task_id in ("easy_screening", "budgeted_screening", "complex_tradeoff"):
-        assert any(name.startswith(f"episode {task_id}") and "finish_review" in name for name in names), names
-    codes = run.summary["observed"]["error_codes"]
-    assert codes["step_before_reset"] == "SESSION_ERROR", codes
-    assert codes["unknown_action_type"] == codes["missing_field"] == "VALIDATION_ERROR", codes
-    assert "not in the current regimen" in run.summary["observed"]["refused_action_error"]
+        assert any(task_id in name for name in episodes), episodes
+    run.assert_passed("test_a_fresh_session_refuses_a_step_before_reset")
+    run.assert_passed("test_malformed_actions_and_bad_resets_are_validation_errors")
+    run.assert_passed("test_an_action_the_environment_refuses_is_a_normal_step")
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_the_http_reset_and_step_bodies_validate_against_the_client_librarys_own_wire_models(script_runs, client):
-    run = script_runs(client, "async")
-
-    names = [check["check"] for check in run.assert_passed("http")]
-    assert "http: POST /reset is 200 and validates as the library's ResetResponse" in names
-    assert "http: the reset body has exactly observation, reward, done" in names
-    assert "http: POST /step is 200 and validates as the library's StepResponse" in names
-    assert "http: the step body has exactly observation, reward, done" in names
+def test_the_http_reset_and_step_bodies_validate_against_the_client_librarys_own_wire_models(client_runs, client):
+    client_runs(client, "async").assert_passed("test_http_reset_step_and_state_bodies_validate")
 
 
 @pytest.mark.parametrize("client", CLIENTS)
@@ -210,14 +202,12 @@ def test_openenv_validate_in_its_default_text_form_says_pass(client_venvs, serve
     assert "Verdict: PASS" in proc.stdout and "FAIL" not in proc.stdout, proc.stdout
 
 
-def test_the_episode_script_fails_loudly_when_no_server_answers(client_venvs):
-    # The harness itself can fail: nothing listens on this port.
-    proc = subprocess.run(
-        [str(client_venvs["openenv-0.10.0"]), str(EPISODE_SCRIPT), "--url", f"http://127.0.0.1:{free_port()}",
-         "--mode", "sync", "--seeds", "1"],
-        cwd=ROOT / "clients", env=client_env(), capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S,
-    )
+def test_the_client_tests_fail_loudly_when_no_server_answers(client_venvs, tmp_path):
+    # The client tests themselves can fail: nothing listens on this port.
+    run = run_client_tests("openenv-0.10.0", client_venvs["openenv-0.10.0"], f"http://127.0.0.1:{free_port()}",
+                           "sync", None, tmp_path, "-k", "fresh_session or http")
 
-    assert proc.returncode == 1, show(proc)
-    assert json.loads(proc.stdout)["ok"] is False
-    assert "FAILED:" in proc.stderr
+    assert run.proc.returncode == 1, run.output()
+    # A failed connection in the session fixture is a pytest error, in the test itself a failure.
+    assert len(run.outcomes) == 2 and set(run.outcomes.values()) <= {"failure", "error"}, run.output()
+    assert "1 failed" in run.proc.stdout and "1 error" in run.proc.stdout, run.output()

@@ -28,7 +28,7 @@ from agents.remote import run_remote_episodes
 from envcore.env import PolypharmacyEnv
 from envcore.gym_env import N_ACTIONS, OBS_SIZE
 from episodes.tests.conftest import http_json
-from polypharmacy_site.live_server import ROOT, LiveServer, free_port
+from testsupport.live_server import ROOT, LiveServer, free_port
 
 pytestmark = pytest.mark.live
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from episodes.tests.conftest import FOREIGN_QUERY, http_json, stored_step_indices
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 
 pytestmark = pytest.mark.live
 

@@ -15,7 +15,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from episodes.tests.conftest import ws_request, ws_url
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 
 pytestmark = pytest.mark.live
 

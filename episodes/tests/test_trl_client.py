@@ -15,7 +15,7 @@ import pytest
 
 from envcore.contract import INTERVENTION_TYPES
 from episodes.tests.conftest import http_json
-from polypharmacy_site.live_server import ROOT, free_port
+from testsupport.live_server import ROOT, free_port
 
 pytestmark = pytest.mark.live  # a server process (env_server)
 TRL_MODULE = ROOT / "client" / "polypharmacy_env" / "trl.py"

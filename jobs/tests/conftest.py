@@ -1,6 +1,6 @@
-"""The job tests' world: the review tests' named users and classic catalog (rex the researcher
-queues jobs, sue the supervisor may cancel anyone's, phil the pharmacist has no access), fresh
-artefact folders, and tiny parameters that run in seconds."""
+"""The job tests use the shared world (testsupport/world.py: rex the researcher queues jobs, sue
+the supervisor may cancel anyone's, phil the pharmacist has no access; the classic catalog), with
+fresh artefact folders and tiny parameters that run in seconds."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from catalog.selectors import catalog_cache_clear
-from reviews.tests.conftest import classic, client_for, phil, rex, sue  # noqa: F401  (fixtures)
 
 # 1,024 steps (one rollout of 16 envs × 64 steps), a small network, three test episodes.
 TINY_TRAIN = {"task_id": "easy_screening", "catalog": "classic", "total_steps": 1024, "hidden": [16],

@@ -11,7 +11,8 @@ from rest_framework.authtoken.models import Token
 
 from jobs import services
 from jobs.models import Job
-from jobs.tests.conftest import TINY_TRAIN, client_for
+from jobs.tests.conftest import TINY_TRAIN
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from polypharmacy_site.live_server import LiveServer, LiveWorker
+from testsupport.live_server import LiveServer, LiveWorker
 from reviews.tests.test_browser import PASSWORD, SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 from reviews.tests.test_browser import PASSWORD, SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]

@@ -29,7 +29,7 @@ import torch
 from agents.learning.policy import load_checkpoint
 from agents.learning.ppo import TrainConfig, train
 from jobs.tests.test_worker import BANDIT_TRAIN, FAST_REAPING, Api, OwnRedis
-from polypharmacy_site.live_server import LiveServer, LiveWorker, free_port
+from testsupport.live_server import LiveServer, LiveWorker, free_port
 from polypharmacy_site.testing import requires_postgres
 
 pytestmark = [pytest.mark.live, requires_postgres, pytest.mark.timeout(900),

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from jobs.comparison import comparison_groups
-from jobs.tests.conftest import client_for
+from testsupport.world import client_for
 from jobs.tests.stored import stored_evaluation, stored_training
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ import pytest
 from jobs import services
 from jobs.overlay import MAX_RUNS
 from jobs.plots import RUN_COLORS
-from jobs.tests.conftest import client_for
+from testsupport.world import client_for
 from jobs.tests.stored import stored_evaluation, stored_training
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from jobs import services
 from jobs.context import JobContext
 from jobs.models import Job
 from jobs.watchdog import RunnerGuard, Watchdog
-from jobs.tests.conftest import client_for
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 EVALUATE = {"kind": "evaluate", "params": {"catalog": "classic", "episodes": 2}}
@@ -189,7 +189,7 @@ def test_a_queued_job_whose_message_went_out_long_ago_is_sent_again(classic, rex
 def test_sending_and_deferring_restart_the_resend_clock(classic, rex, monkeypatch):
     job = Job.objects.create(kind="evaluate", params=EVALUATE["params"], owner=rex)
     monkeypatch.undo()  # the real job_enqueue (the conftest's stands in for it), with a stand-in broker
-    monkeypatch.setattr("jobs.tasks.job_execute_task.apply_async", lambda **kw: SimpleNamespace(id="tid"))
+    monkeypatch.setattr("jobs.tasks.job_execute_task.apply_async", lambda *a, **kw: SimpleNamespace(id="tid"))
     before = timezone.now()
     services.job_enqueue(job.pk)
     job.refresh_from_db()

@@ -15,7 +15,8 @@ from agents.stats import summary_interval
 from jobs import downloads, selectors, services
 from jobs.models import Checkpoint, Job
 from jobs.presenters import Table
-from jobs.tests.conftest import TINY_TRAIN, client_for
+from jobs.tests.conftest import TINY_TRAIN
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ from agents.formatting import format_mean_interval, format_number
 from agents.stats import summary_interval
 from jobs import services
 from jobs.models import Job
-from jobs.tests.conftest import TINY_TRAIN, client_for
+from jobs.tests.conftest import TINY_TRAIN
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

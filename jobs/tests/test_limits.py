@@ -15,10 +15,10 @@ from django.db import connection
 from envcore.errors import LimitExceeded
 from jobs import limits, services
 from jobs.models import Job
-from jobs.tests.conftest import client_for
+from testsupport.world import client_for
 from polypharmacy_site.settings import envquotas
 from polypharmacy_site.testing import requires_postgres
-from reviews.tests.conftest import make_user
+from testsupport.world import make_user
 
 EVALUATE = {"agent": "heuristic", "task_id": "easy_screening", "catalog": "classic", "episodes": 1}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -13,7 +14,8 @@ from agents.formatting import format_mean_interval, format_number
 from agents.stats import summary_interval
 from jobs import services
 from jobs.models import Job
-from jobs.tests.conftest import TINY_TRAIN, client_for
+from jobs.tests.conftest import TINY_TRAIN
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +27,17 @@ def test_the_list_shows_each_job_with_a_progress_bar(classic, rex):
     html = client_for(rex).get("/jobs/").content.decode()
     assert f'data-job-id="{job.pk}"' in html and '<progress class="fill running" max="100" value="42.0">' in html
     assert "evaluating: episode 42/100" in html and "jobs/jobs.js" in html
+
+
+def test_the_list_writes_nothing_even_with_a_dead_workers_job(classic, rex, settings):
+    # A GET must not write: reaping is the workers' reaper's and ``manage.py reap_jobs``'s job.
+    settings.JOBS_STALE_AFTER_S = 60
+    job = services.job_create(kind="evaluate", params={"catalog": "classic"}, owner=rex)
+    Job.objects.filter(pk=job.pk).update(status="running", worker="elsewhere:1", attempts=1,
+                                         heartbeat_at=timezone.now() - timedelta(seconds=600))
+    assert client_for(rex).get("/jobs/").status_code == 200
+    job.refresh_from_db()
+    assert job.status == "running" and job.worker == "elsewhere:1"
 
 
 def test_the_progress_feed_reports_status_and_progress(classic, rex):

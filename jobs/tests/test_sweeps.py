@@ -12,7 +12,7 @@ import pytest
 
 from jobs import services
 from jobs.models import Job
-from jobs.tests.conftest import client_for
+from testsupport.world import client_for
 from jobs.sweeps import MAX_RUNS
 
 pytestmark = pytest.mark.django_db

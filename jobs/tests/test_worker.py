@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from polypharmacy_site.live_server import LiveServer, LiveWorker, free_port
+from testsupport.live_server import LiveServer, LiveWorker, free_port
 from polypharmacy_site.testing import requires_postgres, requires_redis
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(420)]

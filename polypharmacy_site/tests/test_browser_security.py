@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 from reviews.tests.test_browser import PASSWORD, browser, log_in, new_page  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]

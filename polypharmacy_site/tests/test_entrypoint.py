@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from polypharmacy_site.live_server import ROOT, free_port
+from testsupport.live_server import ROOT, free_port
 from polypharmacy_site.testing import requires_postgres
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]

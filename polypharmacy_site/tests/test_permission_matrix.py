@@ -1,7 +1,7 @@
 """The permission matrix (README, "Permissions"), row by row, from the outside: every principal
 against every page, API endpoint, job action and admin action, asserting the status code (or the
 admin action's outcome) the README's table gives. The expectations are written out here, not read
-from ``reviews.permissions``: this is the oracle the module is held to."""
+from ``accounts.permissions``: this is the oracle the module is held to."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from episodes.sessions import env_cache
 from jobs import services as job_services
 from jobs.kinds import KINDS
 from jobs.models import Job
-from reviews import permissions, services as review_services
+from accounts import permissions
+from reviews import services as review_services
 from reviews.audit import RequestMeta
 from reviews.models import ReviewSession
 from reviews.selectors import research_code

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 from reviews.tests.web import WebUser
 
 pytestmark = pytest.mark.live

@@ -17,11 +17,11 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from polypharmacy_site.live_server import ROOT
+from testsupport.live_server import ROOT
+from testsupport.world import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")  # another build of it, say one unpacked elsewhere
 SCREENSHOTS = ROOT / "ci-artifacts" / "screenshots"
-PASSWORD = "browser-test-password-1"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 def users_script(**roles: str) -> str:

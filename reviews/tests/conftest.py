@@ -1,6 +1,7 @@
-"""A small named world for the review tests: the classic catalog, and a pharmacist (phil), a
-colleague (pia), a supervisor (sue), a researcher (rex) and an outsider with no role (oscar);
-for /research/, three finished reviews of phil's (``research_world``)."""
+"""The review tests' helpers on top of the shared world (testsupport/world.py: the classic
+catalog, phil and pia the pharmacists, sue the supervisor, rex the researcher, oscar with no
+role): phil's review just started (``session``), the forms' fields, the attacker with SQL access,
+and for /research/ three finished reviews of phil's (``research_world``)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import connection
-from django.test import Client
 
 from catalog.selectors import catalog_cache_clear
-from catalog.services import catalog_load
 from episodes.sessions import env_cache
 from reviews import services
 from reviews.audit import RequestMeta
@@ -24,7 +23,6 @@ from reviews.selectors import research_code
 PATIENT = "EP_0002"  # easy_screening: ibuprofen, tramadol, amitriptyline
 SEVERE_PAIR = ("DRUG_TRAMADOL", "DRUG_AMITRIPTYLINE")
 SAME_CLASS_SUBSTITUTE = ("DRUG_AMITRIPTYLINE", "DRUG_NORTRIPTYLINE")
-PASSWORD = "review-password-1"
 
 
 @pytest.fixture(autouse=True)
@@ -34,49 +32,6 @@ def fresh_caches() -> Iterator[None]:
     yield
     catalog_cache_clear()
     env_cache.clear()
-
-
-@pytest.fixture
-def classic(db: None) -> None:
-    catalog_load(name="classic")
-
-
-def make_user(username: str, *roles: str) -> User:
-    user = User.objects.create_user(username, password=PASSWORD)
-    for role in roles:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
-
-
-@pytest.fixture
-def phil(db: None) -> User:
-    return make_user("phil", "pharmacist")
-
-
-@pytest.fixture
-def pia(db: None) -> User:
-    return make_user("pia", "pharmacist")
-
-
-@pytest.fixture
-def sue(db: None) -> User:
-    return make_user("sue", "supervisor")
-
-
-@pytest.fixture
-def rex(db: None) -> User:
-    return make_user("rex", "researcher")
-
-
-@pytest.fixture
-def oscar(db: None) -> User:
-    return make_user("oscar")
-
-
-def client_for(user: User) -> Client:
-    client = Client(HTTP_USER_AGENT="pytest-browser/1.0")
-    client.force_login(user)
-    return client
 
 
 def shown(session: ReviewSession | int, fields: dict | None = None) -> dict:

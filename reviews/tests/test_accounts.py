@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
+from testsupport.world import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -51,11 +52,11 @@ def test_create_user_refuses_a_weak_password_or_a_username_the_pages_would_show_
 
 def test_a_pharmacist_logs_in_changes_the_password_and_logs_out(phil):
     client = Client()
-    response = client.post("/accounts/login/", {"username": "phil", "password": "review-password-1"})
+    response = client.post("/accounts/login/", {"username": "phil", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.get("/").headers["Location"] == "/reviews/"
     response = client.post("/accounts/password/", {
-        "old_password": "review-password-1", "new_password1": "another-long-pass-9", "new_password2": "another-long-pass-9",
+        "old_password": PASSWORD, "new_password1": "another-long-pass-9", "new_password2": "another-long-pass-9",
     })
     assert response.status_code == 302
     phil.refresh_from_db()

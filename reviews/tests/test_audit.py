@@ -8,7 +8,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from reviews.audit import audit_verify
 from reviews.models import AuditRecord
-from reviews.tests.conftest import SEVERE_PAIR, attacker, client_for, shown
+from reviews.tests.conftest import SEVERE_PAIR, attacker, shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ import re
 
 import pytest
 
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 # new_page and SCREENSHOTS too: other apps' browser tests import them from here.
 from reviews.tests.browser import (  # noqa: F401
     PASSWORD,

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import websockets
 
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 from reviews.tests.web import WebUser, at_once, review_pk, server_rows
+from testsupport.world import PASSWORD
 
 pytestmark = pytest.mark.live
 
-PASSWORD = "double-submit-password-1"
 PARALLEL = 20
 SUBSTITUTION = {"target_drug_id": "DRUG_AMITRIPTYLINE", "intervention_type": "substitute",
                 "proposed_new_drug_id": "DRUG_NORTRIPTYLINE"}  # valid for EP_0002

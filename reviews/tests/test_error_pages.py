@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 
 from catalog.services import catalog_load
-from reviews.tests.conftest import client_for, make_user
+from testsupport.world import client_for, make_user
 
 pytestmark = pytest.mark.django_db
 

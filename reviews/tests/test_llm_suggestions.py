@@ -10,7 +10,8 @@ import pytest
 from agents.tests.test_llm import API_KEY, MODEL, RecordedLLMServer
 from episodes.models import Step
 from reviews.models import AuditRecord, ReviewSession
-from reviews.tests.conftest import SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_for, shown
+from reviews.tests.conftest import SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 
 from reviews.models import AuditRecord
-from reviews.tests.conftest import PATIENT, client_for, shown
+from reviews.tests.conftest import PATIENT, shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

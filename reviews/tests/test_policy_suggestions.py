@@ -7,7 +7,8 @@ import pytest
 from agents.learning.ppo import TrainConfig, train
 from jobs.models import Checkpoint
 from reviews.models import AuditRecord
-from reviews.tests.conftest import client_for, shown
+from reviews.tests.conftest import shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from reviews import services
-from reviews.tests.conftest import SEVERE_PAIR, client_for, meta, shown
+from reviews.tests.conftest import SEVERE_PAIR, meta, shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,8 @@ from polypharmacy_site.testing import streamed
 from reviews.models import ReviewSession
 from reviews.research_export import DATASET_ID
 from reviews.selectors import RESEARCH_K, research_bin, research_code
-from reviews.tests.conftest import client_for, shown
+from reviews.tests.conftest import shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

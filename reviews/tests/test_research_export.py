@@ -23,7 +23,8 @@ from episodes.export import reset_observation
 from episodes.models import Step
 from reviews.models import AuditRecord
 from reviews.research_export import DATASET_ID
-from reviews.tests.conftest import RATIONALE, client_for
+from reviews.tests.conftest import RATIONALE
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -19,10 +19,10 @@ import h5py
 import numpy as np
 import pytest
 
-from polypharmacy_site.live_server import ROOT
+from testsupport.live_server import ROOT
 from polypharmacy_site.testing import client_venv_python, streamed
 from reviews.research_export import DATASET_ID
-from reviews.tests.conftest import client_for
+from testsupport.world import client_for
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db, pytest.mark.timeout(600)]
 

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from reviews.tests.conftest import PATIENT, RATIONALE, SEVERE_PAIR, client_for
+from reviews.tests.conftest import PATIENT, RATIONALE, SEVERE_PAIR
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

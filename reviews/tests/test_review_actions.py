@@ -13,7 +13,8 @@ from agents.llm import Suggestion
 from episodes.models import Step
 from reviews import services
 from reviews.models import AuditRecord, ReviewSession
-from reviews.tests.conftest import SEVERE_PAIR, client_for, query, shown
+from reviews.tests.conftest import SEVERE_PAIR, query, shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 A = AuditRecord.Action

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 from reviews.tests.browser import (
     PHONE,
     RESEARCH_REVIEWS,

@@ -14,7 +14,8 @@ from rest_framework.authtoken.models import Token
 
 from episodes.tests.conftest import post, run_async, ws_send
 from reviews.models import AuditRecord
-from reviews.tests.conftest import PATIENT, SEVERE_PAIR, client_for, intervene, meta, query, shown
+from reviews.tests.conftest import PATIENT, SEVERE_PAIR, intervene, meta, query, shown
+from testsupport.world import client_for
 
 # Transactional: the WebSocket consumer reads from another thread.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,7 +6,8 @@ import pytest
 
 from episodes.models import Step
 from reviews.models import AuditRecord, ReviewSession
-from reviews.tests.conftest import PATIENT, SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, client_for, shown
+from reviews.tests.conftest import PATIENT, SAME_CLASS_SUBSTITUTE, SEVERE_PAIR, shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

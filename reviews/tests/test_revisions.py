@@ -8,7 +8,8 @@ import pytest
 from reviews import revisions, services
 from reviews.audit import audit_verify
 from reviews.models import AuditRecord, ReviewSession
-from reviews.tests.conftest import PATIENT, SEVERE_PAIR, client_for, meta, query
+from reviews.tests.conftest import PATIENT, SEVERE_PAIR, meta, query
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 A = AuditRecord.Action

@@ -14,7 +14,8 @@ from polypharmacy_site.testing import streamed
 from reviews import services
 from reviews.audit_chain import canonical_json
 from reviews.models import AuditRecord
-from reviews.tests.conftest import SEVERE_PAIR, attacker, client_for, make_user, meta, query
+from reviews.tests.conftest import SEVERE_PAIR, attacker, meta, query
+from testsupport.world import client_for, make_user
 
 pytestmark = pytest.mark.django_db
 A = AuditRecord.Action

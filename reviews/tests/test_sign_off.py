@@ -7,7 +7,8 @@ from django.contrib.auth.models import Group
 from django.db import DatabaseError, IntegrityError, transaction
 
 from reviews.models import AuditRecord, ReviewSession
-from reviews.tests.conftest import client_for, shown
+from reviews.tests.conftest import shown
+from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
-from polypharmacy_site.live_server import LiveServer
+from testsupport.live_server import LiveServer
 
 
 class _NoRedirect(HTTPRedirectHandler):

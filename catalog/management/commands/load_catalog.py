@@ -5,12 +5,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog.services import catalog_load
-
-CATALOG_NAMES = ("classic", "curated")
+from envcore.catalog import CATALOG_NAMES
 
 
 class Command(BaseCommand):
-    help = "Load catalogs from fixtures/<name>/ into the database (idempotent; reports what changed)."
+    help = "Load catalogs from envcore/catalogs/<name>/ into the database (idempotent; reports what changed)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", metavar="{classic,curated}")

@@ -1,11 +1,11 @@
 """manage.py prepare_database: migrate and load the catalogs not loaded yet, safe with several
-replicas starting at once (polypharmacy_site.startup). The image's entrypoint runs it."""
+replicas starting at once (catalog.startup). The image's entrypoint runs it."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from polypharmacy_site.startup import database_prepare
+from catalog.startup import database_prepare
 
 
 class Command(BaseCommand):

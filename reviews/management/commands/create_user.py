@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from reviews.roles import CURATOR, ROLES
+from accounts.roles import CURATOR, ROLES
 
 
 class Command(BaseCommand):

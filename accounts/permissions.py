@@ -2,7 +2,7 @@
 
 Every page, API view, admin action and consumer asks this module (``allowed``, ``require``,
 ``scope``); nothing else decides from roles or ``is_staff``. A user's *principals* are their
-roles (Django groups, ``reviews.roles``), ``superuser`` (the account flag), else ``no role``
+roles (Django groups, ``accounts.roles``), ``superuser`` (the account flag), else ``no role``
 when signed in, or ``anonymous``. Principals add up: a pharmacist who is also a supervisor may
 do what either may. A cell says on which objects the principal may act:
 
@@ -11,8 +11,8 @@ do what either may. A cell says on which objects the principal may act:
 - ``OTHERS``: only what someone else owns (four eyes: a supervisor signs off a colleague's review);
 - no cell: never.
 
-The job kinds are named here as strings (``jobs.kinds`` imports this app, not the other way
-round); a test holds the two lists together.
+The job kinds are named here as strings (this app sits below jobs and the apps that register
+kinds in ``jobs.kinds``); a test holds the two lists together.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
-from reviews.roles import CURATOR, PHARMACIST, RESEARCHER, SUPERVISOR, user_roles
+from accounts.roles import CURATOR, PHARMACIST, RESEARCHER, SUPERVISOR, user_roles
 
 ANONYMOUS, NO_ROLE, SUPERUSER = "anonymous", "no role", "superuser"
 PRINCIPALS = (ANONYMOUS, NO_ROLE, PHARMACIST, SUPERVISOR, RESEARCHER, CURATOR, SUPERUSER)

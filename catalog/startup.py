@@ -19,6 +19,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 
+from catalog.models import CatalogSource
+from catalog.services import catalog_load
+from envcore.catalog import CATALOG_NAMES
+
 # pg_advisory_lock's key: any constant the site uses for nothing else ("PPenvSTR" as an integer).
 ADVISORY_KEY = int.from_bytes(b"PPenvSTR", "big") - 2**63
 
@@ -50,10 +54,6 @@ def startup_lock() -> Iterator[None]:
 
 def database_prepare(report: Callable[[str], None] = print) -> list[str]:
     """Migrate and load the missing catalogs, under the startup lock; the catalogs it loaded."""
-    from catalog.management.commands.load_catalog import CATALOG_NAMES
-    from catalog.models import CatalogSource
-    from catalog.services import catalog_load
-
     loaded = []
     with startup_lock():
         # skip_checks: as the command's own (catalog/management/commands/prepare_database.py).

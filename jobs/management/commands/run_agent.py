@@ -11,8 +11,7 @@ CommandError (exit status 1) counting the failed episodes.
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -22,15 +21,7 @@ from agents.stats import values_interval
 from agents.registry import AGENT_SPECS_HELP, resolve_agent
 from agents.remote import DEFAULT_TIMEOUT_S, run_remote_episodes
 from envcore.catalog import CATALOG_NAMES, DEFAULT_CATALOG, TASK_IDS
-
-
-def _checkpoint_resolver() -> Callable[[str], Path] | None:
-    """The site's stored checkpoints by name or id, when the jobs app provides them."""
-    try:
-        from jobs.selectors import checkpoint_path
-    except ImportError:
-        return None  # no checkpoint registry here: policy:<path> still works
-    return checkpoint_path
+from jobs.selectors import checkpoint_path
 
 
 def summary_line(label: str, task_id: str, catalog: str, results: list[dict[str, Any]]) -> str:
@@ -81,7 +72,7 @@ class Command(BaseCommand):
         if not url.startswith(("http://", "https://")):
             raise CommandError(f"--url must start with http:// or https://, not {url!r}.")
         try:
-            policy, label = resolve_agent(agent, checkpoint_resolver=_checkpoint_resolver())
+            policy, label = resolve_agent(agent, checkpoint_resolver=checkpoint_path)  # stored checkpoints by name or id
         except ValueError as exc:
             raise CommandError(f"--agent: {exc}") from None
 

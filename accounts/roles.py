@@ -1,5 +1,5 @@
 """Roles are Django groups (created by migration 0002). What each role may do is decided in one
-place, ``reviews.permissions``."""
+place, ``accounts.permissions``."""
 
 from __future__ import annotations
 
