@@ -22,6 +22,9 @@ FIRST_WORKER_DB = 10
 def worker_redis_url(url: str, worker: str) -> str:
     """``url`` with the database of xdist worker ``worker`` ("gw0" → 10, "gw1" → 11, …)."""
     index = int(worker.removeprefix("gw"))
+    if FIRST_WORKER_DB + index > 15:
+        raise RuntimeError(f"pytest-xdist worker {worker} has no Redis database of its own (0-15): "
+                           f"run at most {16 - FIRST_WORKER_DB} processes against Redis")
     return urlunsplit(urlsplit(url)._replace(path=f"/{FIRST_WORKER_DB + index}"))
 
 

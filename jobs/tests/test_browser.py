@@ -16,7 +16,9 @@ import pytest
 from testsupport.live_server import LiveServer, LiveWorker
 from reviews.tests.test_browser import PASSWORD, SCREENSHOTS, browser, log_in  # noqa: F401 (fixture)
 
-pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
+# Four jobs end to end (train, evaluate, a bandit, a screening) with a browser, a server and a
+# worker on two cores: about two minutes on a quiet machine, past five on a loaded one.
+pytestmark = [pytest.mark.live, pytest.mark.timeout(600)]
 
 
 def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser):  # noqa: F811
@@ -29,11 +31,11 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         page.click(".job-form button[type=submit]")
         # Refused at the field, nothing queued.
         assert "greater than or equal to 1024" in page.inner_text('ul.errorlist[data-field="total_steps"]')
-        page.fill("#id_total_steps", "60000")
+        page.fill("#id_total_steps", "30000")  # long enough to be seen running, short enough for CI
         page.select_option("#id_task_id", "easy_screening")
-        page.fill("#id_hidden", "64")
+        page.fill("#id_hidden", "32")
         page.fill("#id_eval_every", "4")
-        page.fill("#id_test_episodes", "40")
+        page.fill("#id_test_episodes", "20")
         page.click(".job-form button[type=submit]")
         page.wait_for_url(re.compile(r"/jobs/\d+/$"))
         job_url = page.url
@@ -70,8 +72,9 @@ def test_a_researcher_queues_a_training_job_and_watches_it_to_its_plots(browser)
         page.goto("/jobs/new/bandit_train/")
         page.select_option("#id_dataset", "catalog")
         page.select_option("#id_catalog", "classic")
-        for name, value in (("n_combinations", "3000"), ("warmup", "1000"), ("total_steps", "2000"),
-                            ("flag_every", "100"), ("bandit_epochs", "2")):
+        # bandits/tests/conftest.py's FLAGGING_TRAIN: large enough to flag something, in seconds.
+        for name, value in (("n_combinations", "3000"), ("warmup", "500"), ("total_steps", "1200"),
+                            ("flag_every", "100"), ("bandit_epochs", "3"), ("hidden", "32")):
             page.fill(f"#id_{name}", value)
         page.click(".job-form button[type=submit]")
         page.wait_for_url(re.compile(r"/jobs/\d+/$"))
