@@ -298,7 +298,7 @@ class Suggestion:
     in for the LLM) or "policy:<checkpoint>" (the review pages' policy suggester)."""
 
     action: Action
-    source: str
+    source: str  # "llm", "rule-based", or "policy:<checkpoint>" for a trained policy's suggestion
     model: str | None
     fallback_reason: str | None
     latency_s: float

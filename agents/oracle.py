@@ -34,6 +34,7 @@ from typing import Any, Iterator
 from envcore.catalog import Catalog, pair_key
 from envcore.contract import FinishReview, ProposeIntervention, QueryDDI
 from envcore.env import PolypharmacyEnv
+from envcore.observation import InterventionType
 from envcore.regimen import patient_start
 
 DEFAULT_WIDTH = 16
@@ -99,11 +100,12 @@ def candidate_interventions(env: PolypharmacyEnv) -> Iterator[ProposeInterventio
     for drug_id in env.medication_slots():
         if drug_id is None:
             continue
-        options = [(kind, None) for kind in ("stop", "dose_reduce", "add_monitoring")]
+        unnamed: tuple[InterventionType, ...] = ("stop", "dose_reduce", "add_monitoring")
+        options: list[tuple[InterventionType, str | None]] = [(kind, None) for kind in unnamed]
         options += [("substitute", candidate) for candidate in catalog.same_class(drug_id)]
         for kind, new in options:
             act = ProposeIntervention(action_type="propose_intervention", target_drug_id=drug_id,
-                                      intervention_type=kind, proposed_new_drug_id=new)  # type: ignore[arg-type]
+                                      intervention_type=kind, proposed_new_drug_id=new)
             if env.refusal(act) is None:
                 yield act
 
@@ -114,12 +116,12 @@ def _state_key(env: PolypharmacyEnv, queried: bool, severe: frozenset[str]) -> t
     discovering query is made, and the grader's accumulators
     (interventions made, helpful ones, drug changes, critical drugs stopped, whether a drug of a
     starting severe pair, ``severe``, was treated)."""
-    obs = env.observation
-    assert obs is not None
+    obs, patient = env.observation, env.patient
+    assert obs is not None and patient is not None
     drugs = env.catalog.drugs
     records = obs.interventions
     return (
-        tuple(env.slot_state(i) for i in range(len(env.patient.medication_ids))),  # type: ignore[union-attr]
+        tuple(env.slot_state(i) for i in range(len(patient.medication_ids))),
         env.stopped_needed(),
         env.remaining_intervention_budget,
         queried,
@@ -237,6 +239,7 @@ class OraclePolicy:
             env = replay(observation, catalog)
             found = plan(env, width=self.width)
             for act in found.actions:  # remember the action due at every state along the plan
+                assert env.observation is not None
                 self._remember(_history_key(env.observation.to_dict(), catalog), act.to_dict())
                 if act.action_type != "finish_review":
                     env.step(act)

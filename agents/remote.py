@@ -33,7 +33,7 @@ import random
 import sys
 import urllib.error
 import urllib.request
-from typing import Any, Iterable, TextIO
+from typing import Any, Iterable, Protocol
 
 from agents.policies import Policy
 from envcore.catalog import Catalog
@@ -141,7 +141,15 @@ def _number(value: Any, path: str, name: str, kind: type) -> Any:
     return kind(value)
 
 
-def _write(stream: TextIO, line: str) -> None:
+class TextSink(Protocol):
+    """Where log lines go: a text file, ``sys.stdout``, a management command's ``self.stdout``."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
+def _write(stream: TextSink, line: str) -> None:
     stream.write(line + "\n")
     stream.flush()  # a parser tailing the log sees every line as it happens
 
@@ -154,8 +162,8 @@ def run_remote_episode(
     catalog: Catalog,
     seed: int,
     model_label: str,
-    out: TextIO,
-    err: TextIO,
+    out: TextSink,
+    err: TextSink,
     token: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> dict[str, Any]:
@@ -211,8 +219,8 @@ def run_remote_episodes(
     catalog: Catalog | str,
     seeds: Iterable[int],
     model_label: str,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
+    out: TextSink | None = None,
+    err: TextSink | None = None,
     token: str | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> list[dict[str, Any]]:

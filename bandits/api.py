@@ -19,9 +19,10 @@ and superusers). Nothing is written."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 import numpy as np
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
@@ -129,6 +130,11 @@ VALIDATE_CHUNK = 500
 _COMBINATIONS = TypeAdapter(list[Combination])
 
 
+def _chunk_relocation(at: int) -> Callable[[list[str | int]], list[str | int]]:
+    """Paths in a chunk of the list validated on its own renamed: its item i is the list's at + i."""
+    return lambda loc: ["combinations", int(loc[0]) + at, *loc[1:]]
+
+
 def screen_request(data: dict[str, Any]) -> ScreenRequest:
     """``ScreenRequest`` validated as one model would, its combinations VALIDATE_CHUNK at a time
     (errors name the combination by its index in the whole request; the first bad chunk's)."""
@@ -141,8 +147,7 @@ def screen_request(data: dict[str, Any]) -> ScreenRequest:
         try:
             rest += _COMBINATIONS.validate_python(combos[start:start + VALIDATE_CHUNK])
         except PydanticValidationError as exc:
-            raise validation_error(exc, relocate=lambda loc, at=start: ["combinations", int(loc[0]) + at, *loc[1:]]
-                                   ) from None
+            raise validation_error(exc, relocate=_chunk_relocation(start)) from None
     return body.model_copy(update={"combinations": body.combinations + rest})
 
 
@@ -176,7 +181,7 @@ def predict(request: Request) -> Response:
 @api_view(["POST"])
 @permission_classes([BanditPermission])
 @gated
-def screen(request: Request) -> Response:
+def screen(request: Request) -> HttpResponse:
     """Scores of up to 10,000 combinations, in request order (``index``), or only the flagged ones
     (``only_flagged``), highest lower bound first, with their drugs."""
     data = body_object(request)

@@ -28,7 +28,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from bandits.metrics import flag_metrics
-from bandits.training import FitSettings, SparseRows, fit
+from bandits.training import FitSettings, SparseRows, fit, linear_layers
 
 
 @dataclass
@@ -79,7 +79,7 @@ def sum_g2_over_u(net: nn.Sequential, inv_U: torch.Tensor, x: torch.Tensor) -> t
     """``sum_k g_k(x)^2 / U_k`` for a Linear-ReLU-Linear ``net``, in closed form: for each row of
     ``x`` the gradient's squares are products of per-layer factors, so no (B, n_params) tensor is
     built.  ``inv_U`` is ``1 / U`` in ``named_parameters`` order.  (Also used by screening.)"""
-    lin1, lin2 = net[0], net[2]
+    lin1, lin2 = linear_layers(net)
     pre = x @ lin1.weight.T + lin1.bias
     h = torch.relu(pre)
     a = lin2.weight[0] * (pre > 0)  # d out / d pre
@@ -231,7 +231,7 @@ class OptimNeuralTS:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(s.seed + len(self.pulled))
                 for m in self.net:
-                    if hasattr(m, "reset_parameters"):
+                    if isinstance(m, nn.Linear):  # the net's only layers with parameters
                         m.reset_parameters()
         rows = torch.as_tensor(np.asarray(self.pulled), device=self.device)
         ys = torch.as_tensor(np.asarray(self.rewards), dtype=torch.float32, device=self.device)

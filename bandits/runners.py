@@ -33,13 +33,15 @@ SERIES_KEYS = ("step", "precision", "recall", "pattern_share", "n_flagged", "n_t
 def build_dataset(params: dict[str, Any], catalog: Any = None) -> tuple[PolypharmacyDataset, list[str], list[str],
                                                                         dict[str, Any]]:
     """(dataset, drug ids of its columns, drug names or [], description) for train parameters."""
+    ds: PolypharmacyDataset
+    meta: dict[str, Any]
     if params["dataset"] == "catalog":
-        ds = make_catalog_dataset(catalog, n_combinations=params["n_combinations"], seed=params["seed"],
-                                  size_mean=params["mean_size"], size_max=max(12, int(2 * params["mean_size"])))
-        meta = {"kind": "catalog", "catalog": ds.catalog_name, "catalog_fingerprint": ds.catalog_fingerprint,
-                "generator": ds.generator, "pattern_pairs": [list(p) for p in ds.pattern_pairs],
+        ds = cds = make_catalog_dataset(catalog, n_combinations=params["n_combinations"], seed=params["seed"],
+                                        size_mean=params["mean_size"], size_max=max(12, int(2 * params["mean_size"])))
+        meta = {"kind": "catalog", "catalog": cds.catalog_name, "catalog_fingerprint": cds.catalog_fingerprint,
+                "generator": cds.generator, "pattern_pairs": [list(p) for p in cds.pattern_pairs],
                 "patterns": "the catalog's severe interacting pairs (each also a two-drug combination)"}
-        drug_ids, names = ds.drug_ids, ds.drug_names
+        drug_ids, names = cds.drug_ids, cds.drug_names
     else:
         generator = {"kind": params["dataset"], "n_drugs": params["n_drugs"], "n_combinations": params["n_combinations"],
                      "n_patterns": params["n_patterns"], "drug_prob": params["mean_size"] / params["n_drugs"],

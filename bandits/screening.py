@@ -202,10 +202,10 @@ class BanditScorer:
             mu, sigma = analytic_mu_sigma(self.net, self.inv_U, x, lam=self.lam, nu=self.nu)
             mus.append(mu.numpy())
             sigmas.append(sigma.numpy())
-        mu = np.concatenate(mus)[inverse] if mus else np.zeros(0, dtype=np.float32)
-        sigma = np.concatenate(sigmas)[inverse] if sigmas else np.zeros(0, dtype=np.float32)
-        lower = mu - self.z * sigma
-        return Scores(mu=mu, sigma=sigma, lower=lower, flagged=lower > self.threshold)
+        mu_all = np.concatenate(mus)[inverse] if mus else np.zeros(0, dtype=np.float32)
+        sigma_all = np.concatenate(sigmas)[inverse] if sigmas else np.zeros(0, dtype=np.float32)
+        lower = mu_all - self.z * sigma_all
+        return Scores(mu=mu_all, sigma=sigma_all, lower=lower, flagged=lower > self.threshold)
 
     def dataset_X(self) -> np.ndarray:
         """The training combinations (multi-hot rows)."""

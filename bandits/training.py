@@ -46,12 +46,19 @@ class FitSettings:
     early_stop_patience: int = 0  # stop after this many epochs without a better loss (0: never)
 
 
+def linear_layers(net: nn.Sequential) -> tuple[nn.Linear, nn.Linear]:
+    """The two Linear layers of a Linear-ReLU-Linear net (a Sequential's items are typed Module)."""
+    lin1, lin2 = net[0], net[2]
+    assert isinstance(lin1, nn.Linear) and isinstance(lin2, nn.Linear)
+    return lin1, lin2
+
+
 class FlatMLP:
     """The parameters of a Linear-ReLU-Linear net in one flat tensor, first layer transposed
     (``W1^T``, one row per drug) so a combination's pre-activation is a sum of rows."""
 
     def __init__(self, net: nn.Sequential) -> None:
-        lin1, lin2 = net[0], net[2]
+        lin1, lin2 = linear_layers(net)
         self.h, self.d = lin1.weight.shape
         n_w1 = self.d * self.h
         self.flat = torch.empty(n_w1 + 2 * self.h + 1, device=lin1.weight.device)
@@ -71,10 +78,11 @@ class FlatMLP:
     @torch.no_grad()
     def write_to(self, net: nn.Sequential, flat: torch.Tensor | None = None) -> None:
         W1T, b1, w2, b2 = self.views(self.flat if flat is None else flat)
-        net[0].weight.copy_(W1T.T)
-        net[0].bias.copy_(b1)
-        net[2].weight[0].copy_(w2)
-        net[2].bias.copy_(b2)
+        lin1, lin2 = linear_layers(net)
+        lin1.weight.copy_(W1T.T)
+        lin1.bias.copy_(b1)
+        lin2.weight[0].copy_(w2)
+        lin2.bias.copy_(b2)
 
 
 class SparseRows:

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, artifacts: Path) -> None:
     rows = rng.choice(len(X), size=args.n, replace=args.n > len(X))
     combos = [scorer.drugs_of(X[i]) for i in rows]
     raw = json.dumps({"combinations": combos}).encode()
-    headers: dict[str, str] = {}
+    headers: dict[str, Any] = {}  # the test client's extra WSGI keys
     body = raw
     if len(raw) > MAX_BODY:
         body = gzip.compress(raw, compresslevel=6)

@@ -47,9 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {X.shape[0]:,} combinations of {X.shape[1]} drugs, 128 hidden units, batch 64, "
           f"{args.epochs} epochs, {args.threads} thread(s)")
     # warm-up: the first optimizer step imports parts of torch (seconds), which is not training time
-    for fn, arg in ((plain_fit, X), (fit, data)):
-        fn(new_net(), arg, torch.arange(256),
-           y_all[:256], FitSettings(epochs=1), torch.Generator().manual_seed(0))
+    plain_fit(new_net(), X, torch.arange(256), y_all[:256], FitSettings(epochs=1), torch.Generator().manual_seed(0))
+    fit(new_net(), data, torch.arange(256), y_all[:256], FitSettings(epochs=1), torch.Generator().manual_seed(0))
     print(f"{'rows':>8s} {'plain s/epoch':>14s} {'fit s/epoch':>12s} {'ratio':>7s} "
           f"{'plain vs f64':>13s} {'fit vs f64':>11s}")
     for n in args.rows:

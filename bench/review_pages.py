@@ -41,7 +41,9 @@ def add_patients(total: int) -> None:
     catalog_load(name="curated")
     source = CatalogSource.objects.get(name="curated")
     originals = list(Patient.objects.filter(catalog=source).prefetch_related("regimen"))
-    new, meds, i = [], [], 0
+    new: list[Patient] = []
+    meds: list[PatientMedication] = []
+    i = 0
     while len(originals) + len(new) < total:
         base = originals[i % len(originals)]
         new.append(Patient(catalog=source, patient_id=f"BENCH_{i:05d}", position=10_000 + i, task_id=base.task_id,
@@ -68,6 +70,7 @@ def add_steps(total: int):
     from episodes.services import Caller, episode_observation
     from reviews import services
     from reviews.audit import RequestMeta
+    from reviews.models import ReviewSession
 
     phil = User.objects.create_user("phil")
     phil.groups.add(Group.objects.get(name="pharmacist"))
@@ -77,7 +80,8 @@ def add_steps(total: int):
     catalog = catalog_get("curated")
     pool = [p for p in catalog.patients.values() if p.task_id == "complex_tradeoff"]
     rng = random.Random(0)
-    steps, sessions = 0, []
+    steps = 0
+    sessions: list[ReviewSession] = []
     while steps < total:
         patient = pool[len(sessions) % len(pool)]
         session = services.review_start(meta=meta, patient_id=patient.patient_id, task_id="complex_tradeoff", catalog_name="curated")

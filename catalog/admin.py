@@ -94,15 +94,15 @@ class CatalogSourceAdmin(CurationAdmin):
 
     @admin.display(description="drugs", ordering="n_drugs")
     def drug_count(self, obj: CatalogSource) -> int:
-        return obj.n_drugs  # type: ignore[attr-defined]
+        return obj.n_drugs  # type: ignore[attr-defined]  # get_queryset's annotation
 
     @admin.display(description="DDI rules", ordering="n_rules")
     def rule_count(self, obj: CatalogSource) -> int:
-        return obj.n_rules  # type: ignore[attr-defined]
+        return obj.n_rules  # type: ignore[attr-defined]  # get_queryset's annotation
 
     @admin.display(description="patients", ordering="n_patients")
     def patient_count(self, obj: CatalogSource) -> int:
-        return obj.n_patients  # type: ignore[attr-defined]
+        return obj.n_patients  # type: ignore[attr-defined]  # get_queryset's annotation
 
 
 @admin.register(Drug)
@@ -179,4 +179,4 @@ class PatientAdmin(CurationAdmin):
 
     @admin.display(description="medications", ordering="n_meds")
     def medication_count(self, obj: Patient) -> int:
-        return obj.n_meds  # type: ignore[attr-defined]
+        return obj.n_meds  # type: ignore[attr-defined]  # get_queryset's annotation

@@ -247,7 +247,8 @@ class Patient(models.Model):
     conditions = models.JSONField(default=list, blank=True, help_text="A list of condition codes.")
     eGFR_category = models.CharField("eGFR category", max_length=16, choices=_choices(EGFR_CATEGORIES))
     liver_function_category = models.CharField(max_length=16, choices=_choices(LIVER_CATEGORIES))
-    medications = models.ManyToManyField(Drug, through="PatientMedication", related_name="+")
+    medications: models.ManyToManyField[Drug, PatientMedication] = models.ManyToManyField(
+        Drug, through="PatientMedication", related_name="+")
 
     history = HistoricalRecords()
 

@@ -37,15 +37,16 @@ def catalog_get_with_id(name: str = DEFAULT_CATALOG) -> tuple["Catalog", int]:
     row = CatalogSource.objects.filter(name=name).values_list("pk", "version", "updated_at").first()
     if row is None:
         raise CatalogNotLoaded(name)
-    pk, *stamp = row
+    pk, version, updated_at = row
+    stamp = (version, updated_at)
     cached = _cache.get(name)
-    if cached is not None and cached[0] == tuple(stamp):
+    if cached is not None and cached[0] == stamp:
         return cached[1], pk
     # The rows are read after the stamp, so the cached catalog is never older than its stamp;
     # at worst an edit landing in between costs one extra rebuild on the next call.
     catalog = Catalog.from_records(name, **catalog_records(source_id=pk))
     with _cache_lock:
-        _cache[name] = (tuple(stamp), catalog)
+        _cache[name] = (stamp, catalog)
         _source_ids[name] = pk
     return catalog, pk
 

@@ -116,7 +116,7 @@ def catalog_load(*, name: str, records: Mapping[str, Iterable[Mapping[str, Any]]
     return report
 
 
-def _delete_each(queryset: models.QuerySet) -> int:
+def _delete_each(queryset: models.QuerySet[models.Model]) -> int:
     """Delete row by row so that each deletion leaves a history row."""
     count = 0
     for obj in queryset:

@@ -26,6 +26,7 @@ own OPENENV_CLIENT_MODE, which means something else) or through
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.cookiejar
 import json
 import os
@@ -223,7 +224,7 @@ def test_malformed_actions_and_bad_resets_are_validation_errors_and_the_session_
                                   "intervention_type": "amputate"},
         "no_action_type": {"drug_id_1": drugs[0]},
     }
-    calls: dict[str, Callable[[], Any]] = {label: (lambda a=action: env.step(a)) for label, action in malformed.items()}
+    calls: dict[str, Callable[[], Any]] = {label: functools.partial(env.step, action) for label, action in malformed.items()}
     calls["reset_unknown_task"] = lambda: env.reset(task_id="no_such_task")
     calls["reset_negative_seed"] = lambda: env.reset(seed=-1)
     calls["reset_unknown_field"] = lambda: env.reset(task_id="easy_screening", bogus_option=1)

@@ -29,6 +29,7 @@ import gymnasium as gym
 import numpy as np
 
 import envcore  # noqa: F401  (registers the Gymnasium ids)
+from envcore.gym_env import PolypharmacyGymEnv
 from envcore.gym_registry import GYM_ENV_IDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,9 @@ def check_gym() -> dict[str, Any]:
         env = gym.make(env_id)
         check_env(env.unwrapped, skip_render_check=True)
         steps, score = masked_episode(env, 0, lambda mask, _obs: int(rng.choice(np.flatnonzero(mask))))
-        made[env_id] = {"task_id": env.unwrapped.task_id, "catalog": env.unwrapped.env.catalog.name,
+        adapter = env.unwrapped
+        assert isinstance(adapter, PolypharmacyGymEnv)
+        made[env_id] = {"task_id": adapter.task_id, "catalog": adapter.env.catalog.name,
                         "steps": steps, "grader_score": score}
         assert (made[env_id]["task_id"], made[env_id]["catalog"]) == (task_id, catalog), made[env_id]
         assert 0.001 <= score <= 0.999, made[env_id]

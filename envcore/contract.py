@@ -112,15 +112,16 @@ def query(drug_id_1: str, drug_id_2: str) -> QueryDDI:
 
 def intervene(target: str, kind: str, new_drug: str | None = None, rationale: str | None = None) -> ProposeIntervention:
     return ProposeIntervention(
-        action_type="propose_intervention", target_drug_id=target, intervention_type=kind,  # type: ignore[arg-type]
+        action_type="propose_intervention", target_drug_id=target, intervention_type=kind,  # type: ignore[arg-type]  # pydantic checks the str
         proposed_new_drug_id=new_drug, rationale=rationale,
     )
 
 
 # ── requests ────────────────────────────────────────────────────────────────
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1, description="Picks the patient reproducibly.")]
-TaskName = Literal[TASK_IDS]  # type: ignore[valid-type]
-CatalogName = Literal[CATALOG_NAMES]  # type: ignore[valid-type]
+# Literal[TUPLE]: pydantic reads the tuple's values; mypy only takes values spelled out.
+TaskName = Literal[TASK_IDS]  # type: ignore[valid-type]  # a tuple's values
+CatalogName = Literal[CATALOG_NAMES]  # type: ignore[valid-type]  # a tuple's values
 
 
 class EnvReset(BaseModel):
@@ -139,14 +140,14 @@ class ResetRequest(EnvReset):
     """``POST /reset``: the environment's reset plus the site's two options."""
 
     catalog: CatalogName | None = Field(default=None, description="Defaults to curated.")
-    durability: Literal[DURABILITIES] | None = Field(  # type: ignore[valid-type]
+    durability: Literal[DURABILITIES] | None = Field(  # type: ignore[valid-type]  # a tuple's values
         default=None, description="full: every step committed durably; fast: commits without waiting "
         "for the disk (training episodes). Defaults to POLYPHARMACY_API_DURABILITY.")
     # The Task API's choice (OpenEnv 0.10: "pass the chosen split and index to reset()"): the task
     # then names the seed, task and patient itself.
     index: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = Field(
         default=None, description="A task of the split (GET /polypharmacy_env/splits).")
-    split: Literal[SPLITS] | None = Field(  # type: ignore[valid-type]
+    split: Literal[SPLITS] | None = Field(  # type: ignore[valid-type]  # a tuple's values
         default=None, validate_default=True, description="With index: start that task of the Task API's split "
         "(train, test or patients) instead of naming seed, task_id or patient_id.")
 
@@ -191,7 +192,7 @@ class TaskListRequest(BaseModel):
     """The Task API's ``POST /polypharmacy_env/tasks`` and ``/num_tasks`` (OpenEnv 0.10)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    split: Literal[SPLITS] = Field(description="train, test or patients (GET /polypharmacy_env/splits).")  # type: ignore[valid-type]
+    split: Literal[SPLITS] = Field(description="train, test or patients (GET /polypharmacy_env/splits).")  # type: ignore[valid-type]  # a tuple's values
 
 
 class TaskRequest(TaskListRequest):
@@ -398,7 +399,8 @@ def validate(model: Any, data: Any, *, prefix: tuple[str | int, ...] = (), where
 def _frame_relocation(kind: Any) -> Callable[[list[str | int]], list[str | int]]:
     """Frame paths renamed as HTTP names them: a step frame's data is the action
     (``action.drug_id_2``), a reset frame's data is the reset body (``seed``)."""
-    data_at: list[str | int] | None = {"step": ["action"], "reset": []}.get(kind) if isinstance(kind, str) else None
+    renamed: dict[str, list[str | int]] = {"step": ["action"], "reset": []}
+    data_at = renamed.get(kind) if isinstance(kind, str) else None
 
     def relocate(loc: list[str | int]) -> list[str | int]:
         return data_at + loc[1:] if data_at is not None and loc[:1] == ["data"] else loc
@@ -439,7 +441,7 @@ def parse_action(data: Any) -> QueryDDI | ProposeIntervention | FinishReview:
     """A typed action from a plain one (a typed one passes through). Raises ValidationError
     naming the field (``action.drug_id_2``)."""
     if isinstance(data, _ActionBase):
-        return data  # type: ignore[return-value]
+        return data  # type: ignore[return-value]  # every _ActionBase is one of the three
     try:
         return ACTION.validate_python(data)
     except PydanticValidationError as exc:

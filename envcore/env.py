@@ -83,7 +83,7 @@ class EpisodeState:
         return twin
 
 
-_STATE_FIELDS = tuple(EpisodeState.__slots__)  # type: ignore[attr-defined]
+_STATE_FIELDS = tuple(EpisodeState.__slots__)
 _STATE = TypeAdapter(EpisodeState)
 
 
@@ -165,9 +165,9 @@ class PolypharmacyEnv:
         s.step += 1
         last_query: InteractionQuery | None = None
         if act.action_type == "query_ddi":
-            raw, error, last_query = self._query(act)  # type: ignore[arg-type]
+            raw, error, last_query = self._query(act)
         elif act.action_type == "propose_intervention":
-            raw, error = self._intervene(act)  # type: ignore[arg-type]
+            raw, error = self._intervene(act)
         else:
             raw, error = self._finish(), None
         if error is not None:
@@ -207,7 +207,7 @@ class PolypharmacyEnv:
         return State(
             episode_id=s.episode_id,
             step_count=s.step,
-            task_id=s.task_id,  # type: ignore[arg-type]
+            task_id=s.task_id,  # type: ignore[arg-type]  # one of TASK_IDS, checked at reset
             patient_id=s.patient_id,
             catalog=s.catalog,
             max_steps=self._task.max_steps,
@@ -267,7 +267,7 @@ class PolypharmacyEnv:
         return self._state
 
     def _slot_of(self, drug_id: str | None) -> int | None:
-        for i, med in enumerate(self._state.meds):  # type: ignore[union-attr]
+        for i, med in enumerate(self._live().meds):
             if med is not None and med.drug_id == drug_id:
                 return i
         return None
@@ -292,11 +292,11 @@ class PolypharmacyEnv:
         return None
 
     def _regimen(self) -> dict[str, Med]:
-        return {m.drug_id: m for m in self._state.meds if m is not None}  # type: ignore[union-attr]
+        return {m.drug_id: m for m in self._live().meds if m is not None}
 
     def _query_refusal(self, act: QueryDDI) -> tuple[str, str] | None:
         return query_refusal(act.drug_id_1, act.drug_id_2, regimen=self._regimen(),
-                             remaining_queries=self._state.remaining_queries)  # type: ignore[union-attr]
+                             remaining_queries=self._live().remaining_queries)
 
     def _intervention_check(self, act: ProposeIntervention) -> tuple[tuple[str, str] | None, int, str | None]:
         """(refusal, slot of the target, the substitute that would be put in place)."""
@@ -335,7 +335,7 @@ class PolypharmacyEnv:
         record = InteractionQuery(
             drug_id_1=a,
             drug_id_2=b,
-            severity=severity,  # type: ignore[arg-type]
+            severity=severity,  # type: ignore[arg-type]  # the catalog's severities are the contract's
             recommendation=rule.recommendation if rule else "no_action",
             risk_score=rule.base_risk_score if rule else 0.0,
             step_index=s.step,
@@ -410,7 +410,7 @@ class PolypharmacyEnv:
     def _safest_substitute(self, slot: int) -> str | None:
         """The same-class drug, not already taken, that leaves the lowest regimen risk
         (ties: not high-risk first, then by id, so the choice is deterministic)."""
-        meds = self._state.meds  # type: ignore[union-attr]
+        meds = self._live().meds
         med = meds[slot]
         assert med is not None
         in_regimen = {m.drug_id for m in meds if m is not None}
@@ -428,7 +428,7 @@ class PolypharmacyEnv:
     def _compute_risk(self, meds: tuple[Med | None, ...] | list[Med | None]) -> float:
         assert self._start is not None and self._patient is not None
         present = [m for m in meds if m is not None]
-        present.extend(self._state.stopped_needed)  # type: ignore[union-attr]
+        present.extend(self._live().stopped_needed)
         return regimen_risk(self.catalog, present, self._start.conditions, len(self._patient.medication_ids))
 
     def _finish(self) -> float:
@@ -460,7 +460,7 @@ class PolypharmacyEnv:
         last = s.last
         return Observation(
             episode_id=s.episode_id,
-            task_id=s.task_id,  # type: ignore[arg-type]
+            task_id=s.task_id,  # type: ignore[arg-type]  # one of TASK_IDS, checked at reset
             patient_id=patient.patient_id,
             catalog=s.catalog,
             age=patient.age,
@@ -491,7 +491,8 @@ class PolypharmacyEnv:
         """The whole episode as a JSON-serialisable dict (floats round-trip exactly in JSON)."""
         if self._state is None:
             raise NoEpisodeError("No episode to snapshot: call reset() first.")
-        return _STATE.dump_python(self._state, mode="json")
+        data: dict[str, Any] = _STATE.dump_python(self._state, mode="json")
+        return data
 
     def snapshot_json(self) -> bytes:
         """``snapshot()`` encoded as compact JSON, in one pass (what the step path stores)."""

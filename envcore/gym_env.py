@@ -62,7 +62,7 @@ PAIR_INDEX = {pair: k for k, pair in enumerate(PAIRS)}  # slot pair (i < j) → 
 AGE_FEATURE = MAX_SLOTS * SLOT_FEATURES + N_QUERY * PAIR_FEATURES + 7
 
 
-def adapter_spaces() -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
+def adapter_spaces() -> tuple[gym.spaces.Box, gym.spaces.Discrete[np.int64]]:
     """(observation space, action space), new objects each call (a space carries its own RNG)."""
     return gym.spaces.Box(0.0, 1.0, shape=(OBS_SIZE,), dtype=np.float32), gym.spaces.Discrete(N_ACTIONS)
 
@@ -72,7 +72,8 @@ def decode_action(index: int, slots: list[str | None]) -> Any:
 
     def slot_drug(s: int) -> str:
         # An empty slot names no drug in the regimen: the environment refuses it (penalty).
-        return slots[s] if s < len(slots) and slots[s] is not None else f"EMPTY_SLOT_{s}"  # type: ignore[return-value]
+        drug = slots[s] if s < len(slots) else None
+        return drug if drug is not None else f"EMPTY_SLOT_{s}"
 
     if index < N_QUERY:
         i, j = PAIRS[index]
@@ -149,7 +150,7 @@ def slot_features(catalog: Catalog, slots: Sequence[SlotState | None], pair_stat
 
 def _reader(obs: Observation | Mapping[str, Any]) -> Callable[[str], Any]:
     # An Observation and its wire dict have the same field names.
-    return obs.get if isinstance(obs, Mapping) else partial(getattr, obs)  # type: ignore[return-value]
+    return obs.get if isinstance(obs, Mapping) else partial(getattr, obs)
 
 
 def global_features(task: TaskConfig, obs: Observation | Mapping[str, Any]) -> np.ndarray:
@@ -181,7 +182,9 @@ def encode_vector(catalog: Catalog, task: TaskConfig, obs: Observation | Mapping
                   slots: Sequence[SlotState | None], pair_state: np.ndarray) -> np.ndarray:
     """The observation vector (OBS_SIZE float32 in [0, 1])."""
     features = slot_features(catalog, slots, pair_state, _reader(obs)("conditions"))
-    return np.clip(np.concatenate([features.ravel(), pair_state.ravel(), global_features(task, obs)]), 0.0, 1.0)
+    encoded: np.ndarray = np.clip(np.concatenate([features.ravel(), pair_state.ravel(), global_features(task, obs)]),
+                                  0.0, 1.0)
+    return encoded
 
 
 def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bool, remaining_queries: int,
@@ -196,12 +199,12 @@ def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bo
     if remaining_queries > 0:
         for pos, i in enumerate(present):
             for j in present[pos + 1:]:
-                if not was_queried(slots[i][0], slots[j][0]):  # type: ignore[index]
+                if not was_queried(slots[i][0], slots[j][0]):  # type: ignore[index]  # present: not None
                     mask[PAIR_INDEX[(i, j)]] = 1
     if remaining_interventions > 0:
         regimen = {state[0] for state in slots if state is not None}
         for s in present:
-            drug_id, dose, _reduced, monitored = slots[s]  # type: ignore[misc]
+            drug_id, dose, _reduced, monitored = slots[s]  # type: ignore[misc]  # present: not None
             base = N_QUERY + s * len(INTERVENTION_TYPES)
             mask[base + 0] = 1  # stop
             mask[base + 1] = int(dose > catalog.drugs[drug_id].min_dose_mg)
@@ -210,7 +213,7 @@ def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bo
     return mask
 
 
-class PolypharmacyGymEnv(gym.Env):
+class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
     """``gymnasium.Env`` over ``PolypharmacyEnv``. ``task_id`` fixes the task (None: default)."""
 
     metadata = {"render_modes": []}
@@ -222,7 +225,9 @@ class PolypharmacyGymEnv(gym.Env):
         self._pair_state = new_pair_state()
 
     # ── gymnasium API ──────────────────────────────────────────────────────
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         options = options or {}
         # Draw the patient seed from the adapter's RNG so a seeded adapter replays its episodes.
@@ -238,7 +243,7 @@ class PolypharmacyGymEnv(gym.Env):
         self._pair_state[:] = new_pair_state()
         return self._observe()
 
-    def step(self, action: int):
+    def step(self, action: int | np.integer[Any]) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         slots = self.env.medication_slots()
         obs = self.env.step(decode_action(int(action), slots))
         if obs.last_query_result is not None and int(action) < N_QUERY:

@@ -16,10 +16,10 @@ import gymnasium as gym
 import numpy as np
 
 
-class MaskInObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+class MaskInObservation(gym.ObservationWrapper[dict[str, Any], Any, Any], gym.utils.RecordConstructorArgs):
     """``obs`` → ``{"action_mask": the mask as float32, "observations": obs}``."""
 
-    def __init__(self, env: gym.Env) -> None:
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
         gym.utils.RecordConstructorArgs.__init__(self)  # so the wrapped env's spec can be recreated
         gym.ObservationWrapper.__init__(self, env)
         assert isinstance(env.action_space, gym.spaces.Discrete), "masks need a Discrete action space"

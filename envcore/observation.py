@@ -31,7 +31,8 @@ class _Wire:
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return _ADAPTERS[type(self)].dump_python(self, mode="json")
+        data: dict[str, Any] = _ADAPTERS[type(self)].dump_python(self, mode="json")
+        return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ passed in by the environment, so its contributions keep counting: such a stop re
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Iterable, Protocol
+from typing import Iterable, Protocol, Sequence
 
 from envcore.catalog import Catalog, pair_key
 
@@ -24,9 +24,13 @@ MITIGATION_FACTOR = 0.5  # dose_reduce / add_monitoring halve the contributions 
 
 
 class Med(Protocol):
-    drug_id: str
-    dose_reduced: bool
-    monitored: bool
+    # Read-only: the episode's Med is an immutable NamedTuple.
+    @property
+    def drug_id(self) -> str: ...
+    @property
+    def dose_reduced(self) -> bool: ...
+    @property
+    def monitored(self) -> bool: ...
 
 
 def beers_flags(catalog: Catalog, drug_id: str, conditions: Iterable[str]) -> tuple[str, ...]:
@@ -69,7 +73,7 @@ def pair_risk(catalog: Catalog, a: Med, b: Med) -> float:
     return weight
 
 
-def regimen_risk(catalog: Catalog, meds: list[Med], conditions: frozenset[str], initial_count: int) -> float:
+def regimen_risk(catalog: Catalog, meds: Sequence[Med], conditions: frozenset[str], initial_count: int) -> float:
     """The regimen's risk in [0, 1]; ``initial_count`` is the number of drugs at reset."""
     if not meds:
         return 0.0

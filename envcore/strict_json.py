@@ -42,7 +42,7 @@ def strict_loads(raw: bytes | str, *, what: str = "body") -> Any:
     except TypeError:  # a str holding a lone surrogate cannot even be encoded
         raise _error([], "a lone surrogate (\\ud800-\\udfff) is not valid Unicode text.", "json_invalid") from None
     as_bytes = isinstance(raw, (bytes, bytearray))
-    if (b"\\u0000" in raw) if as_bytes else ("\\u0000" in raw):  # type: ignore[operator]
+    if (b"\\u0000" in raw) if as_bytes else ("\\u0000" in raw):
         path = _find(value, lambda v: isinstance(v, str) and "\x00" in v)
         if path is not None:
             raise _error(path, "a NUL character (\\u0000) is not allowed in text.", "string_nul", ValidationError)

@@ -32,7 +32,7 @@ _DESCRIPTIONS = {
 
 
 def _check_split(split: Any, field: str = "split") -> str:
-    if split not in SPLITS:
+    if not isinstance(split, str) or split not in SPLITS:
         raise ValidationError(f"{field} must be one of {', '.join(SPLITS)}; got {split!r}.", field=field)
     return split
 
@@ -55,6 +55,7 @@ def task_get(catalog: Catalog, split: str, index: int) -> dict[str, Any]:
     size = split_size(catalog, split)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
         raise IndexError(f"index {index!r} is outside split {split!r} (0–{size - 1}).")
+    reset: dict[str, Any]
     if split == "patients":
         patient = list(catalog.patients.values())[index]
         reset = {"task_id": patient.task_id, "patient_id": patient.patient_id}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from http.cookies import Morsel, SimpleCookie
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -53,8 +53,8 @@ class EnvAPIPermission(permissions.BasePermission):
         return settings.POLYPHARMACY_API_AUTH != "required" or bool(request.user and request.user.is_authenticated)
 
 
-def valid_anon_key(key: str | None) -> bool:
-    return bool(key) and len(key) == 32 and key.isalnum()  # type: ignore[union-attr]
+def valid_anon_key(key: str | None) -> TypeGuard[str]:
+    return key is not None and len(key) == 32 and key.isalnum()
 
 
 def request_caller(request: Request, *, channel: str = "api") -> tuple[Caller, str | None]:
@@ -75,7 +75,8 @@ def anon_cookie(key: str) -> Morsel[str]:
     cookie: SimpleCookie = SimpleCookie()
     cookie[ANON_COOKIE] = key
     morsel = cookie[ANON_COOKIE]
-    morsel.update({"max-age": str(ANON_COOKIE_MAX_AGE), "path": "/", "httponly": True, "samesite": "Lax"})
+    morsel.update({"max-age": str(ANON_COOKIE_MAX_AGE), "path": "/", "samesite": "Lax"})
+    morsel["httponly"] = True
     if settings.SESSION_COOKIE_SECURE:
         morsel["secure"] = True
     return morsel

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
+from asgiref.typing import WebSocketReceiveEvent
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -107,7 +108,7 @@ class EnvConsumer(AsyncWebsocketConsumer):
         # which does that clean-up itself, so received frames skip it (DESIGN §5: "avoid a
         # thread hop per message in the consumer").
         if message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
+            await self.websocket_receive(cast(WebSocketReceiveEvent, message))  # its type says so
         else:
             await super().dispatch(message)
 

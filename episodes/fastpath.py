@@ -14,6 +14,7 @@ other case.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -60,7 +61,7 @@ def _anonymous(scope: dict[str, Any], headers: dict[bytes, bytes]) -> bool:
     return cookies is None or settings.SESSION_COOKIE_NAME.encode() not in cookies
 
 
-async def _respond(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()) -> None:
+async def _respond(send: Send, status: int, body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]})
     await send({"type": "http.response.body", "body": body})
@@ -109,9 +110,12 @@ async def reset(scope: dict[str, Any], body: bytes, send: Send) -> bool:
     if request is None or request.episode_id is not None:
         return False
     key = parse_cookie(headers.get(b"cookie", b"").decode("latin-1")).get(ANON_COOKIE)
-    new_key = None if valid_anon_key(key) else secrets.token_hex(16)
+    if valid_anon_key(key):
+        anon_key, new_key = key, None
+    else:
+        anon_key = new_key = secrets.token_hex(16)
     try:
-        session = await episode_start_async(Caller(anon_key=key if new_key is None else new_key), request)
+        session = await episode_start_async(Caller(anon_key=anon_key), request)
     except Exception as exc:  # an unknown patient, say: the view's answer, from here
         domain = as_domain_error(exc)
         if domain is None:
@@ -128,4 +132,5 @@ async def reset(scope: dict[str, Any], body: bytes, send: Send) -> bool:
     return True
 
 
-HANDLERS = {("POST", "/step"): step, ("POST", "/reset"): reset}
+HANDLERS: dict[tuple[str, str], Callable[[dict[str, Any], bytes, Send], Awaitable[bool]]] = {
+    ("POST", "/step"): step, ("POST", "/reset"): reset}

@@ -12,7 +12,7 @@ A tool's refusal is a result with ``isError: true``; protocol errors are JSON-RP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from mcp_types import (
     INTERNAL_ERROR,
@@ -133,6 +133,10 @@ def _answer(method: str, params: dict[str, Any], context: McpContext) -> dict[st
     raise McpError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
 
+@overload
+def _session_id(params: dict[str, Any], *, required: Literal[True]) -> str: ...
+@overload
+def _session_id(params: dict[str, Any], *, required: bool = False) -> str | None: ...
 def _session_id(params: dict[str, Any], *, required: bool = False) -> str | None:
     session_id = params.get("session_id")
     if session_id is None and not required:

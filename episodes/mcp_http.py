@@ -89,7 +89,9 @@ def _is_response(message: Any) -> bool:
 def _envelope_problem(message: dict[str, Any], headers: Mapping[str, str]) -> tuple[int, str] | None:
     """What is wrong with a 2026-07-28 request's envelope and routing headers (the SDK's ladder)."""
     params = message.get("params")
-    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(params, dict):
+        params = {}  # so no _meta: the answer below
+    meta = params.get("_meta")
     if not isinstance(meta, dict):
         return INVALID_PARAMS, (f"params._meta must be an object carrying the required {PROTOCOL_VERSION_META_KEY!r} "
                                 f"and {CLIENT_CAPABILITIES_META_KEY!r} envelope keys")

@@ -21,7 +21,7 @@ def environment_metadata() -> dict[str, str]:
             "simulator, not clinical advice."
         ),
         "readme_content": README.read_text(encoding="utf-8") if README.exists() else "",
-        "version": settings.SPECTACULAR_SETTINGS["VERSION"],
+        "version": str(settings.SPECTACULAR_SETTINGS["VERSION"]),
         "author": "PolypharmacyEnv developers",
         "documentation_url": "/docs",
     }

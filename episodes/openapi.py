@@ -78,7 +78,8 @@ def contract_schemas() -> dict[str, Any]:
     schemas["PolypharmacyAction"] = _strip_defs(contract.action_json_schema(ref_template=_REF), schemas)
     schemas["PolypharmacyObservation"] = _strip_defs(contract.observation_json_schema(ref_template=_REF), schemas)
     schemas["PolypharmacyState"] = _strip_defs(contract.state_json_schema(ref_template=_REF), schemas)
-    for name, union in (("WsClientFrame", contract.ClientFrame), ("WsServerFrame", contract.ServerFrame)):
+    frames: tuple[tuple[str, Any], ...] = (("WsClientFrame", contract.ClientFrame), ("WsServerFrame", contract.ServerFrame))
+    for name, union in frames:  # Annotated unions: a TypeAdapter takes them, its signature says type
         schemas[name] = _strip_defs(TypeAdapter(union).json_schema(ref_template=_REF), schemas)
     return schemas
 

@@ -42,6 +42,7 @@ def _start(request: ResetRequest, catalog: Any) -> dict[str, Any]:
     """Which episode a reset starts: the Task API's task when it names a split, else its own
     seed, task and patient."""
     if request.split is not None:
+        assert request.index is not None  # ResetRequest refuses a split without an index
         return task_reset_arguments(catalog, request.split, request.index)
     return {"seed": request.seed, "task_id": request.task_id, "patient_id": request.patient_id}
 
@@ -145,7 +146,7 @@ def episode_render(caller: Caller, *, episode_id: str | None = None) -> dict[str
     (``RenderResponse``). EpisodeNotFound when there is none to render."""
     session = session_get(caller, episode_id)
     obs = session.env.observation if session is not None else None
-    if obs is None:
+    if session is None or obs is None:
         raise EpisodeNotFound("No episode to render for this caller: reset first, or pass episode_id.",
                               field="episode_id")
     return {"episode_id": obs.episode_id, "step_index": obs.step_index, "done": obs.done,

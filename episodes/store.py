@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from episodes.models import Episode, Step
 
@@ -42,10 +42,18 @@ def sql(template: str, placeholder: Any) -> str:
     return template.format(**{name: placeholder(name) for name in names})
 
 
+def _column(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """The field of a column (``get_field`` may also answer a relation or a generic key)."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field
+
+
 def cast(name: str) -> str:
     """The cast a parameter needs: JSON travels as text (encoded once, by pydantic-core)."""
-    for model, names in ((Episode, EPISODE_UPDATE), (Step, STEP_INSERT)):
-        if name in names and model._meta.get_field(name).get_internal_type() == "JSONField":
+    models_names: tuple[tuple[type[models.Model], tuple[str, ...]], ...] = ((Episode, EPISODE_UPDATE), (Step, STEP_INSERT))
+    for model, names in models_names:
+        if name in names and _column(model, name).get_internal_type() == "JSONField":
             return "::jsonb"
     return ""
 
@@ -53,9 +61,9 @@ def cast(name: str) -> str:
 _episode, _step = Episode._meta.db_table, Step._meta.db_table
 STEP_TEMPLATE = (
     f'WITH u AS (UPDATE "{_episode}" SET '
-    + ", ".join(f'"{Episode._meta.get_field(n).column}" = {{{n}}}' for n in EPISODE_UPDATE)
+    + ", ".join(f'"{_column(Episode, n).column}" = {{{n}}}' for n in EPISODE_UPDATE)
     + " WHERE id = {pk} AND step_count = {previous} AND status = 'open' RETURNING id) "
-    + f'INSERT INTO "{_step}" ("episode_id", ' + ", ".join(f'"{Step._meta.get_field(n).column}"' for n in STEP_INSERT)
+    + f'INSERT INTO "{_step}" ("episode_id", ' + ", ".join(f'"{_column(Step, n).column}"' for n in STEP_INSERT)
     + ") SELECT id, " + ", ".join(f"{{{n}}}" for n in STEP_INSERT) + " FROM u RETURNING id"
 )
 LANDED_TEMPLATE = (

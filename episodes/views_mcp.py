@@ -1,5 +1,6 @@
 """``/mcp``: MCP's Streamable HTTP transport (``episodes.mcp_http``), POST only."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +10,8 @@ from drf_spectacular.utils import extend_schema
 from pydantic_core import to_json
 from rest_framework import permissions
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -23,11 +26,12 @@ class AnyAccept(BaseContentNegotiation):
     """Every answer is JSON (or empty): an ``Accept: text/event-stream`` must not turn a GET into a
     406 before it can be told 405, nor refuse a POST."""
 
-    def select_parser(self, request: Any, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Any, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
-    def select_renderer(self, request: Any, renderers: list[Any], format_suffix: str | None = None) -> Any:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(self, request: Any, renderers: Iterable[BaseRenderer], format_suffix: str | None = None) -> Any:
+        first = list(renderers)[0]
+        return first, first.media_type
 
 
 class McpView(APIView):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from importlib import import_module
 from types import SimpleNamespace
+from typing import cast
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -26,6 +27,7 @@ from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 
 from episodes.tokens import client_ip, token_failure, token_lock_remaining, valid_key_shape
@@ -71,7 +73,8 @@ def _authenticate(scope) -> tuple[object, str]:
     session_key = parse_cookie(cookies.decode("latin-1")).get(settings.SESSION_COOKIE_NAME)
     if session_key:
         session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-        user = get_user(SimpleNamespace(session=session))
+        # get_user reads nothing of a request but its session.
+        user = get_user(cast(HttpRequest, SimpleNamespace(session=session)))
         if user.is_authenticated:
             return user, "session"
     return AnonymousUser(), "anonymous"

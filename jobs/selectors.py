@@ -79,7 +79,9 @@ def agent_options() -> list[dict[str, str]]:
     for ck in Checkpoint.objects.filter(kind=Checkpoint.Kind.POLICY).only("name", "task_id", "catalog", "metrics"):
         tests = (ck.metrics or {}).get("test") or {}
         test = tests.get(ck.task_id) if isinstance(tests, dict) else None
-        score = test.get("mean_score") if isinstance(test, dict) else None
+        if not isinstance(test, dict):
+            test = {}
+        score = test.get("mean_score")
         label = f"policy:{ck.name} — {ck.task_id}, {ck.catalog}" + (
             f", test {format_mean_interval(score, summary_interval(test))}" if score is not None else "")
         options.append({"value": policy_agent(ck.name), "label": label, "group": "Trained policies",

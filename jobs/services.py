@@ -5,6 +5,7 @@ here, so the page, the API, the admin and the worker agree."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -83,7 +84,7 @@ def job_params_validate(kind: str, params: Any) -> dict[str, Any]:
     serializer = KINDS[kind].serializer(data=params)
     if not serializer.is_valid():
         found = _errors(serializer.errors, "params") or [("params", "Invalid parameters.")]
-        items = [{"type": "value_error", "loc": field.split("."), "msg": f"{field.removeprefix('params.')}: {message}",
+        items: list[dict[str, Any]] = [{"type": "value_error", "loc": field.split("."), "msg": f"{field.removeprefix('params.')}: {message}",
                   "input": None} for field, message in found]
         raise JobError(items[0]["msg"], field=found[0][0], errors=items)
     return dict(serializer.validated_data)
@@ -144,7 +145,7 @@ def sweep_create_runs(*, sweep_id: int, runs: list[dict[str, Any]]) -> list[Job]
             clean = job_params_validate("train_policy", run["params"])
             child = Job.objects.create(kind="train_policy", params=clean, owner_id=sweep.owner_id, parent=sweep,
                                        queue=spec.queue, max_attempts=spec.max_attempts, stage="queued (sweep run)")
-            transaction.on_commit(lambda pk=child.pk: _send_or_leave_for_the_sweep(pk))
+            transaction.on_commit(functools.partial(_send_or_leave_for_the_sweep, child.pk))
             created.append(child)
         return created
 
@@ -389,7 +390,7 @@ def _end(job: Job, ctx: JobContext, status: str, *, stage: str, error: str) -> N
     on_fresh_connections(lambda: _finish(job, ctx, status, stage=stage, error=error), what=f"job {job.pk}'s end")
 
 
-def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any]) -> None:
+def _finish_success(job: Job, ctx: JobContext, result: dict[str, Any] | None) -> None:
     with transaction.atomic():
         if not _finish(job, ctx, Job.Status.SUCCEEDED, stage="done", error="", result=result):
             return
@@ -419,7 +420,7 @@ def job_reap_stale(*, now: Any = None) -> list[int]:
         if job.attempts < job.max_attempts and not job.cancel_requested:
             if stale.update(status=Job.Status.QUEUED, worker="", celery_task_id="",
                             stage="re-queued after its worker was lost", log=log_appended(note + "; re-queued\n")):
-                transaction.on_commit(lambda pk=job.pk: _send_or_leave_for_the_sweep(pk))
+                transaction.on_commit(functools.partial(_send_or_leave_for_the_sweep, job.pk))
                 reaped.append(job.pk)
         elif stale.update(status=Job.Status.FAILED, finished_at=now, stage="failed",
                           error=f"The worker running this job was lost ({job.worker}) after "

@@ -22,7 +22,9 @@ from pydantic_core import to_json
 from episodes.errors import MAX_BODY_BYTES, TOO_LARGE_MESSAGE
 
 log = logging.getLogger(__name__)
-ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
+# Any ASGI application (scope, receive, send): Django's handler and Channels' router are typed with
+# scopes of their own, so the three stay Any here.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 FastHandler = Callable[[dict[str, Any], bytes, Any], Awaitable[bool]]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -253,7 +254,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "db.sqlite3",
+            "NAME": str(VAR_DIR / "db.sqlite3"),
             "OPTIONS": {
                 # WAL lets the web process read while the worker writes; IMMEDIATE takes the
                 # write lock at BEGIN so two writers queue on the busy timeout instead of
@@ -280,7 +281,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # ── login and token throttling (reviews/throttle.py, episodes/tokens.py) ───────────────
-LOCKOUT_CRITERIA = {"username": "username", "ip_address": "ip_address", "username+ip_address": ["username", "ip_address"]}
+LOCKOUT_CRITERIA: dict[str, str | list[str]] = {"username": "username", "ip_address": "ip_address", "username+ip_address": ["username", "ip_address"]}
 
 
 def lockout_parameters(raw: str) -> list[str | list[str]]:
@@ -399,6 +400,7 @@ else:
 
 # ── celery ──────────────────────────────────────────────────────────────────
 CELERY_FS_DIR = VAR_DIR / "celery"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 6 * 3600)}

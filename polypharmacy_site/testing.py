@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,20 +41,6 @@ def check_required_services(item: pytest.Item) -> None:
         pytest.skip(reason)
 
 
-def client_venv_python(name: str) -> Path:
-    """The interpreter of a third-party client's venv (``bin/openenv-clients NAME``): built here
-    under ``CI_REQUIRE_SERVICES=1`` (CI), else the test is skipped when it is missing."""
-    root = Path(__file__).resolve().parent.parent
-    python = root / f".venv-{name}" / "bin" / "python"
-    if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
-        proc = subprocess.run([str(root / "bin" / "openenv-clients"), name], cwd=root, capture_output=True, text=True,
-                              timeout=600)
-        assert proc.returncode == 0, f"bin/openenv-clients {name} failed:\n{proc.stdout}\n{proc.stderr}"
-    elif not python.exists():
-        pytest.skip(f"needs the venv of bin/openenv-clients {name} (CI builds it)")
-    return python
-
-
 def patch_test_client_login() -> None:
     """Make ``Client.login()`` / ``alogin()`` pass a request to ``authenticate()``, as every real
     login does: django-axes (first of AUTHENTICATION_BACKENDS) refuses to authenticate without one.
@@ -78,16 +65,14 @@ def patch_test_client_login() -> None:
         request.META["REMOTE_ADDR"] = "127.0.0.1"
         return request
 
-    login.sends_a_request = alogin.sends_a_request = True  # type: ignore[attr-defined]
-    Client.login, AsyncClient.alogin = login, alogin
+    login.sends_a_request = alogin.sends_a_request = True  # type: ignore[attr-defined]  # the mark read above
+    Client.login, AsyncClient.alogin = login, alogin  # type: ignore[method-assign]  # the patch itself
 
 
 def client_venv_python(name: str, *, build_timeout_s: float = 1200) -> Path:
     """The Python of the third-party venv ``.venv-<name>`` (``clients/requirements-<name>.txt``,
     ``bin/openenv-clients <name>``). Without it the calling test skips, saying how to make it;
     under ``CI_REQUIRE_SERVICES=1`` it is made (a no-op when current) and a failed build fails."""
-    import subprocess
-
     root = Path(__file__).resolve().parent.parent
     python = root / f".venv-{name}" / "bin" / "python"
     if os.environ.get("CI_REQUIRE_SERVICES", "") == "1":
@@ -98,3 +83,11 @@ def client_venv_python(name: str, *, build_timeout_s: float = 1200) -> Path:
     elif not python.exists():
         pytest.skip(f"needs the venv .venv-{name}: bin/openenv-clients {name} (CI builds it)")
     return python
+
+
+def streamed(response: Any) -> bytes:
+    """The whole body of a streamed response (a download), failing the test if it was not streamed."""
+    from django.http import StreamingHttpResponse
+
+    assert isinstance(response, StreamingHttpResponse), type(response)
+    return response.getvalue()

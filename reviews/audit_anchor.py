@@ -145,14 +145,15 @@ def audit_checkpoint(*, force: bool = False) -> Checkpoint | None:
             _recent[path] = (time.monotonic(), head["count"])
         return None
     ring = keyring()
+    at = timezone.now().isoformat()
     fields = {
         "v": LOG_VERSION, "count": head["count"], "last_id": head["last_id"], "last_hash": head["last_hash"],
-        "at": timezone.now().isoformat(), "key_id": ring.current_id,
+        "at": at, "key_id": ring.current_id,
     }
     _append(path, fields, ring.current)
     with _recent_lock:
         _recent[path] = (time.monotonic(), head["count"])
-    return Checkpoint(0, head["count"], head["last_id"], head["last_hash"], fields["at"], ring.current_id)
+    return Checkpoint(0, head["count"], head["last_id"], head["last_hash"], at, ring.current_id)
 
 
 def audit_checkpoint_if_due(count: int | None = None) -> None:

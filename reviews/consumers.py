@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -26,7 +27,7 @@ from reviews.models import AuditRecord, ReviewSession
 MAX_USER_AGENT = AuditRecord._meta.get_field("user_agent").max_length
 
 
-def meta_from_scope(scope: dict[str, Any]) -> RequestMeta:
+def meta_from_scope(scope: Mapping[str, Any]) -> RequestMeta:
     """Who is connecting and from where, as ``RequestMeta.from_request`` reads a request: the
     peer's address from the ASGI scope (what the server saw, never a header the client sets)."""
     client = scope.get("client") or ("", 0)

@@ -3,6 +3,7 @@ refusal ``(field, message)`` lands at the field it concerns."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -28,9 +29,11 @@ class PatientFilterForm(forms.Form):
     min_risk = forms.FloatField(label="risk ≥", min_value=0, max_value=1, required=False)
     max_risk = forms.FloatField(label="risk ≤", min_value=0, max_value=1, required=False)
 
-    def __init__(self, *args: Any, conditions: list[str] = (), **kwargs: Any) -> None:
+    def __init__(self, *args: Any, conditions: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["condition"].choices = [("", "any condition"), *[(c, c) for c in conditions]]
+        condition = self.fields["condition"]
+        assert isinstance(condition, forms.ChoiceField)
+        condition.choices = [("", "any condition"), *[(c, c) for c in conditions]]
 
 
 class StartSessionForm(forms.Form):
@@ -61,7 +64,7 @@ class QueryForm(forms.Form):
     repeat = forms.BooleanField(label="Ask again anyway", required=False)
     at_step = at_step_field()
 
-    def __init__(self, *args: Any, regimen: list[tuple[str, str]] = (), **kwargs: Any) -> None:
+    def __init__(self, *args: Any, regimen: Sequence[tuple[str, str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in ("drug_id_1", "drug_id_2"):
             self.fields[name].widget = _drug_select(list(regimen))
@@ -78,8 +81,8 @@ class InterventionForm(forms.Form):
     rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=MAX_RATIONALE_LENGTH, required=False)
     at_step = at_step_field()
 
-    def __init__(self, *args: Any, regimen: list[tuple[str, str]] = (),
-                 substitutes: list[tuple[str, list[tuple[str, str]]]] = (), **kwargs: Any) -> None:
+    def __init__(self, *args: Any, regimen: Sequence[tuple[str, str]] = (),
+                 substitutes: Sequence[tuple[str, list[tuple[str, str]]]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["target_drug_id"].widget = _drug_select(list(regimen))
         # Options grouped by the drug they may replace (the page's script hides the others).
@@ -89,7 +92,8 @@ class InterventionForm(forms.Form):
         )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns
         if data.get("proposed_new_drug_id") and data.get("intervention_type") != "substitute":
             self.add_error("proposed_new_drug_id", "A substitute only goes with the intervention 'substitute'.")
         return data
@@ -133,6 +137,7 @@ class SuggestForm(forms.Form):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["suggester"]
+        assert isinstance(field, forms.ChoiceField)
         field.choices = [
             (RULE_BASED, "Rule-based"),
             ("llm", f"LLM ({llm_model})" if llm_model else "LLM not configured"),
@@ -188,7 +193,8 @@ class SessionFilterForm(forms.Form):
             del self.fields["pharmacist"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns
         for low, high, what in (("min_score", "max_score", "score"), ("since", "until", "date")):
             if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
                 self.add_error(high, f"The highest {what} is below the lowest.")
@@ -234,7 +240,8 @@ class ResearchFilterForm(forms.Form):
     max_score = _score("score ≤")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns
         low, high = data.get("min_score"), data.get("max_score")
         if low is not None and high is not None and low > high:
             self.add_error("max_score", f"The highest score ({high:g}) is below the lowest ({low:g}).")
@@ -242,11 +249,11 @@ class ResearchFilterForm(forms.Form):
 
     def error_text(self) -> str:
         """Every field's errors in one line."""
-        return " ".join(f"{name}: {' '.join(errors)}" for name, errors in self.errors.items())
+        return " ".join(f"{name}: {' '.join(str(e) for e in errors)}" for name, errors in self.errors.items())
 
     def validation_error(self) -> ValidationError:
         """The refused filters as the API's 422 (``episodes.errors.error_body``), one item per
         field, located in the query: the downloads' answer, since a script asked for a file."""
-        items = [{"type": "value_error", "loc": [name], "msg": f"{name}: {' '.join(errors)}",
+        items = [{"type": "value_error", "loc": [name], "msg": f"{name}: {' '.join(str(e) for e in errors)}",
                   "input": self.data.get(name)} for name, errors in self.errors.items()]
         return ValidationError(self.error_text(), errors=items, where="query")

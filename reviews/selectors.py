@@ -333,7 +333,7 @@ def research_rows(filters: ResearchFilters = ResearchFilters()) -> ResearchTable
     groups: dict[tuple[str, ...], list[tuple[dict[str, Any], int, float | None]]] = defaultdict(list)
     patients: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for r in rows:
-        row = {
+        row: dict[str, Any] = {
             "code": research_code(r["pk"]), "catalog": r["catalog_name"], "task_id": r["episode__task_id"],
             "steps": r["episode__step_count"], "baseline_risk": research_bin(r["episode__baseline_risk"], RISK_BIN),
             "final_risk": research_bin(r["episode__current_risk"], RISK_BIN),

@@ -166,6 +166,6 @@ class LoginBusyMiddleware:
 def axes_username(request: Any, credentials: dict[str, Any] | None) -> str:
     """django-axes' username for an attempt (AXES_USERNAME_CALLABLE): what it would take by default
     (the credentials, else the posted form), at most as long as a username can be."""
-    field = settings.AXES_USERNAME_FORM_FIELD
+    field = settings.AXES_USERNAME_FORM_FIELD  # type: ignore[misc]  # django-axes sets it (axes/conf.py)
     raw = credentials.get(field) if credentials else getattr(request, "POST", {}).get(field)
     return str(raw or "")[:150]

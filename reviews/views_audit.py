@@ -19,6 +19,7 @@ from django.http import (
     QueryDict,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -68,13 +69,13 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def audit_download(request: HttpRequest, fmt: str) -> HttpResponse:
+def audit_download(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The filtered records, every one (not a page), exactly as stored: payloads unrounded and
     full hashes, so a download can be checked against the chain."""
     permissions.require(request.user, "audit.view")
     form, filters = _audit_filters(request)
     if filters is None:
-        items = [{"type": "value_error", "loc": [name], "msg": f"{name}: {' '.join(errors)}",
+        items = [{"type": "value_error", "loc": [name], "msg": f"{name}: {' '.join(str(e) for e in errors)}",
                   "input": form.data.get(name)} for name, errors in form.errors.items()]
         return JsonResponse({"detail": items}, status=422)
     records = selectors.audit_list(**filters).order_by("pk")
@@ -140,7 +141,7 @@ def research_episode(request: HttpRequest, code: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def research_download(request: HttpRequest, fmt: str) -> HttpResponse:
+def research_download(request: HttpRequest, fmt: str) -> HttpResponseBase:
     permissions.require(request.user, "research.view")
     form, filters = _research_filters(request)
     if filters is None:

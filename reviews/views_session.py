@@ -68,5 +68,5 @@ def review_comment(request: HttpRequest, pk: int) -> HttpResponse:
         except services.ReviewError as exc:
             return _rerender(request, session, status=exc.status, error=exc.message, focus="page-error")
         return HttpResponseRedirect(reverse("reviews:review", kwargs={"pk": pk}) + f"#step-{form.cleaned_data['index']}")
-    errors = " ".join(f"{name}: {' '.join(e)}" for name, e in form.errors.items())
+    errors = " ".join(f"{name}: {' '.join(str(m) for m in e)}" for name, e in form.errors.items())
     return _rerender(request, session, error=f"The comment was not saved ({errors})")

@@ -69,6 +69,7 @@ class LiveServer:
         if self.db_name:
             import psycopg
 
+            assert self.pg_admin_url is not None  # set with db_name
             with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{self.db_name}" TEMPLATE "{template}"')
         else:
@@ -121,6 +122,7 @@ class LiveServer:
         if self.db_name:
             import psycopg
 
+            assert self.pg_admin_url is not None  # set with db_name
             with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
         self.tmp.cleanup()
@@ -169,6 +171,7 @@ def _template_for(server: LiveServer) -> str:
         import psycopg
 
         name = f"ppenv_live_template_{uuid.uuid4().hex[:10]}"
+        assert server.pg_admin_url is not None  # set with db_name
         with psycopg.connect(server.pg_admin_url, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         maker.env["DATABASE_URL"] = urlunsplit(urlsplit(server.env["DATABASE_URL"])._replace(path=f"/{name}"))

@@ -13,6 +13,8 @@ Everyone's password is ``PASSWORD``. ``make_user`` makes more people of the same
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
@@ -24,7 +26,7 @@ from catalog.services import catalog_load
 PASSWORD = "world-password-1"
 
 
-def make_user(username: str, *roles: str, password: str = PASSWORD, **fields: object) -> User:
+def make_user(username: str, *roles: str, password: str = PASSWORD, **fields: Any) -> User:
     """A user in the named groups (roles), with ``fields`` (is_staff=True, say)."""
     user = User.objects.create_user(username, password=password, **fields)
     for role in roles:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -18,25 +18,33 @@ from envcore.catalog import Catalog
 from envcore.gym_env import decode_action
 
 
-def model_policy(model: ActorCritic, *, greedy: bool = True) -> Callable[..., dict[str, Any]]:
-    def policy(observation: dict[str, Any], *, catalog: Catalog, rng: random.Random) -> dict[str, Any]:
+class ModelPolicy:
+    """A network as an ``agents.policies.Policy``, with the network as ``.model`` (the review
+    pages' suggestion reasons read it) and, loaded from a file, the checkpoint's payload (metrics,
+    config) as ``.checkpoint``."""
+
+    def __init__(self, model: ActorCritic, *, greedy: bool = True, checkpoint: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.greedy = greedy
+        self.checkpoint = checkpoint if checkpoint is not None else {}
+
+    def __call__(self, observation: dict[str, Any], *, catalog: Catalog, rng: random.Random) -> dict[str, Any]:
         vector, mask, slots = encode_observation(observation, catalog)
         with torch.no_grad():
-            if greedy:
-                index = model.act(vector, mask, greedy=True)
+            if self.greedy:
+                index = self.model.act(vector, mask, greedy=True)
             else:
                 gen = torch.Generator()
                 gen.manual_seed(rng.getrandbits(63))
-                index = model.act(vector, mask, greedy=False, generator=gen)
+                index = self.model.act(vector, mask, greedy=False, generator=gen)
         return decode_action(int(index), slots).to_dict()
 
-    policy.model = model  # type: ignore[attr-defined]
-    return policy
+
+def model_policy(model: ActorCritic, *, greedy: bool = True) -> ModelPolicy:
+    return ModelPolicy(model, greedy=greedy)
 
 
-def checkpoint_policy(path: str | Path, *, greedy: bool = True) -> Callable[..., dict[str, Any]]:
+def checkpoint_policy(path: str | Path, *, greedy: bool = True) -> ModelPolicy:
     """The checkpoint's policy, with the checkpoint's payload (metrics, config) as ``.checkpoint``."""
     model, payload = load_checkpoint(path)
-    policy = model_policy(model, greedy=greedy)
-    policy.checkpoint = {k: v for k, v in payload.items() if k != "state_dict"}  # type: ignore[attr-defined]
-    return policy
+    return ModelPolicy(model, greedy=greedy, checkpoint={k: v for k, v in payload.items() if k != "state_dict"})

@@ -72,9 +72,9 @@ def rebuild_slots(observation: dict[str, Any], catalog: Catalog) -> tuple[list[_
             elif kind_i == "substitute":
                 slots[s] = _Slot(rec["proposed_new_drug_id"])
             elif kind_i == "dose_reduce":
-                slots[s].reduced = True  # type: ignore[union-attr]
+                slots[s].reduced = True  # type: ignore[union-attr]  # a recorded intervention's drug is there
             else:
-                slots[s].monitored = True  # type: ignore[union-attr]
+                slots[s].monitored = True  # type: ignore[union-attr]  # as above
     return slots, pair_state
 
 
@@ -108,12 +108,12 @@ def action_index(action: dict[str, Any], slots: list[str | None]) -> int | None:
         return FINISH_ACTION
     position = {d: s for s, d in enumerate(slots) if d is not None}
     if kind == "query_ddi":
-        i, j = position.get(action.get("drug_id_1")), position.get(action.get("drug_id_2"))  # type: ignore[arg-type]
+        i, j = position.get(action.get("drug_id_1")), position.get(action.get("drug_id_2"))  # type: ignore[arg-type]  # None: not found
         if i is None or j is None or i == j:
             return None
         return PAIR_INDEX.get((min(i, j), max(i, j)))
     if kind == "propose_intervention":
-        s = position.get(action.get("target_drug_id"))  # type: ignore[arg-type]
+        s = position.get(action.get("target_drug_id"))  # type: ignore[arg-type]  # None: not found
         if s is None or s >= MAX_SLOTS or action.get("intervention_type") not in INTERVENTION_TYPES:
             return None
         return N_QUERY + s * len(INTERVENTION_TYPES) + INTERVENTION_TYPES.index(action["intervention_type"])

@@ -15,6 +15,7 @@ Training patients are drawn with seeds in [TRAIN_SEED_LOW, 2**31 - 1): never the
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import statistics
 import time
@@ -156,7 +157,8 @@ class TrainingVectorEnv:
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_envs)]
         self.vector = SyncVectorEnv([partial(TrainingGymEnv, catalog, tasks, rng) for rng in rngs],
                                     copy=False, autoreset_mode=AutoresetMode.SAME_STEP)
-        self.envs: list[TrainingGymEnv] = self.vector.envs  # type: ignore[assignment]
+        self.envs: list[TrainingGymEnv] = self.vector.envs  # type: ignore[assignment]  # made above
+        obs: np.ndarray  # SyncVectorEnv leaves its observation and array types open
         obs, info = self.vector.reset()
         self.obs = np.array(obs, dtype=np.float32)
         self.masks = info["action_mask"].astype(bool)
@@ -172,6 +174,10 @@ class TrainingVectorEnv:
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[str, float]]]:
         """(rewards, dones, finished episodes as (task, grader score)); obs/masks updated in place."""
         tasks = self.current_task  # before a finished episode's autoreset draws the next
+        obs: np.ndarray  # the types SyncVectorEnv leaves open
+        rewards: np.ndarray
+        terminated: np.ndarray
+        truncated: np.ndarray
         obs, rewards, terminated, truncated, info = self.vector.step(actions)
         dones = terminated | truncated
         self.obs[:] = obs
@@ -191,7 +197,7 @@ def greedy_scores(
         obs, info = env.reset(options={"task_id": task_id, "patient_seed": int(seed)})
         while True:
             action = model.act(obs, info["action_mask"], greedy=True)
-            obs, _r, terminated, truncated, info = env.step(action)
+            obs, _r, terminated, truncated, info = env.step(int(action))  # one observation: an int
             if terminated or truncated:
                 scores.append(float(info["grader_score"]))
                 break
@@ -404,9 +410,9 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
         if callback is not None:
             callback(update / n_updates, entry)
         if on_resume_point is not None and update < n_updates:
-            on_resume_point(update, lambda u=update, s=steps: resume.capture(
-                update=u, steps=s, model=model, optim=optim, gen=gen, venv=venv, ep_return=ep_return,
-                history=result.history))
+            on_resume_point(update, functools.partial(
+                resume.capture, update=update, steps=steps, model=model, optim=optim, gen=gen, venv=venv,
+                ep_return=ep_return, history=result.history))
     result.steps = steps
     result.wall_time_s = time.perf_counter() - start
     return result

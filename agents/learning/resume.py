@@ -26,7 +26,8 @@ def capture(*, update: int, steps: int, model: torch.nn.Module, optim: torch.opt
             gen: torch.Generator, venv: Any, ep_return: np.ndarray, history: list[dict[str, Any]]) -> dict[str, Any]:
     """The state after ``update`` (its history entry included)."""
     version, mt, gauss = random.getstate()
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # the global generator is the legacy MT19937: always a tuple
     return {
         "format": FORMAT, "update": update, "steps": steps,
         "model": {k: v.detach().clone() for k, v in model.state_dict().items()},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from agents.learning.policy import ActorCritic, PolicyConfig, load_checkpoint, s
 from agents.learning.ppo import TrainConfig, TrainingVectorEnv, greedy_scores, train
 from envcore.gym_env import FINISH_ACTION, N_ACTIONS, OBS_SIZE, PolypharmacyGymEnv
 
-TINY = dict(task_id="easy_screening", catalog="classic", total_steps=2048, n_envs=8, n_steps=64,
+TINY: dict[str, Any] = dict(task_id="easy_screening", catalog="classic", total_steps=2048, n_envs=8, n_steps=64,
             hidden=(32, 32), epochs=2, minibatch_size=128, eval_every=0)
 
 
@@ -45,6 +46,7 @@ def test_masked_actions_are_never_chosen():
         assert mask[np.arange(64), sampled].all()
     greedy = model.act(obs, mask, greedy=True)
     assert mask[np.arange(64), greedy].all()
+    assert isinstance(greedy, np.ndarray)  # a batch in, an array out
     assert model.act(obs[0], mask[0], greedy=True) == greedy[0]
 
 
@@ -92,6 +94,7 @@ def test_encode_observation_matches_the_adapter(catalog):
         for seed in range(30):
             obs, info = env.reset(options={"patient_seed": seed})
             while True:
+                assert env.env.observation is not None
                 vec, mask, slots = encode_observation(env.env.observation.to_dict(), env.env.catalog)
                 np.testing.assert_array_equal(vec, obs)
                 np.testing.assert_array_equal(mask, info["action_mask"])

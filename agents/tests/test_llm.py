@@ -148,7 +148,8 @@ def test_the_config_is_none_without_a_base_or_a_model_and_the_key_may_be_empty()
     assert LLMConfig.from_env({}) is None
     assert LLMConfig.from_env({"LLM_API_BASE": "http://x/v1", "LLM_MODEL": " "}) is None
     assert LLMConfig.from_env({"LLM_MODEL": "m", "LLM_API_KEY": API_KEY}) is None
-    assert LLMConfig.from_env({"LLM_API_BASE": "http://x/v1", "LLM_MODEL": "m"}).api_key == ""
+    config = LLMConfig.from_env({"LLM_API_BASE": "http://x/v1", "LLM_MODEL": "m"})
+    assert config is not None and config.api_key == ""
 
 
 @pytest.mark.parametrize("variables, named", [
@@ -241,7 +242,8 @@ def test_the_regimen_check_gives_the_environments_own_refusals(catalog_name):
 def test_the_regimen_check_refuses_a_substitute_named_with_another_intervention(env, catalog):
     action = {"action_type": "propose_intervention", "target_drug_id": "DRUG_AMITRIPTYLINE",
               "intervention_type": "stop", "proposed_new_drug_id": "DRUG_NORTRIPTYLINE"}
-    assert action_refusal(action, fresh(env), catalog=catalog)[0] == "proposed_new_drug_id"
+    refusal = action_refusal(action, fresh(env), catalog=catalog)
+    assert refusal is not None and refusal[0] == "proposed_new_drug_id"
 
 
 # ── suggestions over HTTP ───────────────────────────────────────────────────
@@ -251,7 +253,7 @@ def test_a_valid_answer_is_used_and_the_request_carries_model_key_and_observatio
     suggestion = llm_suggest(obs, catalog=catalog, config=server.answer("valid_query").config())
     assert suggestion.source == "llm" and suggestion.fallback_reason is None and suggestion.model == MODEL
     assert suggestion.action == {"action_type": "query_ddi", "drug_id_1": SEVERE_PAIR[0], "drug_id_2": SEVERE_PAIR[1]}
-    assert json.loads(suggestion.raw) == suggestion.action
+    assert suggestion.raw is not None and json.loads(suggestion.raw) == suggestion.action
     (request,) = server.requests
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["Authorization"] == f"Bearer {API_KEY}"
@@ -286,7 +288,7 @@ def test_a_bad_answer_falls_back_to_the_rule_based_suggester_with_the_reason(ser
     suggestion = llm_suggest(obs, catalog=catalog, config=server.answer(name).config())
     assert len(server.requests) == 1
     assert suggestion.source == "rule-based" and suggestion.model == MODEL
-    assert named in suggestion.fallback_reason
+    assert named in (suggestion.fallback_reason or "")
     assert suggestion.action == rule_based(obs, catalog)
 
 
@@ -296,7 +298,7 @@ def test_a_query_with_the_budget_exhausted_falls_back(server, env, catalog):
         obs = env.step({"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b}).to_dict()
     assert obs["remaining_query_budget"] == 0
     suggestion = llm_suggest(obs, catalog=catalog, config=server.answer("exhausted_budget_query").config())
-    assert suggestion.source == "rule-based" and "(action_type): Query budget exhausted." in suggestion.fallback_reason
+    assert suggestion.source == "rule-based" and "(action_type): Query budget exhausted." in (suggestion.fallback_reason or "")
     assert suggestion.action == rule_based(obs, catalog) and env.refusal(suggestion.action) is None
 
 
@@ -304,20 +306,20 @@ def test_a_server_slower_than_the_timeout_falls_back_within_about_the_timeout(se
     started = time.monotonic()
     suggestion = llm_suggest(fresh(env), catalog=catalog, config=server.answer("valid_query", delay_s=3.0).config(), timeout_s=0.4)
     elapsed = time.monotonic() - started
-    assert suggestion.source == "rule-based" and "did not answer within 0.4 s" in suggestion.fallback_reason
+    assert suggestion.source == "rule-based" and "did not answer within 0.4 s" in (suggestion.fallback_reason or "")
     assert elapsed < 1.5 and suggestion.latency_s < 1.5
 
 
 def test_the_config_timeout_applies_when_none_is_given(server, env, catalog):
     suggestion = llm_suggest(fresh(env), catalog=catalog, config=server.answer("valid_query", delay_s=3.0).config(timeout_s=0.3))
-    assert suggestion.source == "rule-based" and "within 0.3 s" in suggestion.fallback_reason
+    assert suggestion.source == "rule-based" and "within 0.3 s" in (suggestion.fallback_reason or "")
 
 
 def test_an_unreachable_endpoint_falls_back(env, catalog):
     with RecordedLLMServer() as srv:
         config = srv.config()
     suggestion = llm_suggest(fresh(env), catalog=catalog, config=config)  # the port is closed now
-    assert suggestion.source == "rule-based" and "could not reach the LLM endpoint" in suggestion.fallback_reason
+    assert suggestion.source == "rule-based" and "could not reach the LLM endpoint" in (suggestion.fallback_reason or "")
 
 
 def test_unconfigured_falls_back_without_any_network_call(server, env, catalog):
@@ -325,7 +327,7 @@ def test_unconfigured_falls_back_without_any_network_call(server, env, catalog):
     suggestion = llm_suggest(obs, catalog=catalog, config=None)
     assert server.requests == []
     assert suggestion.source == "rule-based" and suggestion.model is None and suggestion.raw is None
-    assert "not configured" in suggestion.fallback_reason and suggestion.action == rule_based(obs, catalog)
+    assert "not configured" in (suggestion.fallback_reason or "") and suggestion.action == rule_based(obs, catalog)
 
 
 def test_an_empty_key_sends_no_authorization_header(server, env, catalog):
@@ -354,7 +356,7 @@ def test_the_llm_policy_unconfigured_plays_as_the_heuristic(monkeypatch):
     policy = llm_policy()
     ours = evaluate(policy, "easy_screening", range(5), "classic").to_dict()
     assert ours == evaluate(heuristic_policy, "easy_screening", range(5), "classic").to_dict()
-    assert policy.fallbacks == round(ours["mean_steps"] * 5) and policy.last.source == "rule-based"
+    assert policy.fallbacks == round(ours["mean_steps"] * 5) and policy.last is not None and policy.last.source == "rule-based"
 
 
 def test_the_llm_policy_asks_the_endpoint_with_the_policy_signature(server, env, catalog):

@@ -14,7 +14,7 @@ import pytest
 
 from agents.evaluate import evaluate
 from agents.normalised import References, normalise_evaluation, references
-from agents.oracle import OraclePolicy, candidate_interventions, plan, replay
+from agents.oracle import OraclePolicy, Typed, candidate_interventions, plan, replay
 from agents.policies import heuristic_policy, random_policy
 from agents.registry import builtin_agent, resolve_agent
 from envcore.contract import FinishReview
@@ -49,6 +49,7 @@ def test_the_beam_matches_exhaustive_search_on_small_patients(catalog, task, max
 def _brute_force(env: PolypharmacyEnv) -> float:
     """The best grade over every sequence of valid interventions, without merging any states."""
     best = env.fork().step(FinishReview(action_type="finish_review")).grader_score
+    assert best is not None  # a finished review is graded
     for act in list(candidate_interventions(env)):
         child = env.fork()
         if child.step(act).last_action_error is None and not child.done:
@@ -72,16 +73,18 @@ def test_no_query_placement_beats_the_planners_one_query_on_budgeted_screening()
     env.reset(seed=seed, task_id="budgeted_screening")
     found = plan(env)
     assert sum(a.action_type == "query_ddi" for a in found.actions) == 1
+    assert env.observation is not None
     drugs = [m.drug_id for m in env.observation.current_medications]
     pairs = [(a, b) for a, b in product(drugs, drugs) if a < b]
     interventions = [a for a in found.actions if a.action_type == "propose_intervention"]
     for at, (a, b) in product(range(len(interventions) + 1), pairs):
         trial = env.fork()
-        actions = [*interventions[:at], {"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b},
-                   *interventions[at:], {"action_type": "finish_review"}]
+        actions: list[Typed | dict[str, str]] = [
+            *interventions[:at], {"action_type": "query_ddi", "drug_id_1": a, "drug_id_2": b},
+            *interventions[at:], {"action_type": "finish_review"}]
         for action in actions:
             obs = trial.step(action)
-        assert obs.grader_score <= found.score + 1e-12
+        assert obs.grader_score is not None and obs.grader_score <= found.score + 1e-12
 
 
 @pytest.mark.parametrize("catalog", CATALOGS)
@@ -115,7 +118,7 @@ def test_it_replans_from_wherever_another_agent_left_the_episode():
             continue
         copy = replay(obs.to_dict(), env.catalog)
         assert copy.medication_slots() == env.medication_slots()
-        assert copy.observation.step_index == obs.step_index
+        assert copy.observation is not None and copy.observation.step_index == obs.step_index
         assert copy.remaining_query_budget == env.remaining_query_budget
         expected = plan(env, width=8).score
         while not obs.done:

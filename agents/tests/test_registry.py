@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from agents.learning.agent import ModelPolicy
 from agents.learning.policy import ActorCritic, PolicyConfig, save_checkpoint
 from agents.policies import heuristic_policy, random_policy
 from agents.registry import AGENT_SPECS_HELP, resolve_agent
@@ -55,7 +56,7 @@ def test_the_help_names_every_form():
 def test_it_loads_a_checkpoint_by_path_and_the_policy_plays(untrained_checkpoint: Path):
     policy, label = resolve_agent(f"policy:{untrained_checkpoint}")
     assert label == f"policy:{untrained_checkpoint}"
-    assert policy.checkpoint["metrics"] == {"note": "untrained"}
+    assert isinstance(policy, ModelPolicy) and policy.checkpoint["metrics"] == {"note": "untrained"}
     assert play(policy) >= 1
 
 

@@ -43,9 +43,12 @@ def test_a_population_std_is_corrected_to_the_sample_one():
     from_population = mean_interval(statistics.fmean(scores), statistics.pstdev(scores), len(scores))
     from_sample = mean_interval(statistics.fmean(scores), statistics.stdev(scores), len(scores),
                                 population_std=False)
+    from_values = values_interval(scores)
+    assert from_population is not None and from_sample is not None and from_values is not None
     assert from_population.as_list() == pytest.approx(from_sample.as_list())
-    assert from_population.as_list() == pytest.approx(values_interval(scores).as_list())
+    assert from_population.as_list() == pytest.approx(from_values.as_list())
     naive = mean_interval(statistics.fmean(scores), statistics.pstdev(scores), len(scores), population_std=False)
+    assert naive is not None
     assert naive.half_width < from_population.half_width  # the mistake this guards against: too narrow
 
 
@@ -58,11 +61,15 @@ def test_no_interval_without_two_episodes_or_a_std():
 def test_a_summary_stored_before_intervals_gets_the_same_interval_as_a_new_one():
     evaluation = evaluate(heuristic_policy, "easy_screening", range(6), "classic")
     new = evaluation.summary()
-    assert new["score_ci95"] == pytest.approx(values_interval(evaluation.scores).as_list())
+    from_values = values_interval(evaluation.scores)
+    assert from_values is not None and new["score_ci95"] == pytest.approx(from_values.as_list())
     assert new["risk_reduction_ci95"] is not None and new["std_risk_reduction"] >= 0
     old = {k: v for k, v in new.items() if not k.endswith("_ci95")}
-    assert summary_interval(old).as_list() == pytest.approx(summary_interval(new).as_list())
-    assert summary_interval(old, "risk_reduction").as_list() == pytest.approx(new["risk_reduction_ci95"])
+    old_score, new_score = summary_interval(old), summary_interval(new)
+    old_risk = summary_interval(old, "risk_reduction")
+    assert old_score is not None and new_score is not None and old_risk is not None
+    assert old_score.as_list() == pytest.approx(new_score.as_list())
+    assert old_risk.as_list() == pytest.approx(new["risk_reduction_ci95"])
     assert summary_interval({"mean_score": 0.5, "episodes": 10}) is None  # no std stored: no interval
 
 

@@ -36,7 +36,8 @@ class _FileCtx:
     """Just enough of a job context to train outside the database (``bandits.runners``)."""
 
     def __init__(self, root: Path) -> None:
-        self.job_id, self.artifact_dir, self.checkpoints = 1, root / "job-1", []
+        self.job_id, self.artifact_dir = 1, root / "job-1"
+        self.checkpoints: list[Any] = []
         self.artifact_dir.mkdir(parents=True)
 
     def progress(self, *args: Any, **kwargs: Any) -> None:

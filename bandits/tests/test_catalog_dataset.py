@@ -4,12 +4,13 @@ criteria by the documented formula, severe pairs as patterns; seeded and determi
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pytest
 
 from bandits.catalog_dataset import (BEERS_SCALE, BEERS_WEIGHTS, CONDITION_PREVALENCE, SEVERITY_SCALE,
-                                     make_catalog_dataset, pairs_covered, severe_pairs)
+                                     CatalogDataset, make_catalog_dataset, pairs_covered, severe_pairs)
 from bandits.datasets import PolypharmacyDataset
 from envcore.catalog import Catalog
 from envcore.risk import BEERS_WEIGHTS as ENV_BEERS_WEIGHTS
@@ -20,8 +21,8 @@ def classic() -> Catalog:
     return Catalog.load("classic")
 
 
-def _small(catalog: Catalog, **kw):
-    args = dict(n_combinations=2000, seed=0)
+def _small(catalog: Catalog, **kw: Any) -> CatalogDataset:
+    args: dict[str, Any] = dict(n_combinations=2000, seed=0)
     args.update(kw)
     return make_catalog_dataset(catalog, **args)
 
@@ -88,7 +89,8 @@ def test_every_severe_pair_is_a_pattern_present_as_a_combination_and_a_pip(class
     assert np.array_equal(ds.X[ds.pattern_index], ds.patterns)
     for p, (a, b) in enumerate(pairs):
         assert ds.combination_drugs(int(ds.pattern_index[p])) == sorted([a, b])
-        assert classic.rule(a, b).severity == "severe"
+        rule = classic.rule(a, b)
+        assert rule is not None and rule.severity == "severe"
     assert ds.pip[ds.pattern_index].all()
 
 

@@ -1,11 +1,13 @@
+from typing import Any
+
 import numpy as np
 
-from bandits.datasets import hamming, make_dataset
+from bandits.datasets import PolypharmacyDataset, hamming, make_dataset
 from bandits.metrics import flag_metrics
 
 
-def _small(**kw):
-    args = dict(n_drugs=100, n_combinations=3000, n_patterns=3, drug_prob=0.03, seed=0)
+def _small(**kw: Any) -> PolypharmacyDataset:
+    args: dict[str, Any] = dict(n_drugs=100, n_combinations=3000, n_patterns=3, drug_prob=0.03, seed=0)
     args.update(kw)
     return make_dataset("protective", **args)
 

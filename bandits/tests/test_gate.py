@@ -5,6 +5,7 @@ the heaviest screens: bench/screen_flood.py."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 import time
 
 import numpy as np
@@ -59,7 +60,7 @@ def test_no_more_calls_than_the_gate_allows_run_at_once(settings) -> None:
 
 
 def test_a_bad_combination_past_the_first_chunk_is_named_by_its_index_in_the_request(tiny_model: Checkpoint) -> None:
-    combos = [PAIR] * (3 * VALIDATE_CHUNK)
+    combos: list[list[Any]] = [PAIR] * (3 * VALIDATE_CHUNK)
     combos[2 * VALIDATE_CHUNK + 7] = [PAIR[0], 5]
     response = post(Client(), "/bandit/screen", {"combinations": combos})
     assert response.status_code == 422

@@ -1,3 +1,5 @@
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -20,8 +22,8 @@ def ds():
     return make_dataset("protective", n_drugs=100, n_combinations=3000, n_patterns=3, drug_prob=0.03, seed=0)
 
 
-def _settings(**kw):
-    base = dict(warmup=200, total_steps=300, flag_every=50, warmup_epochs=30, bandit_epochs=3,
+def _settings(**kw: Any) -> OptimNeuralTSSettings:
+    base: dict[str, Any] = dict(warmup=200, total_steps=300, flag_every=50, warmup_epochs=30, bandit_epochs=3,
                 sigma_method="analytic", device="cpu", seed=0)
     base.update(kw)
     return OptimNeuralTSSettings(**base)
@@ -42,7 +44,9 @@ def test_sigma_analytic_matches_vmap(ds):
     for row in x[:3]:
         algo.net.zero_grad()
         algo.net(row[None]).sum().backward()
-        g = torch.cat([p.grad.reshape(-1) for p in algo.net.parameters()])
+        grads = [p.grad for p in algo.net.parameters()]
+        assert all(grad is not None for grad in grads)  # every parameter took part in the output
+        g = torch.cat([grad.reshape(-1) for grad in grads if grad is not None])
         expect += g * g
     assert torch.allclose(algo.U, expect, rtol=1e-5)
 

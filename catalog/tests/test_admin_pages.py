@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
 
@@ -22,9 +23,9 @@ def client(carla: User) -> Client:
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
-def test_the_list_and_the_change_form_render(client: Client, classic: CatalogSource, model: type) -> None:
+def test_the_list_and_the_change_form_render(client: Client, classic: CatalogSource, model: type[Model]) -> None:
     opts = model._meta
-    obj = model.objects.first()
+    obj = model._default_manager.first()
 
     assert client.get(reverse(f"admin:catalog_{opts.model_name}_changelist")).status_code == 200
     assert client.get(reverse(f"admin:catalog_{opts.model_name}_change", args=[obj.pk])).status_code == 200

@@ -24,9 +24,9 @@ class PolypharmacyEnv(EnvClient[PolypharmacyAction, PolypharmacyObservation, Pol
     over HTTP. A step takes a ``PolypharmacyAction`` (or the same as a plain dict)."""
 
     def _step_payload(self, action: Union[PolypharmacyAction, Dict[str, Any]]) -> Dict[str, Any]:
-        if isinstance(action, dict):
-            action = PolypharmacyAction.model_validate(action)
-        return action.to_wire()
+        if isinstance(action, PolypharmacyAction):
+            return action.to_wire()
+        return PolypharmacyAction.model_validate(action).to_wire()
 
     def _parse_result(self, payload: Dict[str, Any]) -> StepResult[PolypharmacyObservation]:
         observation = PolypharmacyObservation(

@@ -33,6 +33,7 @@ def test_masked_random_play_always_ends_with_a_grade():
             action = int(rng.choice(np.flatnonzero(mask)))
             obs, reward, terminated, truncated, info = env.step(action)
             assert env.observation_space.contains(obs)
+            assert env.env.observation is not None
             assert env.env.observation.last_action_error is None  # the mask only allows valid actions
             done = terminated or truncated
         assert 0.001 <= info["grader_score"] <= 0.999
@@ -73,10 +74,12 @@ def test_query_actions_cover_every_slot_pair():
 @pytest.mark.parametrize("task_id, catalog", sorted(GYM_ENV_IDS))
 def test_each_task_and_catalog_has_a_gymnasium_id_that_makes_that_environment(task_id, catalog):
     env = gym.make(GYM_ENV_IDS[(task_id, catalog)])
-    assert (env.unwrapped.task_id, env.unwrapped.env.catalog.name) == (task_id, catalog)
+    adapter = env.unwrapped
+    assert isinstance(adapter, PolypharmacyGymEnv)
+    assert (adapter.task_id, adapter.env.catalog.name) == (task_id, catalog)
     _, info = env.reset(seed=3)
-    assert env.unwrapped.env.task.task_id == task_id
-    check_env(env.unwrapped, skip_render_check=True)
+    assert adapter.env.task.task_id == task_id
+    check_env(adapter, skip_render_check=True)
 
 
 def test_the_ids_read_as_the_task_and_catalog():
@@ -107,6 +110,7 @@ def test_action_masks_is_the_info_mask_as_booleans_through_gymnasiums_wrappers()
     env = gym.make("PolypharmacyEnv/BudgetedScreening-classic-v0")
     _, info = env.reset(seed=2)
     masks = env.get_wrapper_attr("action_masks")()  # how sb3's vector envs reach it
+    assert isinstance(env.action_space, gym.spaces.Discrete)
     assert masks.dtype == np.bool_ and masks.shape == (env.action_space.n,)
     np.testing.assert_array_equal(masks, info["action_mask"].astype(bool))
 
@@ -114,6 +118,8 @@ def test_action_masks_is_the_info_mask_as_booleans_through_gymnasiums_wrappers()
 def test_a_vector_env_made_by_gymnasium_steps_its_copies_with_their_masks():
     envs = gym.make_vec("PolypharmacyEnv/EasyScreening-classic-v0", num_envs=3, vectorization_mode="sync")
     obs, infos = envs.reset(seed=0)
+    assert envs.single_observation_space.shape is not None
+    assert isinstance(envs.single_action_space, gym.spaces.Discrete)
     assert obs.shape == (3, *envs.single_observation_space.shape)
     for _ in range(8):
         actions = [int(np.flatnonzero(mask)[0]) for mask in infos["action_mask"]]

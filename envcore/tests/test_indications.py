@@ -23,8 +23,10 @@ def cur(curated: Catalog) -> PolypharmacyEnv:
 
 def plain_risk(env: PolypharmacyEnv) -> float:
     """The regimen's risk computed from the drugs still taken, as if no drug were needed."""
-    meds = [Med(*env.slot_state(i)) for i, d in enumerate(env.medication_slots()) if d is not None]
+    states = [env.slot_state(i) for i in range(len(env.medication_slots()))]
+    meds = [Med(*state) for state in states if state is not None]
     patient = env.patient
+    assert patient is not None
     return regimen_risk(env.catalog, meds, frozenset(patient.conditions), len(patient.medication_ids))
 
 

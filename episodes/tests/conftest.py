@@ -27,7 +27,7 @@ from catalog.selectors import catalog_cache_clear
 from catalog.services import catalog_load
 from episodes.models import Episode, Step
 from episodes.api import ANON_COOKIE  # noqa: F401 (re-exported for the tests)
-from episodes.services import env_cache
+from episodes.sessions import env_cache
 from testsupport.live_server import LiveServer
 
 # A refused action: well-formed, but no such drug in any regimen.
@@ -100,7 +100,8 @@ def started(client: Client, **body: Any) -> dict[str, Any]:
 def database_rows() -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
     """Every episode's mutable fields and every step's (episode, index): equal before and after
     a refused request means the request changed nothing."""
-    episodes = list(Episode.objects.order_by("pk").values("pk", "status", "step_count", "snapshot", "updated_at"))
+    episodes = [dict(row) for row in
+                Episode.objects.order_by("pk").values("pk", "status", "step_count", "snapshot", "updated_at")]
     steps = list(Step.objects.order_by("pk").values_list("episode_id", "index"))
     return episodes, steps
 

@@ -35,7 +35,7 @@ QUERY = {"action_type": "query_ddi", "drug_id_1": "DRUG_A", "drug_id_2": "DRUG_B
 def server() -> Iterator[LiveServer]:
     with LiveServer() as live:
         live.manage("create_user", "rex", "--role", "researcher", "--password", "a-long-researcher-password")
-        live.token = live.manage("create_api_token", "rex").strip().split()[-1]  # type: ignore[attr-defined]
+        live.token = live.manage("create_api_token", "rex").strip().split()[-1]  # type: ignore[attr-defined]  # this module's note
         yield live
 
 
@@ -82,7 +82,7 @@ def request(server: LiveServer, method: str, path: str, body: bytes | None = Non
             if not chunk:
                 break
             data += chunk
-    response = http.client.HTTPResponse(_Bytes(data))  # type: ignore[arg-type]
+    response = http.client.HTTPResponse(_Bytes(data))  # type: ignore[arg-type]  # makefile() is all it calls
     response.begin()
     return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
 
@@ -237,7 +237,7 @@ def test_bad_http_input_is_a_json_4xx_naming_the_field_and_changes_nothing(
     episode_id = open_episode(server)
     if isinstance(body, str):
         body = body.replace("{episode}", episode_id).encode()
-    headers = {k: (f"Token {server.token}" if v == TOKEN else v) for k, v in headers.items()}  # type: ignore[attr-defined]
+    headers = {k: (f"Token {server.token}" if v == TOKEN else v) for k, v in headers.items()}  # type: ignore[attr-defined]  # the note above
     before = stored(server)
 
     code, response_headers, payload = request(server, method, path, body, headers)
@@ -269,7 +269,7 @@ def test_a_1_gb_chunked_body_without_credentials_is_refused_within_a_second(serv
     """The limit holds while the body is read: the 413 comes after the first megabyte, the
     connection is closed, and the server never holds more than that."""
     before = stored(server)
-    rss_before = _rss_kb(server.proc.pid)  # type: ignore[union-attr]
+    rss_before = _rss_kb(server.proc.pid)
     chunk = b"x" * 65536
     frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
@@ -291,7 +291,7 @@ def test_a_1_gb_chunked_body_without_credentials_is_refused_within_a_second(serv
         except (ConnectionResetError, BrokenPipeError):
             break  # the server closed while we were sending: its answer is waiting to be read
         if sent % (8 * 1024 * 1024) < len(frame):
-            peak = max(peak, _rss_kb(server.proc.pid))  # type: ignore[union-attr]
+            peak = max(peak, _rss_kb(server.proc.pid))
     elapsed = time.monotonic() - started  # to the answer's first byte
     # The answer's head and body are two writes: stop sending at its first byte and read the
     # rest (a send after the server's close would make it reset the connection before we read).
@@ -306,7 +306,7 @@ def test_a_1_gb_chunked_body_without_credentials_is_refused_within_a_second(serv
             break
         answer += more
     sock.close()
-    peak = max(peak, _rss_kb(server.proc.pid))  # type: ignore[union-attr]
+    peak = max(peak, _rss_kb(server.proc.pid))
 
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"application/json" in answer and b"1 MB" in answer

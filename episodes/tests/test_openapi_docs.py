@@ -73,7 +73,8 @@ def test_the_docs_page_names_ws_and_its_frames(client, document) -> None:
 
 def test_the_frame_schemas_are_the_contracts_own(document) -> None:
     schemas = document["components"]["schemas"]
-    for name, union in (("WsClientFrame", contract.ClientFrame), ("WsServerFrame", contract.ServerFrame)):
+    frames: tuple[tuple[str, Any], ...] = (("WsClientFrame", contract.ClientFrame), ("WsServerFrame", contract.ServerFrame))
+    for name, union in frames:
         derived = TypeAdapter(union).json_schema(ref_template="#/components/schemas/{model}")
         derived.pop("$defs", None)
         assert schemas[name] == derived, name

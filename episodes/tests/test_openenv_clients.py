@@ -72,7 +72,7 @@ def client_venvs() -> dict[str, Path]:
             timeout=INSTALL_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"bin/openenv-clients took over {INSTALL_TIMEOUT_S} s:\n{exc.stdout}\n{exc.stderr}",
+        pytest.fail(f"bin/openenv-clients took over {INSTALL_TIMEOUT_S} s:\n{exc.stdout!s}\n{exc.stderr!s}",
                     pytrace=False)
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
@@ -130,7 +130,7 @@ def run_client_tests(client: str, python: Path, url: str, mode: str, server: Liv
         )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"pytest openenv_episode.py ({client}, {mode}) ran over {SCRIPT_TIMEOUT_S} s:\n"
-                    f"{exc.stdout}\n{exc.stderr}", pytrace=False)
+                    f"{exc.stdout!s}\n{exc.stderr!s}", pytrace=False)
     return ClientRun(proc, junit, server)
 
 

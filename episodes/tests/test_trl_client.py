@@ -80,7 +80,7 @@ def test_a_bad_tool_call_tells_the_model_why_and_the_review_goes_on(env_server) 
     drugs = [m["drug_id"] for m in observation_in(env.reset(task_id="budgeted_screening", seed=4))["current_medications"]]
 
     with pytest.raises(trl.PolypharmacyServerError, match="HTTP 422: action.intervention_type"):
-        env.propose_intervention(drugs[0], "amputate")  # type: ignore[arg-type]
+        env.propose_intervention(drugs[0], "amputate")
     refused = observation_in(env.query_ddi(drugs[0], "DRUG_NOT_IN_ANY_REGIMEN"))  # the environment's own refusal
 
     assert refused["step_index"] == 1 and "not in the current regimen" in refused["last_action_error"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -16,7 +17,7 @@ from testsupport.world import client_for
 pytestmark = pytest.mark.django_db
 
 
-def post(client: Client, url: str, body: object, **headers: str):
+def post(client: Client, url: str, body: object, **headers: Any):
     return client.post(url, data=json.dumps(body) if not isinstance(body, (str, bytes)) else body,
                        content_type="application/json", **headers)
 

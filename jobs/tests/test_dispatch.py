@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from types import SimpleNamespace
+from typing import cast
 
 import kombu.exceptions
 import pytest
@@ -15,12 +16,18 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from jobs import services
+from jobs.context import JobContext
 from jobs.models import Job
 from jobs.watchdog import RunnerGuard, Watchdog
 from testsupport.world import client_for
 
 pytestmark = pytest.mark.django_db
 EVALUATE = {"kind": "evaluate", "params": {"catalog": "classic", "episodes": 2}}
+
+
+def _context(job_id: int) -> JobContext:
+    """What a watchdog reads of a job's context (its id, worker and stop reason), and no more."""
+    return cast(JobContext, SimpleNamespace(job_id=job_id, worker="me:1", stop_reason=None))
 
 
 def refusing_broker(job_id: int) -> None:
@@ -96,7 +103,7 @@ def test_the_sweep_leaves_a_job_that_is_being_sent_alone(classic, rex, monkeypat
 def test_a_heartbeat_that_fails_ends_only_that_beat(classic, rex, monkeypatch):
     job = services.job_create(kind="evaluate", params=EVALUATE["params"], owner=rex)
     Job.objects.filter(pk=job.pk).update(status="running", worker="me:1", heartbeat_at=timezone.now() - timedelta(hours=1))
-    beat = Watchdog(SimpleNamespace(job_id=job.pk, worker="me:1", stop_reason=None), RunnerGuard())
+    beat = Watchdog(_context(job.pk), RunnerGuard())
     real_filter, failures = Job.objects.filter, iter([True, True])
 
     def flaky_filter(*args, **kwargs):
@@ -113,7 +120,7 @@ def test_a_heartbeat_that_fails_ends_only_that_beat(classic, rex, monkeypatch):
 
 def test_the_heartbeat_thread_goes_on_after_failed_beats(settings, monkeypatch):
     settings.JOBS_HEARTBEAT_S = 0.01
-    beat = Watchdog(SimpleNamespace(job_id=0, worker="me:1", stop_reason=None), RunnerGuard())
+    beat = Watchdog(_context(0), RunnerGuard())
     monkeypatch.setattr(beat, "poll", lambda: None)
     results = iter([False, False, False, True])
     calls: list[bool] = []
@@ -142,7 +149,7 @@ def test_a_claim_that_meets_a_database_error_is_tried_again_not_acked_away(class
         return real_claim(job_id, me)
 
     monkeypatch.setattr("jobs.services._claim", flaky_claim)
-    job_execute_task.apply(args=[job.pk])  # run here; a retry runs again here at once
+    job_execute_task.apply(args=(job.pk,))  # run here; a retry runs again here at once
 
     job.refresh_from_db()
     assert job.status == "succeeded" and job.attempts == 1, (job.status, job.error)
@@ -159,7 +166,7 @@ def test_a_bug_in_a_task_is_not_retried(classic, rex, monkeypatch):
         raise KeyError("a bug")
 
     monkeypatch.setattr("jobs.services._claim", buggy_claim)
-    result = job_execute_task.apply(args=[job.pk])
+    result = job_execute_task.apply(args=(job.pk,))
     assert isinstance(result.result, KeyError) and calls == [job.pk]
 
 

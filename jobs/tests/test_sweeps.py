@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from typing import Any
 
 import pytest
 
@@ -94,7 +95,7 @@ def test_a_bad_sweep_is_refused_naming_the_field(classic, rex, params, field, wo
 def test_a_sweep_counts_its_runs_against_the_queued_quota(classic, rex, settings):
     settings.JOBS_QUOTAS = {"researcher": (5, 2)}
     api = client_for(rex)
-    body = {"kind": "sweep", "params": {"train": TRAIN, "seeds": [0, 1, 2, 3, 4]}}
+    body: dict[str, Any] = {"kind": "sweep", "params": {"train": TRAIN, "seeds": [0, 1, 2, 3, 4]}}
     refused = api.post("/api/jobs", json.dumps(body), content_type="application/json")
     assert refused.status_code == 429 and "these 6 jobs" in refused.json()["detail"]
     body["params"]["seeds"] = [0, 1, 2, 3]

@@ -157,7 +157,8 @@ def test_with_redis_stopped_a_job_is_refused_503_with_no_row_and_runs_once_redis
 
 class OwnRedis:
     def __init__(self, port: int, folder) -> None:
-        self.port, self.folder, self.proc = port, folder, None
+        self.port, self.folder = port, folder
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",

@@ -28,14 +28,14 @@ def purging_check(pool: ConnectionPool) -> Any:
             pool.check()
             raise  # the pool discards this one and takes another
 
-    check.purges = True  # type: ignore[attr-defined]
+    check.purges = True  # type: ignore[attr-defined]  # a mark on the function, read below
     return check
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     @property
     def pool(self) -> ConnectionPool | None:
-        pool = super().pool
+        pool = super().pool  # type: ignore[misc]  # django-stubs 5.2 leaves out the backend's pool
         # Django builds the pool with ConnectionPool.check_connection as its check (with
         # CONN_HEALTH_CHECKS) and gives no way to pass another, so it is swapped in here, once,
         # before the pool is opened on the first connection.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import django
 import pytest
@@ -27,7 +28,7 @@ SITE_PACKAGES = Path(django.__file__).parent.parent
 OUR_TEMPLATES = [p for app in ("reviews", "jobs", "episodes", "bandits", "catalog") for p in (ROOT / app).rglob("*.html")]
 
 
-def user(name: str, *roles: str, **flags: bool) -> User:
+def user(name: str, *roles: str, **flags: Any) -> User:
     person = User.objects.create_user(name, **flags)
     for role in roles:
         person.groups.add(Group.objects.get(name=role))

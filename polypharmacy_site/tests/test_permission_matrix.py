@@ -16,7 +16,7 @@ from django.test import Client
 
 from catalog.selectors import catalog_cache_clear
 from catalog.services import catalog_load
-from episodes.services import env_cache
+from episodes.sessions import env_cache
 from jobs import services as job_services
 from jobs.kinds import KINDS
 from jobs.models import Job
@@ -67,7 +67,7 @@ class World:
             review_services.review_finish(self.session, meta=RequestMeta(user=self.users["pharmacist"]))
         return research_code(self.session.pk)
 
-    def each(self, call: Any) -> dict[str, int]:
+    def each(self, call: Any) -> dict[str, Any]:
         return {principal: call(principal, self.client(principal)) for principal in PRINCIPALS}
 
 

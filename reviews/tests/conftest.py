@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from catalog.selectors import catalog_cache_clear
-from episodes.services import env_cache
+from episodes.sessions import env_cache
 from reviews import services
 from reviews.audit import RequestMeta
 from reviews.management.commands.flush import audit_triggers_suspended

@@ -13,6 +13,7 @@ import json
 import re
 from datetime import timedelta
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -199,13 +200,14 @@ def test_a_database_restored_from_an_older_copy_then_written_again_is_caught(cha
 # ── without DDL rights the database itself refuses ─────────────────────────
 def test_the_head_only_moves_forward_and_is_never_deleted(chain):
     head = AuditHead.objects.get(pk=1)
-    for sql, params in (
+    changes: tuple[tuple[str, list[Any]], ...] = (
         ("UPDATE reviews_audithead SET last_id = %s, last_hash = %s, count = %s WHERE id = 1",
          [chain[3].pk, chain[3].hash, 4]),  # rolled back
         ("UPDATE reviews_audithead SET last_id = %s, last_hash = %s, count = %s WHERE id = 1",
          [head.last_id + 1, "f" * 64, head.count + 1]),  # to a record that does not exist
         ("DELETE FROM reviews_audithead", []),
-    ):
+    )
+    for sql, params in changes:
         with pytest.raises((DatabaseError, IntegrityError)), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, params)
     assert AuditHead.objects.get(pk=1).count == head.count and audit_verify().ok

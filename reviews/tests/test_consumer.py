@@ -44,10 +44,11 @@ def world():
 
 def communicator(session, user, *, client=("127.0.0.1", 50123), agent=b"pytest-ws/1.0") -> WebsocketCommunicator:
     comm = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns), f"/ws/reviews/{session.pk}/",
+        URLRouter(websocket_urlpatterns),  # type: ignore[arg-type]  # see reviews/routing.py
+        f"/ws/reviews/{session.pk}/",
         headers=[(b"origin", b"http://testserver"), (b"user-agent", agent)],
     )
-    comm.scope["user"] = user
+    comm.scope["user"] = user  # type: ignore[typeddict-unknown-key]  # AuthMiddleware's key, set as it would
     comm.scope["client"] = client  # what the ASGI server puts there: the peer's address
     return comm
 
@@ -96,9 +97,10 @@ def test_a_page_from_another_site_is_refused():
 async def _a_page_from_another_site_is_refused():
     session, _phil, sue, _pia = await sync_to_async(world)()
     comm = WebsocketCommunicator(
-        URLRouter(websocket_urlpatterns), f"/ws/reviews/{session.pk}/", headers=[(b"origin", b"http://evil.example")],
+        URLRouter(websocket_urlpatterns),  # type: ignore[arg-type]  # see reviews/routing.py
+        f"/ws/reviews/{session.pk}/", headers=[(b"origin", b"http://evil.example")],
     )
-    comm.scope["user"] = sue
+    comm.scope["user"] = sue  # type: ignore[typeddict-unknown-key]  # AuthMiddleware's key, set as it would
     connected, _ = await comm.connect()
     assert not connected
 

@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from catalog.selectors import catalog_get
+from polypharmacy_site.testing import streamed
 from reviews.models import ReviewSession
 from reviews.research_export import DATASET_ID
 from reviews.selectors import RESEARCH_K, research_bin, research_code
@@ -96,9 +97,9 @@ def test_the_drill_downs_and_downloads_hold_the_shown_rows_only(finished_reviews
     client = client_for(rex)
     shown_codes = sorted(r["code"] for r in client.get("/research/").context["rows"])
     everyone = {research_code(s.pk) for s in finished_reviews}
-    lines = [json.loads(x) for x in b"".join(client.get("/research/export.jsonl").streaming_content).splitlines()]
+    lines = [json.loads(x) for x in streamed(client.get("/research/export.jsonl")).splitlines()]
     assert [line["code"] for line in lines] == shown_codes
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(client.get("/research/export.minari.zip").streaming_content)))
+    archive = zipfile.ZipFile(io.BytesIO(streamed(client.get("/research/export.minari.zip"))))
     assert json.loads(archive.read(f"{DATASET_ID}/data/metadata.json"))["total_episodes"] == len(SHARED_BIN)
     for code in everyone:
         assert client.get(f"/research/{code}/").status_code == (200 if code in shown_codes else 404)

@@ -53,8 +53,8 @@ def without_personal(value: Any) -> Any:
 
 
 def stored_steps(session) -> list[dict[str, Any]]:
-    return list(Step.objects.filter(episode=session.episode).order_by("index").values(
-        "index", "action", "reward", "raw_reward", "done", "observation"))
+    return [dict(row) for row in Step.objects.filter(episode=session.episode).order_by("index").values(
+        "index", "action", "reward", "raw_reward", "done", "observation")]
 
 
 def test_the_jsonl_is_the_stored_episodes_of_the_filtered_set(research_world, rex):

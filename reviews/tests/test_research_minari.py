@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from testsupport.live_server import ROOT
-from polypharmacy_site.testing import client_venv_python
+from polypharmacy_site.testing import client_venv_python, streamed
 from reviews.research_export import DATASET_ID
 from testsupport.world import client_for
 
@@ -34,7 +34,7 @@ def minari_python() -> Path:
 
 def test_minari_load_dataset_reads_the_download(research_world, rex, minari_python, tmp_path):
     response = client_for(rex).get("/research/export.minari.zip")
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    archive = zipfile.ZipFile(io.BytesIO(streamed(response)))
     archive.extractall(tmp_path)  # the zip holds <dataset id>/data/…: unpacked into a datasets folder
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE"}}
     env["MINARI_DATASETS_PATH"] = str(tmp_path)

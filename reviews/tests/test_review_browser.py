@@ -43,7 +43,7 @@ print(job_create(kind="evaluate", params={{"catalog": "classic"}}, owner=User.ob
 @pytest.fixture(scope="module")
 def server():
     with LiveServer() as server:
-        server.job_id = int(server.manage("shell", "-c", SETUP).split()[-1])
+        server.job_id = int(server.manage("shell", "-c", SETUP).split()[-1])  # type: ignore[attr-defined]  # this module's note
         yield server
 
 

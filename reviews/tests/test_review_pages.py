@@ -20,7 +20,8 @@ def actions(session: ReviewSession) -> list[str]:
 
 def test_the_patient_list_filters_by_task_conditions_drugs_and_risk(classic, phil):
     client = client_for(phil)
-    page = client.get("/patients/", {"catalog": "classic", "task": "easy_screening", "min_drugs": 3, "max_drugs": 3, "min_risk": 0.1})
+    page = client.get("/patients/", {"catalog": "classic", "task": "easy_screening", "min_drugs": "3", "max_drugs": "3",
+                                     "min_risk": "0.1"})
     assert page.status_code == 200
     rows = page.context["page"].object_list
     assert rows and all(r.task_id == "easy_screening" and r.num_drugs == 3 and r.baseline_risk >= 0.1 for r in rows)

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from polypharmacy_site.testing import streamed
 from reviews import services
 from reviews.audit_chain import canonical_json
 from reviews.models import AuditRecord
@@ -82,10 +83,10 @@ def test_the_audit_downloads_hold_every_record_as_stored_and_are_audited(session
     stored = list(AuditRecord.objects.filter(actor_label="phil").order_by("pk"))
     response = client.get("/audit/export.csv", {"actor": "phil"})
     assert response.status_code == 200 and response["Content-Disposition"].endswith('.csv"')
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(streamed(response).decode())))
     assert [int(r["id"]) for r in rows] == [r.pk for r in stored]
     assert rows[0]["hash"] == stored[0].hash and rows[0]["payload"] == canonical_json(stored[0].payload)
-    document = json.loads(b"".join(client.get("/audit/export.json", {"actor": "phil"}).streaming_content))
+    document = json.loads(streamed(client.get("/audit/export.json", {"actor": "phil"})))
     assert [r["payload"] for r in document["records"]] == [r.payload for r in stored]
     exports = AuditRecord.objects.filter(action=A.AUDIT_EXPORTED, actor=sue)
     assert [(e.payload["format"], e.payload["rows"]) for e in exports] == [("csv", len(stored)), ("json", len(stored))]

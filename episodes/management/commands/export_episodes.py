@@ -136,12 +136,13 @@ class Command(BaseCommand):
         rows = episodes_to_export(catalog=catalog, task=task, status=status, since=_since(since), limit=limit,
                                   reviews_only=reviews_only)
         if fmt == "minari":
-            self._write_minari(rows, output, dataset_id=dataset_id, catalog=catalog, task=task)  # type: ignore[arg-type]
+            assert dataset_id is not None and catalog is not None and task is not None  # checked above
+            self._write_minari(rows, output, dataset_id=dataset_id, catalog=catalog, task=task)
             return
 
         to_stdout = output == "-"
         try:
-            stream: IO[str] = self.stdout if to_stdout else open(output, "w", encoding="utf-8")  # type: ignore[assignment]
+            stream: IO[str] = self.stdout if to_stdout else open(output, "w", encoding="utf-8")  # type: ignore[assignment]  # stdout writes as a file does
         except OSError as exc:
             raise CommandError(f"--output: cannot write {output!r}: {exc.strerror}") from None
         episodes = lines = 0
