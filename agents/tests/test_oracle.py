@@ -35,6 +35,7 @@ def small_patients(catalog: str, task: str, max_drugs: int, count: int) -> list[
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("catalog", CATALOGS)
 @pytest.mark.parametrize("task,max_drugs,count", [("easy_screening", 5, 12), ("budgeted_screening", 7, 4)])
 def test_the_beam_matches_exhaustive_search_on_small_patients(catalog, task, max_drugs, count):
@@ -87,6 +88,7 @@ def test_no_query_placement_beats_the_planners_one_query_on_budgeted_screening()
         assert obs.grader_score is not None and obs.grader_score <= found.score + 1e-12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("catalog", CATALOGS)
 @pytest.mark.parametrize("task", ["easy_screening", "budgeted_screening", "complex_tradeoff"])
 def test_the_oracle_agent_plays_its_plan_and_outscores_the_baselines(catalog, task):

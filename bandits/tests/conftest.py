@@ -12,8 +12,11 @@ import pytest
 import torch
 from django.contrib.auth.models import User
 
+from bandits.params import BanditTrainParams
+from bandits.runners import run_bandit_train
 from bandits.screening import scorer_cache_clear
 from catalog.selectors import catalog_cache_clear
+from envcore.catalog import Catalog
 from jobs.models import Checkpoint, Job
 from jobs.services import job_create, job_execute
 
@@ -64,3 +67,35 @@ def tiny_model(classic: None, artifacts: Path) -> Checkpoint:
     job = run_job("bandit_train", {**TINY_TRAIN, "checkpoint_name": "tiny"})
     assert job.status == Job.Status.SUCCEEDED, job.error
     return Checkpoint.objects.get(name="tiny")
+
+
+class _FileCtx:
+    """Just enough of a job context to train outside the database (``bandits.runners``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.job_id, self.artifact_dir = 1, root / "job-1"
+        self.checkpoints: list[Any] = []
+        self.artifact_dir.mkdir(parents=True)
+
+    def progress(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def log(self, line: str) -> None:
+        pass
+
+    def catalog(self, name: str) -> Catalog:
+        return Catalog.load(name)
+
+    def add_checkpoint(self, kind: str, path: Path, **kw: Any) -> None:
+        self.checkpoints.append((path, kw))
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, dict]:
+    """A small model that flags a few combinations, trained once per test process (the runner
+    itself, no job row; about ten seconds) for every module that scores with it."""
+    defaults = {name: f.default for name, f in BanditTrainParams().fields.items()}
+    ctx = _FileCtx(tmp_path_factory.mktemp("artifacts"))
+    run_bandit_train({**defaults, **FLAGGING_TRAIN}, ctx)
+    path, kw = ctx.checkpoints[0]
+    return Path(path).read_bytes(), kw["metrics"]

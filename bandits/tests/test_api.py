@@ -15,11 +15,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from bandits.params import BanditTrainParams
-from bandits.runners import run_bandit_train
 from bandits.selectors import bandit_scorer
-from bandits.tests.conftest import FLAGGING_TRAIN
-from envcore.catalog import Catalog
 from jobs.models import Checkpoint, Job
 from jobs.selectors import checkpoint_file
 
@@ -30,38 +26,6 @@ SEVERE = ["DRUG_TRAMADOL", "DRUG_AMITRIPTYLINE"]
 def post(client: Client, url: str, body: Any, **extra: Any) -> Any:
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return client.post(url, raw, content_type="application/json", **extra)
-
-
-class _FileCtx:
-    """Just enough of a job context to train outside the database (``bandits.runners``)."""
-
-    def __init__(self, root: Path) -> None:
-        self.job_id, self.artifact_dir = 1, root / "job-1"
-        self.checkpoints: list[Any] = []
-        self.artifact_dir.mkdir(parents=True)
-
-    def progress(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def log(self, line: str) -> None:
-        pass
-
-    def catalog(self, name: str) -> Catalog:
-        return Catalog.load(name)
-
-    def add_checkpoint(self, kind: str, path: Path, **kw: Any) -> None:
-        self.checkpoints.append((path, kw))
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, dict]:
-    """A small model that flags a few combinations, trained once for the module (the runner
-    itself, no job row)."""
-    defaults = {name: f.default for name, f in BanditTrainParams().fields.items()}
-    ctx = _FileCtx(tmp_path_factory.mktemp("artifacts"))
-    run_bandit_train({**defaults, **FLAGGING_TRAIN}, ctx)
-    path, kw = ctx.checkpoints[0]
-    return Path(path).read_bytes(), kw["metrics"]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from django.test import Client
 from bandits import gate
 from bandits.api import VALIDATE_CHUNK
 from bandits.screening import unique_rows
-from bandits.tests.test_api import PAIR, post, tiny_model, trained  # noqa: F401  (fixtures)
+from bandits.tests.test_api import PAIR, post, tiny_model  # noqa: F401  (fixture)
 from jobs.models import Checkpoint
 
 

@@ -22,6 +22,7 @@ from catalog.selectors import catalog_get
 from jobs.services import JobError, job_create, job_params_validate
 
 
+@pytest.mark.slow
 def test_a_training_job_on_the_classic_catalog_registers_a_model_plots_and_flags(classic: None, artifacts: Path,
                                                                                   rex: User) -> None:
     job = run_job("bandit_train", FLAGGING_TRAIN, owner=rex)

@@ -60,6 +60,7 @@ def test_snap_is_hamming_nearest(ds):
     assert algo.snap(c) == int(l1.argmin())
 
 
+@pytest.mark.slow
 def test_deterministic_for_seed(ds):
     runs = []
     for _ in range(2):
@@ -77,6 +78,7 @@ def test_deterministic_for_seed(ds):
     assert [h["n_flagged"] for h in r1.history] == [h["n_flagged"] for h in r2.history]
 
 
+@pytest.mark.slow
 def test_finds_pips_far_above_random(ds, tmp_path):
     """At an equal budget of 700 pulls, OptimNeuralTS pulls about twice as many distinct PIPs as
     random pulls (sequential random over five seeds, and the random-supervised baseline), pulls a

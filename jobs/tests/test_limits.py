@@ -144,6 +144,7 @@ def _allocate_under(limit_mb: int, size_mb: int, answer: multiprocessing.Queue) 
         answer.put(repr(exc))
 
 
+@pytest.mark.slow
 def test_the_memory_ceiling_refuses_an_allocation_past_it_and_lifts_afterwards():
     """In a process of its own (the ceiling holds for a whole process, as in a pool process)."""
     import resource

@@ -25,6 +25,7 @@ def params_of(name: str) -> dict[str, torch.Tensor]:
     return load_checkpoint(checkpoint_path(name))[0].state_dict()
 
 
+@pytest.mark.slow
 def test_a_retried_training_job_goes_on_from_its_saved_state_to_the_same_parameters(classic, rex, settings,
                                                                                     monkeypatch):
     settings.JOBS_RESUME_EVERY_S = 0  # a save after every update

@@ -122,6 +122,7 @@ def test_a_runner_error_fails_the_job_with_its_message(classic, rex, monkeypatch
     assert "Traceback" in job.log and not Checkpoint.objects.exists()
 
 
+@pytest.mark.slow
 def test_a_job_log_keeps_its_newest_whole_lines_within_the_cap(classic, rex, monkeypatch, settings):
     monkeypatch.setattr("jobs.context.FLUSH_EVERY_S", 0.0)  # every report writes: many appends
     # The in-memory SQLite test database locks whole tables, so these 3,000 appends keep the

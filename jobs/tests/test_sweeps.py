@@ -63,6 +63,7 @@ def test_a_sweep_runs_each_seed_and_reports_mean_and_std_per_task(classic, rex, 
     assert all(f"job {r.pk}" in page for r in runs)
 
 
+@pytest.mark.slow
 def test_a_grid_makes_one_point_per_combination(classic, rex):
     sweep = services.job_create(kind="sweep", params={"train": TRAIN, "seeds": [0, 1],
                                                       "grid": {"lr": [0.0003, 0.001], "ent_coef": [0.0, 0.01]}},

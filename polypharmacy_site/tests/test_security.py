@@ -34,6 +34,7 @@ def production_env(**extra: str) -> dict[str, str]:
             "SECRET_KEY": key, "ALLOWED_HOSTS": "example.org", "AUDIT_KEY": secrets.token_urlsafe(40), **extra}
 
 
+@pytest.mark.slow
 def test_check_deploy_prints_no_warning_in_production_mode() -> None:
     done = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=production_env(),
                           capture_output=True, text=True, timeout=120)

@@ -290,7 +290,8 @@ def test_flush_outside_the_test_runner_is_refused_by_the_database(settings):
 def test_the_test_runners_flush_empties_the_trail_and_keeps_its_triggers():
     append(2)
     call_command("flush", interactive=False, verbosity=0)
-    assert not AuditRecord.objects.exists() and not AuditHead.objects.exists()
+    # No record; the head is back at the genesis, as migrate leaves it.
+    assert not AuditRecord.objects.exists() and AuditHead.objects.get().count == 0
     append(1)  # a new chain starts, and its records are protected again
     with pytest.raises((DatabaseError, IntegrityError)), transaction.atomic():
         AuditRecord.objects.update(actor_label="x")
