@@ -2,7 +2,8 @@
 
 - HTTP: ``error_body`` — OpenEnv's (FastAPI's) 422 ``{"detail": [{"type", "loc", "msg",
   "input"}]}`` for validation, ``{"detail": "..."}`` with the error's own status otherwise;
-  ``api_exception_handler`` is DRF's handler, so views just raise.
+  DRF's exception handler (``polypharmacy_site.errors``, at site level) uses it, so views
+  just raise.
 - WebSocket: ``ws_error`` — ``{"type": "error", "data": {"message", "code", "field"?, "errors"?}}``.
 - MCP: ``mcp_tool_error`` — a tool result with ``isError: true`` (MCP's convention).
 
@@ -17,11 +18,7 @@ from typing import Any
 
 import asyncpg
 import psycopg
-from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from rest_framework import exceptions as drf_exceptions
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_default_handler
 
 from envcore.errors import EnvError, PayloadTooLarge, UnavailableError, ValidationError
 
@@ -69,31 +66,6 @@ def error_body(exc: EnvError, where: str | None = None) -> tuple[int, dict[str, 
     if isinstance(exc, ValidationError):
         return exc.status, {"detail": items(exc, where or exc.where)}
     return exc.status, {"detail": exc.message}
-
-
-def error_response(exc: EnvError) -> Response:
-    status, body = error_body(exc)
-    return Response(body, status=status)
-
-
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's exception handler: the domain errors, and DRF's own in the same shapes."""
-    domain = as_domain_error(exc)
-    if domain is not None:
-        return error_response(domain)
-    if isinstance(exc, RequestDataTooBig):
-        return error_response(PayloadTooLarge(TOO_LARGE_MESSAGE))
-    if isinstance(exc, drf_exceptions.ValidationError):
-        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        found = [{"type": "value_error", "loc": ["body", name], "msg": f"{name}: {message}", "input": None}
-                 for name, messages in detail.items() for message in (messages if isinstance(messages, list) else [messages])]
-        return Response({"detail": found}, status=422)
-    response = drf_default_handler(exc, context)
-    if response is not None and isinstance(exc, drf_exceptions.NotAuthenticated):
-        # DRF says only "credentials were not provided"; say how to provide them. The 401 and
-        # its WWW-Authenticate header are DRF's (TokenAuthentication is the first class).
-        response.data = {"detail": AUTH_REQUIRED_MESSAGE}
-    return response
 
 
 def ws_error(exc: EnvError) -> dict[str, Any]:
