@@ -46,6 +46,25 @@ def fresh_caches() -> Iterator[None]:
     catalog_cache_clear()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module that uses ``catalogs`` holds no transactional test. pytest-django runs every
+    transactional test after all the others, but pytest-xdist hands a module's tests to one
+    process together, so a transactional test there would meet the module's open transaction
+    (its flush: "cannot TRUNCATE ... pending trigger events")."""
+    kinds: dict[str, set[str]] = {}
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        marker = item.get_closest_marker("django_db")
+        transactional = "transactional_db" in names or bool(marker and marker.kwargs.get("transaction"))
+        module = kinds.setdefault(item.nodeid.split("::")[0], set())
+        module.update({"catalogs"} if "catalogs" in names else set())
+        module.update({"transactional"} if transactional else set())
+    mixed = sorted(path for path, found in kinds.items() if found == {"catalogs", "transactional"})
+    if mixed:
+        raise pytest.UsageError(f"transactional tests beside the module-wide catalogs fixture in {', '.join(mixed)}: "
+                                "move them to a module of their own")
+
+
 @pytest.fixture(scope="module")
 def catalogs(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     with django_db_blocker.unblock():

@@ -1,22 +1,19 @@
 """Authentication: with POLYPHARMACY_API_AUTH=required the env endpoints need a user (a token or
-a session), and every episode belongs to its creator, in either mode."""
+a session), and every episode belongs to its creator, in either mode. The WebSocket's side is
+test_auth_ws.py."""
 
 from __future__ import annotations
 
-import json
 from io import StringIO
-from typing import Any
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from episodes.consumers import CLOSE_UNAUTHORIZED
 from episodes.models import Episode, Step, ToolSession
-from episodes.tests.conftest import FINISH, FOREIGN_QUERY, database_rows, post, reset, run_async, step, ws_send
+from episodes.tests.conftest import FINISH, FOREIGN_QUERY, database_rows, post, reset, step
 
 pytestmark = pytest.mark.django_db
 
@@ -174,50 +171,3 @@ def test_tokens_are_managed_in_the_admin(client, alice_token: str) -> None:
     assert client.get(reverse("admin:authtoken_tokenproxy_changelist")).status_code == 200
     assert client.get(reverse("admin:authtoken_tokenproxy_add")).status_code == 200
     assert b"alice" in client.get(reverse("admin:authtoken_tokenproxy_changelist")).content
-
-
-# ── the WebSocket ────────────────────────────────────────────────────────────
-def ws_session(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> list[Any]:
-    """Connect, reset, and report what came back: the frames, then the close code (or None)."""
-    from polypharmacy_site.asgi import application
-
-    async def scenario() -> list[Any]:
-        communicator = WebsocketCommunicator(application, path, headers=headers or [])
-        connected, _ = await communicator.connect()
-        assert connected
-        if not await communicator.receive_nothing(timeout=0.2):  # refused at once
-            return [await communicator.receive_output(timeout=5), await communicator.receive_output(timeout=5)]
-        reply = await ws_send(communicator, {"type": "reset", "data": {"catalog": "classic"}})
-        await communicator.disconnect()
-        return [reply]
-
-    return run_async(scenario)
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("classic_catalog", "auth_required")
-def test_the_websocket_refuses_a_connection_without_a_token() -> None:
-    error, closed = ws_session("/ws")
-
-    assert json.loads(error["text"])["data"]["code"] == "SESSION_ERROR" and "token" in error["text"]
-    assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHORIZED}
-    assert Episode.objects.count() == 0
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("classic_catalog", "auth_required")
-def test_the_websocket_takes_a_token_in_the_query_or_the_header(alice: User, alice_token: str) -> None:
-    (by_query,) = ws_session(f"/ws?token={alice_token}")
-    (by_header,) = ws_session("/ws", headers=[(b"authorization", f"Token {alice_token}".encode())])
-
-    assert by_query["type"] == by_header["type"] == "observation"
-    assert list(Episode.objects.values_list("owner__username", flat=True)) == ["alice", "alice"]
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("classic_catalog", "auth_required")
-def test_the_websocket_refuses_a_wrong_token(alice_token: str) -> None:
-    error, closed = ws_session("/ws?token=" + "0" * 40)
-
-    assert '"SESSION_ERROR"' in error["text"]
-    assert closed["code"] == CLOSE_UNAUTHORIZED

@@ -288,7 +288,12 @@ def test_machines_with_their_own_artifact_folders_serve_each_others_models(tmp_p
 
 
 def test_a_sweep_of_three_seeds_runs_on_two_workers_at_once_and_gives_mean_and_std():
-    with LiveServer(extra_env={"REDIS_URL": "", "JOBS_DEFER_S": "1"}) as server:
+    # The sweep waits for its runs by deferring itself (a Celery retry with a countdown). Once,
+    # on a loaded machine with the embedded broker, that message was not seen again after its
+    # fourth attempt; the reaper's resend of a queued job's message is what recovers such a loss,
+    # so it runs here every second and resends after 20 s (in production: 30 s and 600 s).
+    with LiveServer(extra_env={"REDIS_URL": "", "JOBS_DEFER_S": "1", "JOBS_REAP_EVERY_S": "1",
+                               "JOBS_RESEND_AFTER_S": "20"}) as server:
         api = Api(server)
         with LiveWorker(server.env, name="w1", queues="training"), \
                 LiveWorker(server.env, name="w2", queues="celery,training"):
