@@ -300,10 +300,8 @@ class PolypharmacyEnv:
 
     def _intervention_check(self, act: ProposeIntervention) -> tuple[tuple[str, str] | None, int, str | None]:
         """(refusal, slot of the target, the substitute that would be put in place)."""
-        s = self._state
-        assert s is not None
         refused = intervention_refusal(act.target_drug_id, act.intervention_type, act.proposed_new_drug_id,
-                                       meds=self._regimen(), remaining_interventions=s.remaining_interventions,
+                                       meds=self._regimen(), remaining_interventions=self._live().remaining_interventions,
                                        catalog=self.catalog)
         slot = self._slot_of(act.target_drug_id)
         if refused is not None or slot is None:
