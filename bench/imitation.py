@@ -7,9 +7,11 @@ an export of recorded reviews, of people, scored greedily on the test seeds besi
 Planner demonstrations are the full-information planner's episodes (``agents.oracle``: it reads
 the interaction rules) on training seeds 100000…; the student (``agents.learning.imitation``) sees
 only what any agent sees. ``--reviews`` takes ``manage.py export_episodes`` output (for example
-the review sessions of a site) and clones each catalog's and task's steps in it. Test seeds
-10000–10099, never used for demonstrations. Pure RL is ``bench/train_matrix.py``; this is the
-comparison beside it, not a replacement.
+the review sessions of a site) and clones each catalog's and task's steps in it; by default the
+committed fixture ``fixtures/reviews/recorded_reviews.jsonl``, whose reviewer is scripted (the
+heuristic acting through the review services: ``bench/record_reviews.py``), not a pharmacist, so
+its rows say so. Test seeds 10000–10099, never used for demonstrations. Pure RL is
+``bench/train_matrix.py``; this is the comparison beside it, not a replacement.
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ from agents.oracle import OraclePolicy  # noqa: E402
 from envcore.catalog import Catalog  # noqa: E402
 from envcore.scenarios import TASKS  # noqa: E402
 
+RECORDED_REVIEWS = Path(__file__).resolve().parents[1] / "fixtures" / "reviews" / "recorded_reviews.jsonl"
+
+
+def reviews_label(path: Path) -> str:
+    """The rows' source: the committed fixture is a scripted reviewer's, and must never read as people's."""
+    if path.resolve() == RECORDED_REVIEWS:
+        return "recorded reviews (scripted reviewer fixture)"
+    return f"recorded reviews ({path.name})"
+
 
 def row(catalog: str, task: str, demos: Demonstrations, config: CloneConfig, demo_cpu: float | None = None) -> str:
     demo_time = "—" if demo_cpu is None else f"{demo_cpu:.1f} s"
@@ -53,13 +64,15 @@ def main() -> None:
     parser.add_argument("--demo-seeds", type=int, default=300, help="Planner episodes per task.")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--reviews", type=Path, default=None, help="export_episodes lines to imitate.")
+    parser.add_argument("--reviews", type=Path, default=RECORDED_REVIEWS,
+                        help="export_episodes lines to imitate (default: the committed scripted-reviewer "
+                             "fixture, fixtures/reviews/recorded_reviews.jsonl).")
     parser.add_argument("--catalogs", default="classic,curated")
     parser.add_argument("--tasks", default=",".join(TASKS))
     args = parser.parse_args()
     torch.set_num_threads(1)  # reproducible, and the figures are CPU seconds of one thread
     config = CloneConfig(epochs=args.epochs, seed=args.seed)
-    records = [json.loads(line) for line in args.reviews.read_text().splitlines() if line.strip()] if args.reviews else []
+    records = [json.loads(line) for line in args.reviews.read_text(encoding="utf-8").splitlines() if line.strip()]
     print("Imitation (behaviour cloning; not reinforcement learning), greedy on test seeds "
           f"{TEST_SEEDS.start}–{TEST_SEEDS.stop - 1}\n")
     print("| catalog | task | demonstrations of | episodes | score | normalised | random · oracle | "
@@ -73,7 +86,7 @@ def main() -> None:
                                           source="the planner (full information)")
             print(row(catalog, task, demos, config, time.process_time() - started), flush=True)
             if records:
-                people = export_demonstrations(records, Catalog.load(catalog), f"recorded reviews ({args.reviews.name})",
+                people = export_demonstrations(records, Catalog.load(catalog), reviews_label(args.reviews),
                                                task_id=task)
                 print(row(catalog, task, people, config), flush=True)
 
