@@ -198,10 +198,13 @@ class Catalog:
 
     def same_class(self, drug_id: str) -> tuple[str, ...]:
         """Other drugs of ``drug_id``'s ATC level-4 class, sorted by id."""
-        drug = self.drugs.get(drug_id)
-        if drug is None:
-            return ()
-        return tuple(d for d in self._by_class.get(drug.atc_class, ()) if d != drug_id)
+        return self._same_class.get(drug_id, ())
+
+    @cached_property
+    def _same_class(self) -> Mapping[str, tuple[str, ...]]:
+        # Built once: the adapter's encoding and the planner ask for it at every step.
+        return {drug_id: tuple(d for d in self._by_class.get(drug.atc_class, ()) if d != drug_id)
+                for drug_id, drug in self.drugs.items()}
 
     @cached_property
     def beers_by_drug(self) -> Mapping[str, tuple[BeersCriterion, ...]]:

@@ -246,6 +246,11 @@ class PolypharmacyEnv:
         return pair_key(drug_a, drug_b) in self._live().queried
 
     @property
+    def queried_pairs(self) -> frozenset[tuple[str, str]]:
+        """The drug pairs queried so far, as ``pair_key``s."""
+        return self._live().queried
+
+    @property
     def remaining_query_budget(self) -> int:
         return self._live().remaining_queries
 

@@ -26,9 +26,9 @@ The reward is ``raw_reward`` (unclamped), which is what a learner should optimis
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from itertools import combinations
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Container, Iterable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -106,46 +106,50 @@ def record_query(row: np.ndarray, severity: str, recommendation: str) -> None:
         row[5 + code] = 1.0
 
 
+_FIRST = np.array([i for i, _ in PAIRS])
+_SECOND = np.array([j for _, j in PAIRS])
+
+
 def _known_severe(pair_state: np.ndarray) -> np.ndarray:
     """Per slot: 1 if a queried pair with it was severe, 0.5 if moderate, else 0."""
-    known_severe = np.zeros(MAX_SLOTS, dtype=np.float32)
-    for k, (i, j) in enumerate(PAIRS):
-        weight = 1.0 if pair_state[k, 4] else 0.5 if pair_state[k, 3] else 0.0
-        if weight:
-            known_severe[i] = max(known_severe[i], weight)
-            known_severe[j] = max(known_severe[j], weight)
-    return known_severe
+    weight = np.where(pair_state[:, 4] > 0, 1.0, np.where(pair_state[:, 3] > 0, 0.5, 0.0)).astype(np.float32)
+    by_pair = np.zeros((MAX_SLOTS, MAX_SLOTS), dtype=np.float32)
+    by_pair[_FIRST, _SECOND] = weight
+    known: np.ndarray = np.maximum(by_pair.max(axis=0), by_pair.max(axis=1))
+    return known
+
+
+@lru_cache(maxsize=65_536)
+def _drug_features(catalog: Catalog, drug_id: str, conditions: frozenset[str]) -> tuple[float, ...]:
+    """The slot features that depend on the drug and the patient's conditions only, cached (the
+    catalog is immutable and hashes by content): (high risk, critical, Beers weight,
+    anticholinergic load, has a same-class substitute, default dose)."""
+    drug = catalog.drugs[drug_id]
+    beers = sum(BEERS_WEIGHTS[c.criterion_type] for c in catalog.beers_by_drug.get(drug_id, ())
+                if c.condition is None or c.condition in conditions)
+    return (float(drug.is_high_risk_elderly), float(drug.is_critical), min(beers, 1.0),
+            min(drug.anticholinergic_score / 3.0, 1.0), float(bool(catalog.same_class(drug_id))),
+            max(drug.default_dose_mg, 1e-9))
 
 
 def slot_features(catalog: Catalog, slots: Sequence[SlotState | None], pair_state: np.ndarray,
                   conditions: Iterable[str]) -> np.ndarray:
     """(MAX_SLOTS, SLOT_FEATURES): each present drug's risk flags, dose and what queries found."""
-    conditions = set(conditions)
+    conditions = frozenset(conditions)
     known_severe = _known_severe(pair_state)
-    out = np.zeros((MAX_SLOTS, SLOT_FEATURES), dtype=np.float32)
+    rows = [_EMPTY_SLOT] * MAX_SLOTS
     for s, state in enumerate(slots[:MAX_SLOTS]):
         if state is None:
             continue
         drug_id, dose, reduced, monitored = state
-        drug = catalog.drugs[drug_id]
-        beers = sum(
-            BEERS_WEIGHTS[c.criterion_type]
-            for c in catalog.beers_by_drug.get(drug_id, ())
-            if c.condition is None or c.condition in conditions
-        )
-        out[s] = (
-            1.0,
-            float(drug.is_high_risk_elderly),
-            float(drug.is_critical),
-            min(beers, 1.0),
-            float(reduced),
-            float(monitored),
-            min(dose / max(drug.default_dose_mg, 1e-9), 1.0),
-            min(drug.anticholinergic_score / 3.0, 1.0),
-            float(bool(catalog.same_class(drug_id))),
-            known_severe[s],
-        )
-    return out
+        high_risk, critical, beers, anticholinergic, has_substitute, default_dose = _drug_features(
+            catalog, drug_id, conditions)
+        rows[s] = (1.0, high_risk, critical, beers, float(reduced), float(monitored), min(dose / default_dose, 1.0),
+                   anticholinergic, has_substitute, float(known_severe[s]))
+    return np.array(rows, dtype=np.float32)
+
+
+_EMPTY_SLOT = (0.0,) * SLOT_FEATURES
 
 
 def _reader(obs: Observation | Mapping[str, Any]) -> Callable[[str], Any]:
@@ -188,23 +192,31 @@ def encode_vector(catalog: Catalog, task: TaskConfig, obs: Observation | Mapping
 
 
 def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bool, remaining_queries: int,
-                remaining_interventions: int, was_queried: Callable[[str, str], bool]) -> np.ndarray:
-    """The action mask (module docstring). A substitution is possible when a same-class drug is
-    not in the regimen: exactly when the environment's own search finds a candidate."""
+                remaining_interventions: int, queried: Container[tuple[str, str]]) -> np.ndarray:
+    """The action mask (module docstring); ``queried`` holds the queried drug pairs as
+    ``pair_key``s. A substitution is possible when a same-class drug is not in the regimen:
+    exactly when the environment's own search finds a candidate."""
     mask = np.zeros(N_ACTIONS, dtype=np.int8)
     mask[FINISH_ACTION] = 1
     if done:
         return mask
-    present = [s for s, state in enumerate(slots[:MAX_SLOTS]) if state is not None]
+    present = [(s, state[0]) for s, state in enumerate(slots[:MAX_SLOTS]) if state is not None]
     if remaining_queries > 0:
-        for pos, i in enumerate(present):
-            for j in present[pos + 1:]:
-                if not was_queried(slots[i][0], slots[j][0]):  # type: ignore[index]  # present: not None
-                    mask[PAIR_INDEX[(i, j)]] = 1
+        # Every pair of present slots, less the pairs whose drugs were queried (a handful, where
+        # the pairs are up to 105).
+        here = np.zeros(MAX_SLOTS, dtype=bool)
+        here[[s for s, _ in present]] = True
+        pairs = here[_FIRST] & here[_SECOND]
+        slot_of = {drug_id: s for s, drug_id in present}
+        for a, b in queried:
+            i, j = slot_of.get(a), slot_of.get(b)
+            if i is not None and j is not None:
+                pairs[PAIR_INDEX[(min(i, j), max(i, j))]] = False
+        mask[:N_QUERY] = pairs
     if remaining_interventions > 0:
-        regimen = {state[0] for state in slots if state is not None}
-        for s in present:
-            drug_id, dose, _reduced, monitored = slots[s]  # type: ignore[misc]  # present: not None
+        regimen = {drug_id for _, drug_id in present}
+        for s, drug_id in present:
+            _drug, dose, _reduced, monitored = slots[s]  # type: ignore[misc]  # present: not None
             base = N_QUERY + s * len(INTERVENTION_TYPES)
             mask[base + 0] = 1  # stop
             mask[base + 1] = int(dose > catalog.drugs[drug_id].min_dose_mg)
@@ -269,7 +281,7 @@ class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
     def _mask(self, slots: list[SlotState | None]) -> np.ndarray:
         env = self.env
         return encode_mask(env.catalog, slots, done=env.done, remaining_queries=env.remaining_query_budget,
-                           remaining_interventions=env.remaining_intervention_budget, was_queried=env.was_queried)
+                           remaining_interventions=env.remaining_intervention_budget, queried=env.queried_pairs)
 
     def action_mask(self) -> np.ndarray:
         return self._mask(self._slots())

@@ -17,7 +17,7 @@ and ``encode_mask``) on that state: only the replay is written here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Container, Iterable
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def encode_observation(observation: dict[str, Any], catalog: Catalog) -> tuple[n
         catalog, states, done=bool(observation.get("terminated") or observation.get("truncated")),
         remaining_queries=observation["remaining_query_budget"],
         remaining_interventions=observation["remaining_intervention_budget"],
-        was_queried=lambda a, b: pair_key(a, b) in queried,
+        queried=queried,
     )
     return vector.astype(np.float32), mask, [slot.drug_id if slot is not None else None for slot in slots]
 
@@ -118,3 +118,48 @@ def action_index(action: dict[str, Any], slots: list[str | None]) -> int | None:
             return None
         return N_QUERY + s * len(INTERVENTION_TYPES) + INTERVENTION_TYPES.index(action["intervention_type"])
     return None
+
+
+def drug_vocabulary(catalog: Catalog) -> tuple[str, ...]:
+    """The pairwise network's drug order (``PolicyConfig.drug_ids``): the catalog's drug ids, sorted."""
+    return tuple(sorted(catalog.drugs))
+
+
+HISTORY_FEATURES = 5
+LEARNER_EXTRAS = 2 * MAX_SLOTS + HISTORY_FEATURES  # what the pairwise network reads after the adapter's vector
+
+
+def _field(item: Any, name: str) -> Any:
+    # An observation's records and their wire dicts have the same field names.
+    return item[name] if isinstance(item, dict) else getattr(item, name)
+
+
+def learner_extras(slots: list[str | None], observation: Any, catalog: Catalog, index: dict[str, int]) -> np.ndarray:
+    """(LEARNER_EXTRAS,) float32 the pairwise network reads after the adapter's vector, all from
+    the observation (an ``Observation`` or its wire dict) and the public catalog:
+
+    - each slot's drug index: 0 for an empty slot, ``index[drug] + 1`` for a drug of the
+      vocabulary, ``len(index) + 1`` for one outside it (a drug a curator added after training);
+    - 1 where the slot's drug is needed (its medication entry's ``needed_for`` is not empty:
+      stopping it earns no risk reduction);
+    - what the graders will count of the episode so far, which the adapter's vector forgets once
+      a drug has left its slot: drug changes (stops and substitutions) / 5, critical drugs
+      stopped / 2, the share of interventions that lowered the risk, discoveries (moderate or
+      severe answers) per query, and whether any query discovered."""
+    out = np.zeros(LEARNER_EXTRAS, dtype=np.float32)
+    unknown = len(index)
+    needed = {_field(m, "drug_id") for m in _field(observation, "current_medications") if _field(m, "needed_for")}
+    for s, drug in enumerate(slots[:MAX_SLOTS]):
+        if drug is not None:
+            out[s] = index.get(drug, unknown) + 1
+            out[MAX_SLOTS + s] = float(drug in needed)
+    records = _field(observation, "interventions")
+    kinds = [_field(r, "action_type") for r in records]
+    changes = sum(1 for k in kinds if k in ("stop", "substitute"))
+    critical = sum(1 for r, k in zip(records, kinds) if k == "stop" and catalog.drugs[_field(r, "target_drug_id")].is_critical)
+    helpful = sum(1 for r in records if _field(r, "risk_delta") > 0)
+    queries = _field(observation, "interaction_queries")
+    discoveries = sum(1 for q in queries if _field(q, "severity") in ("moderate", "severe"))
+    out[2 * MAX_SLOTS:] = (min(changes / 5.0, 1.0), min(critical / 2.0, 1.0), helpful / len(records) if records else 0.0,
+                           discoveries / len(queries) if queries else 0.0, float(discoveries > 0))
+    return out
