@@ -53,7 +53,7 @@ def run_train_policy(params: dict[str, Any], ctx: Any) -> dict[str, Any]:
     config = TrainConfig(
         algorithm=params["algorithm"], task_id=params["task_id"], catalog=params["catalog"], seed=params["seed"],
         total_steps=params["total_steps"], n_envs=params["n_envs"], lr=params["lr"], ent_coef=params["ent_coef"],
-        hidden=tuple(params["hidden"]), eval_every=params["eval_every"],
+        hidden=tuple(params["hidden"]), eval_every=params["eval_every"], arch=params.get("arch", "mlp"),
     )
     ctx.log(f"training {config.algorithm} on {config.task_id} ({config.catalog}), {config.total_steps} steps, "
             f"seed {config.seed}")

@@ -59,6 +59,37 @@ def row(catalog: str, task: str, demos: Demonstrations, config: CloneConfig, dem
             f"{refs.random:.3f} · {refs.oracle:.3f} | {demo_time} | {result.cpu_time_s:.1f} s |")
 
 
+def imitation_rows(catalogs: list[str], tasks: list[str], *, demo_seeds: int = 300, epochs: int = 40,
+                   reviews: Path = RECORDED_REVIEWS) -> list[str]:
+    """The imitation rows in ``bench/train_matrix.py``'s columns, labelled as imitation: cloning
+    of planner demonstrations and of the recorded reviews, one clone each (seed 0); the score's
+    ± is over the test episodes, not over training seeds."""
+    torch.set_num_threads(1)
+    config = CloneConfig(epochs=epochs, seed=0)
+    records = [json.loads(line) for line in reviews.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = []
+    for catalog in catalogs:
+        for task in tasks:
+            started = time.process_time()
+            planner = policy_demonstrations(OraclePolicy(), catalog, task,
+                                            range(TRAIN_SEED_LOW, TRAIN_SEED_LOW + demo_seeds),
+                                            source="the planner (full information)")
+            demo_cpu = time.process_time() - started
+            people = export_demonstrations(records, Catalog.load(catalog), reviews_label(reviews), task_id=task)
+            refs = references(catalog, task, TEST_SEEDS)
+            for demos, cpu in ((planner, demo_cpu), (people, 0.0)):
+                if not len(demos):
+                    continue
+                result = behaviour_clone(demos, config)
+                score = evaluate(model_policy(result.model), task, TEST_SEEDS, catalog)
+                lines.append(
+                    f"| {catalog} | {task} | imitation (behaviour cloning) of {demos.source}, {demos.episodes} "
+                    f"episodes | {score.mean:.3f} (± {score.std:.3f} over test episodes) | {score.mean / refs.oracle:.1%} | "
+                    f"{format_normalised(refs.normalise(score.mean))} | {refs.random:.3f} | — | {refs.oracle:.3f} | — | "
+                    f"{len(demos)} demonstrated steps | {cpu + result.cpu_time_s:.0f} s |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo-seeds", type=int, default=300, help="Planner episodes per task.")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from functools import lru_cache, partial
 from itertools import combinations
-from typing import Any, Callable, Container, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -192,7 +192,7 @@ def encode_vector(catalog: Catalog, task: TaskConfig, obs: Observation | Mapping
 
 
 def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bool, remaining_queries: int,
-                remaining_interventions: int, queried: Container[tuple[str, str]]) -> np.ndarray:
+                remaining_interventions: int, queried: Iterable[tuple[str, str]]) -> np.ndarray:
     """The action mask (module docstring); ``queried`` holds the queried drug pairs as
     ``pair_key``s. A substitution is possible when a same-class drug is not in the regimen:
     exactly when the environment's own search finds a candidate."""

@@ -107,6 +107,10 @@ class TrainPolicyParams(StrictSerializer):
     n_envs = serializers.IntegerField(min_value=1, max_value=256, default=16)
     lr = FiniteFloatField(min_value=1e-6, max_value=1.0, default=3e-4)
     ent_coef = FiniteFloatField(min_value=0.0, max_value=1.0, default=0.01)
+    arch = serializers.ChoiceField(["mlp", "pairwise"], default="mlp",
+                                   help_text="mlp: layers over the adapter's vector. pairwise: drug and pair tokens "
+                                             "with an interaction memory learned from queries (the README's headline "
+                                             "learner; give hidden [64]: its first size is the token width).")
     hidden = serializers.ListField(child=serializers.IntegerField(min_value=4, max_value=2048), min_length=1,
                                    max_length=4, default=[256, 256], help_text="Hidden layer sizes, e.g. [256, 256].")
     eval_every = serializers.IntegerField(min_value=0, max_value=10_000, default=20,

@@ -10,9 +10,10 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from agents.learning.encoding import encode_observation
+from agents.learning.encoding import encode_observation, learner_extras
 from agents.learning.policy import ActorCritic, load_checkpoint
 from envcore.catalog import Catalog
 from envcore.gym_env import decode_action
@@ -27,9 +28,14 @@ class ModelPolicy:
         self.model = model
         self.greedy = greedy
         self.checkpoint = checkpoint if checkpoint is not None else {}
+        config = model.config
+        self._index = {d: i for i, d in enumerate(config.drug_ids)} if config.arch == "pairwise" else None
 
     def __call__(self, observation: dict[str, Any], *, catalog: Catalog, rng: random.Random) -> dict[str, Any]:
         vector, mask, slots = encode_observation(observation, catalog)
+        if self._index is not None:
+            extras = learner_extras(slots, observation, catalog, self._index)
+            vector = np.concatenate([vector, extras])
         with torch.no_grad():
             if self.greedy:
                 index = self.model.act(vector, mask, greedy=True)

@@ -16,24 +16,45 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.learning.pairwise import PairwiseTrunk, hierarchical_logits
+
 CHECKPOINT_FORMAT = 1
 MASKED_LOGIT = -1e9
 
 
+ARCHITECTURES = ("mlp", "pairwise")
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
+    """``arch`` "mlp": layers of ``hidden`` over the adapter's vector. "pairwise"
+    (``agents.learning.pairwise``): drug and pair tokens of width ``hidden[0]``, with a learned
+    embedding of width ``embed`` per drug of ``drug_ids`` (the catalog's drugs, in the order the
+    observation's drug indices count them); its ``obs_size`` includes the drug indices."""
+
     obs_size: int
     n_actions: int
     hidden: tuple[int, ...] = (256, 256)
+    arch: str = "mlp"
+    drug_ids: tuple[str, ...] = ()
+    embed: int = 32
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"Unknown architecture {self.arch!r}; expected one of {', '.join(ARCHITECTURES)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["drug_ids"] = list(self.drug_ids)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PolicyConfig":
-        return cls(obs_size=int(d["obs_size"]), n_actions=int(d["n_actions"]), hidden=tuple(int(h) for h in d["hidden"]))
+        # Checkpoints written before the pairwise network have no arch: they are MLPs.
+        return cls(obs_size=int(d["obs_size"]), n_actions=int(d["n_actions"]), hidden=tuple(int(h) for h in d["hidden"]),
+                   arch=str(d.get("arch", "mlp")), drug_ids=tuple(str(x) for x in d.get("drug_ids", ())),
+                   embed=int(d.get("embed", 32)))
 
 
 def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -45,6 +66,9 @@ class ActorCritic(nn.Module):
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__()
         self.config = config
+        if config.arch == "pairwise":
+            self.pairwise = PairwiseTrunk(len(config.drug_ids), config.hidden[0], config.embed)
+            return
         layers: list[nn.Module] = []
         size = config.obs_size
         for h in config.hidden:
@@ -64,8 +88,17 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(masked logits, value)."""
+        logits, value, _rewards = self.forward_all(obs, mask)
+        return logits, value
+
+    def forward_all(self, obs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(masked logits, value, predicted step rewards): the pairwise network's reward model
+        (``agents.learning.pairwise``); the MLP has none."""
+        if self.config.arch == "pairwise":
+            within, kind, value, rewards = self.pairwise(obs)
+            return hierarchical_logits(within, kind, mask, MASKED_LOGIT), value, rewards
         h = self.trunk(obs)
-        return masked_logits(self.pi(h), mask), self.v(h).squeeze(-1)
+        return masked_logits(self.pi(h), mask), self.v(h).squeeze(-1), None
 
     def distribution(self, obs: torch.Tensor, mask: torch.Tensor) -> tuple[torch.distributions.Categorical, torch.Tensor]:
         logits, value = self(obs, mask)

@@ -1,5 +1,10 @@
 """PPO with action masking on envcore's Gymnasium adapter in Gymnasium's SyncVectorEnv, fully seeded.
 
+Two networks (``TrainConfig.arch``): "mlp", layers over the adapter's vector, and "pairwise"
+(``agents.learning.pairwise``), drug and pair tokens with an interaction memory filled from the
+query answers the training episodes get (after each update, so a rollout and its update see the
+same memory), which ``bench/train_matrix.py`` reports.
+
 Same ``TrainConfig`` (seed included) ⇒ bit-identical parameters: python ``random``, numpy and
 torch are seeded from the config's seed, env patient seeds come from a numpy ``SeedSequence``
 derived from it, action sampling and minibatch shuffles use a seeded ``torch.Generator``, and
@@ -28,9 +33,10 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from agents.learning import resume
-from agents.learning.policy import ActorCritic, PolicyConfig, save_checkpoint
+from agents.learning.encoding import LEARNER_EXTRAS, drug_vocabulary, learner_extras
+from agents.learning.policy import ARCHITECTURES, ActorCritic, PolicyConfig, save_checkpoint
 from envcore.catalog import Catalog
-from envcore.gym_env import N_ACTIONS, OBS_SIZE, PolypharmacyGymEnv
+from envcore.gym_env import N_ACTIONS, N_QUERY, OBS_SIZE, PolypharmacyGymEnv
 from envcore.scenarios import TASKS
 
 TRAIN_SEED_LOW = 100_000
@@ -67,6 +73,11 @@ class TrainConfig:
     minibatch_size: int = 256
     max_grad_norm: float = 0.5
     hidden: tuple[int, ...] = (256, 256)
+    # "mlp": the adapter's vector through ``hidden``; "pairwise": drug and pair tokens
+    # (agents.learning.pairwise) of width hidden[0], drugs embedded in ``embed`` numbers.
+    arch: str = "mlp"
+    embed: int = 32
+    aux_coef: float = 0.5  # weight of the pairwise network's reward model loss
     eval_every: int = 10  # updates between validation evaluations (0: never)
     eval_seeds: tuple[int, ...] = tuple(VALIDATION_SEEDS)
 
@@ -82,6 +93,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.task_id != "all" and self.task_id not in TASKS:
             raise ValueError(f"Unknown task_id {self.task_id!r}")
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"Unknown arch {self.arch!r}; expected one of {', '.join(ARCHITECTURES)}")
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"Unknown algorithm {self.algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
         self.hidden = tuple(self.hidden)
@@ -138,6 +151,15 @@ class TrainingGymEnv(PolypharmacyGymEnv):
         self.tasks = tasks
         self.rng = rng
         self.current_task = ""
+        # The query answers since the learner last read them (``TrainingVectorEnv.take_answers``).
+        self.answers: list[tuple[str, str, str, str]] = []
+
+    def step(self, action: int | np.integer[Any]) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        result = super().step(action)
+        answer = self.env.observation.last_query_result if self.env.observation is not None else None
+        if answer is not None and int(action) < N_QUERY:
+            self.answers.append((answer.drug_id_1, answer.drug_id_2, answer.severity, answer.recommendation))
+        return result
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         task = self.tasks[int(self.rng.integers(len(self.tasks)))]
@@ -152,16 +174,38 @@ class TrainingVectorEnv:
     what the rollout reads: the current observations and action masks, and the task each
     episode ran. Each env's Generator comes from a SeedSequence of the training seed."""
 
-    def __init__(self, catalog: Catalog | str, tasks: tuple[str, ...], n_envs: int, seed: int) -> None:
+    def __init__(self, catalog: Catalog | str, tasks: tuple[str, ...], n_envs: int, seed: int,
+                 drug_ids: tuple[str, ...] = ()) -> None:
         catalog = catalog if isinstance(catalog, Catalog) else Catalog.load(catalog)
+        # A pairwise learner's observation carries each slot's drug index after the vector.
+        self.drug_index = {d: i for i, d in enumerate(drug_ids)} if drug_ids else None
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_envs)]
         self.vector = SyncVectorEnv([partial(TrainingGymEnv, catalog, tasks, rng) for rng in rngs],
                                     copy=False, autoreset_mode=AutoresetMode.SAME_STEP)
         self.envs: list[TrainingGymEnv] = self.vector.envs  # type: ignore[assignment]  # made above
         obs: np.ndarray  # SyncVectorEnv leaves its observation and array types open
         obs, info = self.vector.reset()
-        self.obs = np.array(obs, dtype=np.float32)
+        self.obs = np.zeros((n_envs, OBS_SIZE + (LEARNER_EXTRAS if self.drug_index is not None else 0)), dtype=np.float32)
+        self._observe(obs)
         self.masks = info["action_mask"].astype(bool)
+
+    def _observe(self, obs: np.ndarray) -> None:
+        self.obs[:, :OBS_SIZE] = obs
+        if self.drug_index is not None:
+            for i, env in enumerate(self.envs):
+                self.obs[i, OBS_SIZE:] = _extras(env, self.drug_index)
+
+    def take_answers(self) -> list[tuple[int, int, str, str]]:
+        """The query answers the environments received since the last call, drugs as the
+        observation's indices (for ``PairwiseTrunk.remember``)."""
+        out = []
+        index = self.drug_index or {}
+        unknown = len(index) + 1
+        for env in self.envs:
+            out += [(index.get(a, unknown - 1) + 1, index.get(b, unknown - 1) + 1, sev, rec)
+                    for a, b, sev, rec in env.answers]
+            env.answers.clear()
+        return out
 
     @property
     def rngs(self) -> list[np.random.Generator]:
@@ -180,10 +224,16 @@ class TrainingVectorEnv:
         truncated: np.ndarray
         obs, rewards, terminated, truncated, info = self.vector.step(actions)
         dones = terminated | truncated
-        self.obs[:] = obs
+        self._observe(obs)
         self.masks[:] = info["action_mask"]
         finished = [(tasks[i], float(info["final_info"]["grader_score"][i])) for i in np.flatnonzero(dones)]
         return rewards.astype(np.float32), dones.astype(np.float32), finished
+
+
+def _extras(env: PolypharmacyGymEnv, index: dict[str, int]) -> np.ndarray:
+    observation = env.env.observation
+    assert observation is not None
+    return learner_extras(env.env.medication_slots(), observation, env.env.catalog, index)
 
 
 def greedy_scores(
@@ -192,10 +242,13 @@ def greedy_scores(
     """Grader scores of the greedy policy, one episode per seed (the seed picks the patient
     exactly as ``agents.evaluate`` does: ``patient_seed=seed``)."""
     env = PolypharmacyGymEnv(catalog)
+    index = {d: i for i, d in enumerate(model.config.drug_ids)} if model.config.arch == "pairwise" else None
     scores = []
     for seed in seeds:
         obs, info = env.reset(options={"task_id": task_id, "patient_seed": int(seed)})
         while True:
+            if index is not None:
+                obs = np.concatenate([obs, _extras(env, index)])
             action = model.act(obs, info["action_mask"], greedy=True)
             obs, _r, terminated, truncated, info = env.step(int(action))  # one observation: an int
             if terminated or truncated:
@@ -217,6 +270,14 @@ def seed_everything(seed: int) -> torch.Generator:
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen
+
+
+def policy_config(config: TrainConfig, catalog: Catalog) -> PolicyConfig:
+    """The network a training configuration builds (the pairwise one learns the catalog's drugs)."""
+    if config.arch == "pairwise":
+        return PolicyConfig(OBS_SIZE + LEARNER_EXTRAS, N_ACTIONS, config.hidden, arch="pairwise",
+                            drug_ids=drug_vocabulary(catalog), embed=config.embed)
+    return PolicyConfig(OBS_SIZE, N_ACTIONS, config.hidden)
 
 
 ResumeCallback = Callable[[int, Callable[[], dict[str, Any]]], None]
@@ -256,9 +317,9 @@ class Rollout:
     dones: torch.Tensor
 
     @classmethod
-    def empty(cls, n_steps: int, n_envs: int) -> "Rollout":
+    def empty(cls, n_steps: int, n_envs: int, obs_size: int = OBS_SIZE) -> "Rollout":
         return cls(
-            obs=torch.zeros((n_steps, n_envs, OBS_SIZE)),
+            obs=torch.zeros((n_steps, n_envs, obs_size)),
             masks=torch.zeros((n_steps, n_envs, N_ACTIONS), dtype=torch.bool),
             actions=torch.zeros((n_steps, n_envs), dtype=torch.long),
             logp=torch.zeros((n_steps, n_envs)),
@@ -320,6 +381,7 @@ def _optimise(model: ActorCritic, optim: torch.optim.Optimizer, gen: torch.Gener
     b_obs, b_mask = buf.obs.reshape(batch, -1), buf.masks.reshape(batch, -1)
     b_act, b_logp = buf.actions.reshape(-1), buf.logp.reshape(-1)
     b_adv, b_ret = adv.reshape(-1), ret.reshape(-1)
+    b_rew = buf.rewards.reshape(-1)
     model.train()
     stats = {"pg_loss": 0.0, "v_loss": 0.0, "entropy": 0.0, "approx_kl": 0.0, "clipfrac": 0.0}
     n_mb = 0
@@ -327,7 +389,9 @@ def _optimise(model: ActorCritic, optim: torch.optim.Optimizer, gen: torch.Gener
         perm = torch.randperm(batch, generator=gen)
         for s in range(0, batch, minibatch_size):
             idx = perm[s:s + minibatch_size]
-            dist, value = model.distribution(b_obs[idx], b_mask[idx])
+            logits, value, predicted = model.forward_all(b_obs[idx], b_mask[idx])
+            aux = torch.zeros(()) if predicted is None else _reward_loss(predicted, b_act[idx], b_rew[idx])
+            dist = torch.distributions.Categorical(logits=logits)
             logp = dist.log_prob(b_act[idx])
             ratio = torch.exp(logp - b_logp[idx])
             mb_adv = b_adv[idx]
@@ -337,7 +401,7 @@ def _optimise(model: ActorCritic, optim: torch.optim.Optimizer, gen: torch.Gener
             probs = dist.probs
             entropy = -(probs * torch.where(b_mask[idx], dist.logits, torch.zeros_like(dist.logits))).sum(-1).mean()
             v_loss = 0.5 * ((value - b_ret[idx]) ** 2).mean()
-            loss = pg_loss - config.ent_coef * entropy + config.vf_coef * v_loss
+            loss = pg_loss - config.ent_coef * entropy + config.vf_coef * v_loss + config.aux_coef * aux
             optim.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -351,6 +415,17 @@ def _optimise(model: ActorCritic, optim: torch.optim.Optimizer, gen: torch.Gener
             n_mb += 1
     model.eval()
     return {k: v / max(n_mb, 1) for k, v in stats.items()}
+
+
+REWARD_SCALE = 20.0  # step rewards are hundredths: scaled so their squared error is not negligible
+
+
+def _reward_loss(predicted: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """Squared error of the predicted step reward of each action taken, finishes left out (their
+    reward is the grade)."""
+    taken = predicted.gather(1, actions.unsqueeze(1)).squeeze(1)
+    steps = (actions != N_ACTIONS - 1).float()
+    return (((taken - rewards) * REWARD_SCALE) ** 2 * steps).sum() / steps.sum().clamp(min=1.0)
 
 
 def _log_update(log: Callable[[str], None], entry: dict[str, Any], n_updates: int) -> None:
@@ -370,9 +445,9 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
     gen = seed_everything(config.seed)
     catalog = catalog if catalog is not None else Catalog.load(config.catalog)
     tasks = config.tasks()
-    model = ActorCritic(PolicyConfig(OBS_SIZE, N_ACTIONS, config.hidden))
+    model = ActorCritic(policy_config(config, catalog))
     optim = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-5)
-    venv = TrainingVectorEnv(catalog, tasks, config.n_envs, config.seed)
+    venv = TrainingVectorEnv(catalog, tasks, config.n_envs, config.seed, model.config.drug_ids)
     batch = config.n_envs * config.n_steps
     # REINFORCE (TrainConfig.algorithm): Monte-Carlo advantages, one full-batch step per rollout.
     reinforce = config.algorithm == "reinforce"
@@ -381,7 +456,7 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
     minibatch_size = batch if reinforce else config.minibatch_size
     n_updates = max(1, config.total_steps // batch)
     result = TrainResult(model=model, config=config)
-    buf = Rollout.empty(config.n_steps, config.n_envs)
+    buf = Rollout.empty(config.n_steps, config.n_envs, model.config.obs_size)
     ep_return = np.zeros(config.n_envs)
     steps, done_updates = 0, 0
     if resume_from is not None:
@@ -396,6 +471,9 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
         steps += batch
         adv, ret = _advantages(model, venv, buf, config.gamma, gae_lambda)
         stats = _optimise(model, optim, gen, config, buf, adv, ret, epochs=epochs, minibatch_size=minibatch_size)
+        if config.arch == "pairwise":
+            # After the update, so a rollout and the update on it see the same memory.
+            model.pairwise.remember(venv.take_answers())
         entry: dict[str, Any] = {"update": update, "step": steps, **stats}
         if finished:
             entry["train_score"] = statistics.fmean(s for _, s in finished)
