@@ -87,3 +87,20 @@ def test_cancel_over_the_api(classic, rex, sue, phil):
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
     again = post(client_for(rex), f"/api/jobs/{job.pk}/cancel", {})
     assert again.status_code == 409 and "only a queued or running job" in again.json()["detail"]
+
+
+def test_a_pairwise_training_job_saves_a_checkpoint_that_plays_on_the_wire(classic, rex):
+    bad = post(client_for(rex), "/api/jobs", {"kind": "train_policy", "params": {**TINY_TRAIN, "arch": "transformer"}})
+    assert bad.status_code == 422 and "arch" in bad.content.decode()
+    job = services.job_create(kind="train_policy", params={**TINY_TRAIN, "arch": "pairwise", "checkpoint_name": "pw"},
+                              owner=rex)
+    services.job_execute(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.log
+    detail = client_for(rex).get(f"/api/jobs/{job.pk}").json()
+    assert detail["params"]["arch"] == "pairwise" and detail["result"]["checkpoint"] == "pw"
+    evaluation = services.job_create(kind="evaluate", params={"agent": "policy:pw", "catalog": "classic", "episodes": 3},
+                                     owner=rex)
+    services.job_execute(job_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == "succeeded", evaluation.log
