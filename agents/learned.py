@@ -40,9 +40,7 @@ def policy_top_actions(policy: Callable[..., Any], observation: dict[str, Any], 
         return []
     import torch  # a policy with a network was loaded: torch is imported already
 
-    from agents.learning.encoding import encode_observation
-
-    vector, mask, slots = encode_observation(observation, catalog)
+    vector, mask, slots = policy.encode(observation, catalog)  # ModelPolicy: its network's own input
     with torch.no_grad():
         logits, _ = model(torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0),
                           torch.as_tensor(mask).bool().unsqueeze(0))

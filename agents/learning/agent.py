@@ -31,11 +31,16 @@ class ModelPolicy:
         config = model.config
         self._index = {d: i for i, d in enumerate(config.drug_ids)} if config.arch == "pairwise" else None
 
-    def __call__(self, observation: dict[str, Any], *, catalog: Catalog, rng: random.Random) -> dict[str, Any]:
+    def encode(self, observation: dict[str, Any], catalog: Catalog) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+        """(the network's input, action mask, drug id per slot) for a wire observation: the
+        adapter's vector, and for the pairwise network the learner's extras after it."""
         vector, mask, slots = encode_observation(observation, catalog)
         if self._index is not None:
-            extras = learner_extras(slots, observation, catalog, self._index)
-            vector = np.concatenate([vector, extras])
+            vector = np.concatenate([vector, learner_extras(slots, observation, catalog, self._index)])
+        return vector, mask, slots
+
+    def __call__(self, observation: dict[str, Any], *, catalog: Catalog, rng: random.Random) -> dict[str, Any]:
+        vector, mask, slots = self.encode(observation, catalog)
         with torch.no_grad():
             if self.greedy:
                 index = self.model.act(vector, mask, greedy=True)

@@ -137,3 +137,14 @@ def test_policy_config_names_the_catalogs_drugs():
     assert config.drug_ids == tuple(sorted(catalog.drugs)) and config.obs_size == OBS_SIZE + LEARNER_EXTRAS
     with pytest.raises(ValueError, match="arch"):
         TrainConfig(arch="transformer")
+
+
+def test_the_review_pages_top_actions_read_a_pairwise_checkpoint(tiny_runs):
+    from agents.learned import policy_top_actions
+
+    policy = model_policy(tiny_runs[0].model)
+    catalog = Catalog.load("classic")
+    obs = PolypharmacyEnv(catalog).reset(seed=10001, task_id="budgeted_screening").to_dict()
+    top = policy_top_actions(policy, obs, catalog, 3)
+    assert len(top) == 3 and top[0]["p"] >= top[1]["p"] >= top[2]["p"]
+    assert top[0]["action"] == policy(obs, catalog=catalog, rng=random.Random(0))  # the greedy suggestion first
