@@ -35,12 +35,12 @@ def policy_top_actions(policy: Callable[..., Any], observation: dict[str, Any], 
                        k: int) -> list[dict[str, Any]]:
     """The ``k`` actions the policy's network rates likeliest here, with their probabilities
     (the greedy suggestion is the first). Empty for a policy without a network."""
-    model = getattr(policy, "model", None)
-    if model is None:
+    model, encode = getattr(policy, "model", None), getattr(policy, "encode", None)
+    if model is None or encode is None:
         return []
     import torch  # a policy with a network was loaded: torch is imported already
 
-    vector, mask, slots = policy.encode(observation, catalog)  # ModelPolicy: its network's own input
+    vector, mask, slots = encode(observation, catalog)  # ModelPolicy's: its network's own input
     with torch.no_grad():
         logits, _ = model(torch.as_tensor(vector, dtype=torch.float32).unsqueeze(0),
                           torch.as_tensor(mask).bool().unsqueeze(0))
