@@ -177,7 +177,7 @@ class TrainingVectorEnv:
     def __init__(self, catalog: Catalog | str, tasks: tuple[str, ...], n_envs: int, seed: int,
                  drug_ids: tuple[str, ...] = ()) -> None:
         catalog = catalog if isinstance(catalog, Catalog) else Catalog.load(catalog)
-        # A pairwise learner's observation carries each slot's drug index after the vector.
+        # A pairwise learner's observation carries the learner's extras after the vector.
         self.drug_index = {d: i for i, d in enumerate(drug_ids)} if drug_ids else None
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_envs)]
         self.vector = SyncVectorEnv([partial(TrainingGymEnv, catalog, tasks, rng) for rng in rngs],
@@ -200,10 +200,9 @@ class TrainingVectorEnv:
         observation's indices (for ``PairwiseTrunk.remember``)."""
         out = []
         index = self.drug_index or {}
-        unknown = len(index) + 1
+        unknown = len(index)  # a drug outside the vocabulary: learner_extras' last index
         for env in self.envs:
-            out += [(index.get(a, unknown - 1) + 1, index.get(b, unknown - 1) + 1, sev, rec)
-                    for a, b, sev, rec in env.answers]
+            out += [(index.get(a, unknown) + 1, index.get(b, unknown) + 1, sev, rec) for a, b, sev, rec in env.answers]
             env.answers.clear()
         return out
 
