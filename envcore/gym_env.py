@@ -200,27 +200,25 @@ def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bo
     mask[FINISH_ACTION] = 1
     if done:
         return mask
-    present = [(s, state[0]) for s, state in enumerate(slots[:MAX_SLOTS]) if state is not None]
+    slot_of = {state[0]: s for s, state in enumerate(slots[:MAX_SLOTS]) if state is not None}  # the regimen
     if remaining_queries > 0:
         # Every pair of present slots, less the pairs whose drugs were queried (a handful, where
         # the pairs are up to 105).
         here = np.zeros(MAX_SLOTS, dtype=bool)
-        here[[s for s, _ in present]] = True
+        here[list(slot_of.values())] = True
         pairs = here[_FIRST] & here[_SECOND]
-        slot_of = {drug_id: s for s, drug_id in present}
         for a, b in queried:
             i, j = slot_of.get(a), slot_of.get(b)
             if i is not None and j is not None:
                 pairs[PAIR_INDEX[(min(i, j), max(i, j))]] = False
         mask[:N_QUERY] = pairs
     if remaining_interventions > 0:
-        regimen = {drug_id for _, drug_id in present}
-        for s, drug_id in present:
+        for drug_id, s in slot_of.items():
             _drug, dose, _reduced, monitored = slots[s]  # type: ignore[misc]  # present: not None
             base = N_QUERY + s * len(INTERVENTION_TYPES)
             mask[base + 0] = 1  # stop
             mask[base + 1] = int(dose > catalog.drugs[drug_id].min_dose_mg)
-            mask[base + 2] = int(any(c not in regimen for c in catalog.same_class(drug_id)))
+            mask[base + 2] = int(any(c not in slot_of for c in catalog.same_class(drug_id)))
             mask[base + 3] = int(not monitored)
     return mask
 

@@ -28,8 +28,7 @@ class ModelPolicy:
         self.model = model
         self.greedy = greedy
         self.checkpoint = checkpoint if checkpoint is not None else {}
-        config = model.config
-        self._index = {d: i for i, d in enumerate(config.drug_ids)} if config.arch == "pairwise" else None
+        self._index = model.config.drug_index()
 
     def encode(self, observation: dict[str, Any], catalog: Catalog) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
         """(the network's input, action mask, drug id per slot) for a wire observation: the

@@ -17,7 +17,7 @@ and ``encode_mask``) on that state: only the replay is written here.
 
 from __future__ import annotations
 
-from typing import Any, Container, Iterable
+from typing import Any
 
 import numpy as np
 

@@ -40,7 +40,8 @@ from torch import nn
 from agents.learning.encoding import HISTORY_FEATURES, LEARNER_EXTRAS
 from envcore.contract import INTERVENTION_TYPES
 from envcore.gym_env import (
-    GLOBAL_FEATURES, MAX_SLOTS, N_QUERY, OBS_SIZE, PAIR_FEATURES, PAIRS, SLOT_FEATURES, record_query,
+    FINISH_ACTION, GLOBAL_FEATURES, MAX_SLOTS, N_ACTIONS, N_QUERY, OBS_SIZE, PAIR_FEATURES, PAIRS, SLOT_FEATURES,
+    record_query,
 )
 
 _SLOT_END = MAX_SLOTS * SLOT_FEATURES
@@ -186,7 +187,7 @@ def _gather(selection: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (selection @ x.reshape(n, batch * width)).reshape(selection.shape[0], batch, width)
 
 
-_KINDS = ((0, N_QUERY), (N_QUERY, N_QUERY + MAX_SLOTS * _N_TYPES), (N_QUERY + MAX_SLOTS * _N_TYPES, N_QUERY + MAX_SLOTS * _N_TYPES + 1))
+_KINDS = ((0, N_QUERY), (N_QUERY, FINISH_ACTION), (FINISH_ACTION, N_ACTIONS))  # queries, interventions, finish
 
 
 def hierarchical_logits(within: torch.Tensor, kind: torch.Tensor, mask: torch.Tensor, masked: float) -> torch.Tensor:

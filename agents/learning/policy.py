@@ -30,7 +30,8 @@ class PolicyConfig:
     """``arch`` "mlp": layers of ``hidden`` over the adapter's vector. "pairwise"
     (``agents.learning.pairwise``): drug and pair tokens of width ``hidden[0]``, with a learned
     embedding of width ``embed`` per drug of ``drug_ids`` (the catalog's drugs, in the order the
-    observation's drug indices count them); its ``obs_size`` includes the drug indices."""
+    observation's drug indices count them); its ``obs_size`` includes the learner's extras
+    (``agents.learning.encoding.learner_extras``)."""
 
     obs_size: int
     n_actions: int
@@ -42,6 +43,10 @@ class PolicyConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"Unknown architecture {self.arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+
+    def drug_index(self) -> dict[str, int] | None:
+        """Drug id -> its place in ``drug_ids`` (``learner_extras``' index), None for the MLP."""
+        return {d: i for i, d in enumerate(self.drug_ids)} if self.arch == "pairwise" else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -36,7 +36,7 @@ from agents.learning import resume
 from agents.learning.encoding import LEARNER_EXTRAS, drug_vocabulary, learner_extras
 from agents.learning.policy import ARCHITECTURES, ActorCritic, PolicyConfig, save_checkpoint
 from envcore.catalog import Catalog
-from envcore.gym_env import N_ACTIONS, N_QUERY, OBS_SIZE, PolypharmacyGymEnv
+from envcore.gym_env import FINISH_ACTION, N_ACTIONS, N_QUERY, OBS_SIZE, PolypharmacyGymEnv
 from envcore.scenarios import TASKS
 
 TRAIN_SEED_LOW = 100_000
@@ -241,7 +241,7 @@ def greedy_scores(
     """Grader scores of the greedy policy, one episode per seed (the seed picks the patient
     exactly as ``agents.evaluate`` does: ``patient_seed=seed``)."""
     env = PolypharmacyGymEnv(catalog)
-    index = {d: i for i, d in enumerate(model.config.drug_ids)} if model.config.arch == "pairwise" else None
+    index = model.config.drug_index()
     scores = []
     for seed in seeds:
         obs, info = env.reset(options={"task_id": task_id, "patient_seed": int(seed)})
@@ -423,7 +423,7 @@ def _reward_loss(predicted: torch.Tensor, actions: torch.Tensor, rewards: torch.
     """Squared error of the predicted step reward of each action taken, finishes left out (their
     reward is the grade)."""
     taken = predicted.gather(1, actions.unsqueeze(1)).squeeze(1)
-    steps = (actions != N_ACTIONS - 1).float()
+    steps = (actions != FINISH_ACTION).float()
     return (((taken - rewards) * REWARD_SCALE) ** 2 * steps).sum() / steps.sum().clamp(min=1.0)
 
 
