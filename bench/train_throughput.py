@@ -1,7 +1,7 @@
 """Training throughput: environment steps per second of CPU while training, side by side.
 
-    .venv/bin/python bench/train_throughput.py [--baseline-ref 2806ccd] [--steps 32768] [--rounds 2]
-        [--catalog classic] [--task complex_tradeoff]
+    .venv/bin/python bench/train_throughput.py [--baseline-ref 2806ccd] [--compare-ref REF] [--steps 32768]
+        [--rounds 2] [--catalog classic] [--task complex_tradeoff]
 
 Each configuration trains for ``--steps`` environment steps (evaluation off) in its own process,
 single-threaded, and reports steps / CPU seconds of that process. The baseline is the learner as
@@ -14,7 +14,12 @@ Configurations:
   64 steps, 4 epochs of 256-sample minibatches);
 - ``mlp``: this tree's learner with the same network and settings (what the faster environment
   path alone gives);
-- ``pairwise``: this tree's headline learner (``bench/train_matrix.py``'s configuration).
+- ``pairwise``: this tree's headline learner (``bench/train_matrix.py``'s configuration);
+- with ``--compare-ref``, ``mlp`` and ``pairwise`` as they were at that commit too.
+
+Beside the rate, each configuration's CPU microseconds per environment step, split into the
+environment (the vector env's step: envcore, the adapter's encoding, Gymnasium's vector env), the
+policy (the rest of the rollout: the forward pass and sampling), the update, and the rest.
 """
 
 from __future__ import annotations
@@ -33,25 +38,48 @@ ROOT = Path(__file__).resolve().parents[1]
 _CHILD = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from agents.learning.ppo import TrainConfig, train
-kwargs = json.loads(sys.argv[2])
-cfg = TrainConfig(**kwargs)
+from agents.learning import ppo
+parts = {"env": 0.0, "rollout": 0.0, "update": 0.0}
+
+def timed(name, fn):
+    def wrapper(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            parts[name] += time.process_time() - start
+    return wrapper
+
+# Where the CPU goes (the functions have these names at the baseline commit too).
+ppo.TrainingVectorEnv.step = timed("env", ppo.TrainingVectorEnv.step)
+ppo._collect_rollout = timed("rollout", ppo._collect_rollout)
+ppo._optimise = timed("update", ppo._optimise)
+cfg = ppo.TrainConfig(**json.loads(sys.argv[2]))
 cpu = time.process_time()
-result = train(cfg)
-print(json.dumps({"steps": result.steps, "cpu_s": time.process_time() - cpu}))
+result = ppo.train(cfg)
+print(json.dumps({"steps": result.steps, "cpu_s": time.process_time() - cpu, **parts}))
 """
 
+PARTS = ("env", "policy", "update", "other")
 
-def measure(tree: Path, kwargs: dict) -> float:
+
+def measure(tree: Path, kwargs: dict) -> dict[str, float]:
+    """Steps per CPU second, and CPU microseconds per step in each part: the environment (the
+    vector env's step: envcore, the adapter's encoding, Gymnasium's vector env), the policy
+    (the rest of the rollout: forward pass and sampling), the update, and the rest."""
     out = subprocess.run([sys.executable, "-c", _CHILD, str(tree), json.dumps(kwargs)], check=True,
                          capture_output=True, text=True, cwd=tree).stdout
-    figures = json.loads(out.strip().splitlines()[-1])
-    return figures["steps"] / figures["cpu_s"]
+    f = json.loads(out.strip().splitlines()[-1])
+    per_step = 1e6 / f["steps"]
+    return {"rate": f["steps"] / f["cpu_s"], "env": f["env"] * per_step,
+            "policy": (f["rollout"] - f["env"]) * per_step, "update": f["update"] * per_step,
+            "other": (f["cpu_s"] - f["rollout"] - f["update"]) * per_step}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--baseline-ref", default="2806ccd")
+    p.add_argument("--compare-ref", help="also run the mlp and pairwise configurations at this commit")
     p.add_argument("--steps", type=int, default=32_768)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--catalog", default="classic")
@@ -62,25 +90,31 @@ def main() -> None:
 
     common = {"task_id": a.task, "catalog": a.catalog, "total_steps": a.steps, "eval_every": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        baseline_tree = Path(tmp) / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(baseline_tree),
-                        a.baseline_ref], check=True)
+        refs = {"baseline": a.baseline_ref, **({"compare": a.compare_ref} if a.compare_ref else {})}
+        trees = {name: Path(tmp) / name for name in refs}
+        for name, ref in refs.items():
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(trees[name]), ref], check=True)
         try:
-            configs = {"baseline": (baseline_tree, common), "mlp": (ROOT, common),
+            configs = {"baseline": (trees["baseline"], common), "mlp": (ROOT, common),
                        "pairwise": (ROOT, {**common, **HEADLINE})}
-            figures: dict[str, list[float]] = {name: [] for name in configs}
+            if a.compare_ref:
+                configs |= {f"mlp at {a.compare_ref}": (trees["compare"], common),
+                            f"pairwise at {a.compare_ref}": (trees["compare"], {**common, **HEADLINE})}
+            figures: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
             for round_ in range(a.rounds):
                 for name, (tree, kwargs) in configs.items():
                     figures[name].append(measure(tree, kwargs))
-                    print(f"round {round_ + 1} {name}: {figures[name][-1]:,.0f} steps/CPU-s", flush=True)
+                    print(f"round {round_ + 1} {name}: {figures[name][-1]['rate']:,.0f} steps/CPU-s", flush=True)
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(baseline_tree)], check=True)
-    base = statistics.fmean(figures["baseline"])
+            for tree in trees.values():
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=True)
+    mean = {name: {k: statistics.fmean(run[k] for run in runs) for k in runs[0]} for name, runs in figures.items()}
+    base = mean["baseline"]["rate"]
     print(f"\n{a.catalog} {a.task}, {a.steps:,} steps per run, mean of {a.rounds} rounds (baseline: {a.baseline_ref})")
-    print("| learner | steps per CPU second | × baseline |\n|---|---|---|")
-    for name, values in figures.items():
-        mean = statistics.fmean(values)
-        print(f"| {name} | {mean:,.0f} | {mean / base:.2f}× |")
+    print("| learner | steps per CPU second | × baseline | CPU µs per step: env | policy | update | other |")
+    print("|---|---|---|---|---|---|---|")
+    for name, m in mean.items():
+        print(f"| {name} | {m['rate']:,.0f} | {m['rate'] / base:.2f}× | " + " | ".join(f"{m[k]:,.0f}" for k in PARTS) + " |")
 
 
 if __name__ == "__main__":

@@ -221,6 +221,16 @@ class Catalog:
             out.setdefault(rule.drug_id_2, []).append(rule)
         return {k: tuple(v) for k, v in out.items()}
 
+    @cached_property
+    def interactions(self) -> Mapping[str, Mapping[str, DDIRule]]:
+        """drug id → {the other drug of each of its rules → the rule}: the risk sums over a
+        regimen's pairs at every intervention, and this finds a pair's rule without building its key."""
+        out: dict[str, dict[str, DDIRule]] = {}
+        for rule in self.rules.values():
+            out.setdefault(rule.drug_id_1, {})[rule.drug_id_2] = rule
+            out.setdefault(rule.drug_id_2, {})[rule.drug_id_1] = rule
+        return out
+
     def pool(self, task_id: str) -> tuple[str, ...]:
         """Patient ids of a task, in file order (a seed indexes into this)."""
         return self._pools.get(task_id, ())

@@ -237,6 +237,11 @@ class PolypharmacyEnv:
         med = self._live().meds[slot]
         return None if med is None else (med.drug_id, med.dose_mg, med.dose_reduced, med.monitored)
 
+    def slot_states(self) -> list[tuple[str, float, bool, bool] | None]:
+        """``slot_state`` of every slot, in one call (the adapter reads them at every step)."""
+        # A Med is that tuple already: (drug_id, dose_mg, dose_reduced, monitored).
+        return list(self._live().meds)
+
     def stopped_needed(self) -> tuple[str, ...]:
         """Drugs stopped without a substitute while needed for a condition, in stopping order:
         their risk still counts (the regimen's risk, rewards and grades all read it)."""
@@ -407,8 +412,8 @@ class PolypharmacyEnv:
         return rewards.intervention_reward(previous_risk, s.risk), None
 
     def _medication_entries(self, meds: tuple[Med | None, ...]) -> tuple[MedicationEntry, ...]:
-        assert self._patient is not None
-        return medication_entries(self.catalog, meds, self._patient.conditions)
+        assert self._patient is not None and self._start is not None
+        return medication_entries(self.catalog, meds, self._patient.conditions, self._start.entry_cache)
 
     def _safest_substitute(self, slot: int) -> str | None:
         """The same-class drug, not already taken, that leaves the lowest regimen risk

@@ -26,6 +26,7 @@ The reward is ``raw_reward`` (unclamped), which is what a learner should optimis
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache, partial
 from itertools import combinations
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -106,50 +107,79 @@ def record_query(row: np.ndarray, severity: str, recommendation: str) -> None:
         row[5 + code] = 1.0
 
 
-_FIRST = np.array([i for i, _ in PAIRS])
-_SECOND = np.array([j for _, j in PAIRS])
+_SLOT_END = MAX_SLOTS * SLOT_FEATURES
+_PAIR_END = _SLOT_END + N_QUERY * PAIR_FEATURES
 
 
-def _known_severe(pair_state: np.ndarray) -> np.ndarray:
+def _known_severe(pair_state: np.ndarray) -> list[float]:
     """Per slot: 1 if a queried pair with it was severe, 0.5 if moderate, else 0."""
-    weight = np.where(pair_state[:, 4] > 0, 1.0, np.where(pair_state[:, 3] > 0, 0.5, 0.0)).astype(np.float32)
-    by_pair = np.zeros((MAX_SLOTS, MAX_SLOTS), dtype=np.float32)
-    by_pair[_FIRST, _SECOND] = weight
-    known: np.ndarray = np.maximum(by_pair.max(axis=0), by_pair.max(axis=1))
+    known = [0.0] * MAX_SLOTS
+    # Only the handful of moderate (column 3) or severe (column 4) rows: a loop over them beats
+    # array operations on all 105 rows.
+    rows, columns = np.nonzero(pair_state[:, 3:5])
+    for k, severe in zip(rows.tolist(), columns.tolist()):
+        weight = 1.0 if severe or pair_state[k, 4] > 0 else 0.5
+        i, j = PAIRS[k]
+        known[i] = max(known[i], weight)
+        known[j] = max(known[j], weight)
     return known
 
 
-@lru_cache(maxsize=65_536)
-def _drug_features(catalog: Catalog, drug_id: str, conditions: frozenset[str]) -> tuple[float, ...]:
-    """The slot features that depend on the drug and the patient's conditions only, cached (the
-    catalog is immutable and hashes by content): (high risk, critical, Beers weight,
-    anticholinergic load, has a same-class substitute, default dose)."""
-    drug = catalog.drugs[drug_id]
-    beers = sum(BEERS_WEIGHTS[c.criterion_type] for c in catalog.beers_by_drug.get(drug_id, ())
-                if c.condition is None or c.condition in conditions)
-    return (float(drug.is_high_risk_elderly), float(drug.is_critical), min(beers, 1.0),
-            min(drug.anticholinergic_score / 3.0, 1.0), float(bool(catalog.same_class(drug_id))),
-            max(drug.default_dose_mg, 1e-9))
+class _DrugFeatures(dict[str, tuple[float, ...]]):
+    """drug id → the slot features that depend on the drug and the patient's conditions only
+    (high risk, critical, Beers weight, anticholinergic load, has a same-class drug at all,
+    default dose), filled on first use."""
+
+    def __init__(self, catalog: Catalog, conditions: frozenset[str]) -> None:
+        super().__init__()
+        self.catalog, self.conditions = catalog, conditions
+
+    def __missing__(self, drug_id: str) -> tuple[float, ...]:
+        catalog = self.catalog
+        drug = catalog.drugs[drug_id]
+        beers = sum(BEERS_WEIGHTS[c.criterion_type] for c in catalog.beers_by_drug.get(drug_id, ())
+                    if c.condition is None or c.condition in self.conditions)
+        row = (float(drug.is_high_risk_elderly), float(drug.is_critical), min(beers, 1.0),
+               min(drug.anticholinergic_score / 3.0, 1.0), float(bool(catalog.same_class(drug_id))),
+               max(drug.default_dose_mg, 1e-9))
+        self[drug_id] = row
+        return row
+
+
+@lru_cache(maxsize=4096)
+def _drug_features(catalog: Catalog, conditions: frozenset[str]) -> _DrugFeatures:
+    # One look-up per encoding (the catalog is immutable and hashes by content), not one per slot.
+    return _DrugFeatures(catalog, conditions)
+
+
+def _write_slot_features(out: np.ndarray, catalog: Catalog, slots: Sequence[SlotState | None],
+                         pair_state: np.ndarray, conditions: Iterable[str]) -> None:
+    """Fill ``out`` (MAX_SLOTS × SLOT_FEATURES, flat), zeros where a slot is empty."""
+    features = _drug_features(catalog, frozenset(conditions))
+    known_severe = _known_severe(pair_state)
+    # One flat list, one assignment: per-row array writes cost more than the features.
+    flat: list[float] = []
+    for s, state in enumerate(slots[:MAX_SLOTS]):
+        if state is None:
+            flat += _EMPTY_SLOT
+            continue
+        drug_id, dose, reduced, monitored = state
+        high_risk, critical, beers, anticholinergic, has_substitute, default_dose = features[drug_id]
+        flat += (1.0, high_risk, critical, beers, float(reduced), float(monitored), min(dose / default_dose, 1.0),
+                 anticholinergic, has_substitute, known_severe[s])
+    flat += _EMPTY_SLOT * (MAX_SLOTS - len(slots[:MAX_SLOTS]))
+    out[:] = flat
+
+
+_EMPTY_SLOT = (0.0,) * SLOT_FEATURES
 
 
 def slot_features(catalog: Catalog, slots: Sequence[SlotState | None], pair_state: np.ndarray,
                   conditions: Iterable[str]) -> np.ndarray:
     """(MAX_SLOTS, SLOT_FEATURES): each present drug's risk flags, dose and what queries found."""
-    conditions = frozenset(conditions)
-    known_severe = _known_severe(pair_state)
-    rows = [_EMPTY_SLOT] * MAX_SLOTS
-    for s, state in enumerate(slots[:MAX_SLOTS]):
-        if state is None:
-            continue
-        drug_id, dose, reduced, monitored = state
-        high_risk, critical, beers, anticholinergic, has_substitute, default_dose = _drug_features(
-            catalog, drug_id, conditions)
-        rows[s] = (1.0, high_risk, critical, beers, float(reduced), float(monitored), min(dose / default_dose, 1.0),
-                   anticholinergic, has_substitute, float(known_severe[s]))
-    return np.array(rows, dtype=np.float32)
-
-
-_EMPTY_SLOT = (0.0,) * SLOT_FEATURES
+    out = np.empty(MAX_SLOTS * SLOT_FEATURES, dtype=np.float32)
+    _write_slot_features(out, catalog, slots, pair_state, conditions)
+    return out.reshape(MAX_SLOTS, SLOT_FEATURES)
 
 
 def _reader(obs: Observation | Mapping[str, Any]) -> Callable[[str], Any]:
@@ -157,13 +187,15 @@ def _reader(obs: Observation | Mapping[str, Any]) -> Callable[[str], Any]:
     return obs.get if isinstance(obs, Mapping) else partial(getattr, obs)
 
 
-def global_features(task: TaskConfig, obs: Observation | Mapping[str, Any]) -> np.ndarray:
-    """(GLOBAL_FEATURES,): budgets, progress, risks, regimen size, age, task, kidney, liver, from
-    the observation (an ``Observation`` or its wire dict)."""
+_TASK_OFFSET = {task_id: 8 + k for k, task_id in enumerate(TASK_IDS)}
+_EGFR_OFFSET = {category: 8 + len(TASK_IDS) + k for k, category in enumerate(EGFR)}
+_LIVER_OFFSET = {category: 8 + len(TASK_IDS) + len(EGFR) + k for k, category in enumerate(LIVER)}
+
+
+def _write_global_features(out: np.ndarray, task: TaskConfig, obs: Observation | Mapping[str, Any]) -> None:
     get = _reader(obs)
     cur, base = get("current_risk"), get("baseline_risk")
-    glob = np.zeros(GLOBAL_FEATURES, dtype=np.float32)
-    glob[:8] = (
+    values = [
         get("remaining_query_budget") / max(task.query_budget, 1),
         get("remaining_intervention_budget") / max(task.intervention_budget, 1),
         get("step_index") / task.max_steps,
@@ -172,23 +204,38 @@ def global_features(task: TaskConfig, obs: Observation | Mapping[str, Any]) -> n
         min(cur / base, 2.0) / 2.0 if base > 0 else 0.0,
         len(get("current_medications")) / MAX_SLOTS,
         min(max((get("age") - 60) / 40.0, 0.0), 1.0),
-    )
-    offset = 8
-    glob[offset + TASK_IDS.index(task.task_id)] = 1.0
-    offset += len(TASK_IDS)
-    glob[offset + EGFR.index(get("eGFR_category"))] = 1.0
-    offset += len(EGFR)
-    glob[offset + LIVER.index(get("liver_function_category"))] = 1.0
+    ] + [0.0] * (GLOBAL_FEATURES - 8)
+    values[_TASK_OFFSET[task.task_id]] = 1.0
+    values[_EGFR_OFFSET[get("eGFR_category")]] = 1.0
+    values[_LIVER_OFFSET[get("liver_function_category")]] = 1.0
+    out[:] = values  # one write: per-element numpy writes cost more than the features
+
+
+def global_features(task: TaskConfig, obs: Observation | Mapping[str, Any]) -> np.ndarray:
+    """(GLOBAL_FEATURES,): budgets, progress, risks, regimen size, age, task, kidney, liver, from
+    the observation (an ``Observation`` or its wire dict)."""
+    glob = np.empty(GLOBAL_FEATURES, dtype=np.float32)
+    _write_global_features(glob, task, obs)
     return glob
 
 
 def encode_vector(catalog: Catalog, task: TaskConfig, obs: Observation | Mapping[str, Any],
                   slots: Sequence[SlotState | None], pair_state: np.ndarray) -> np.ndarray:
     """The observation vector (OBS_SIZE float32 in [0, 1])."""
-    features = slot_features(catalog, slots, pair_state, _reader(obs)("conditions"))
-    encoded: np.ndarray = np.clip(np.concatenate([features.ravel(), pair_state.ravel(), global_features(task, obs)]),
-                                  0.0, 1.0)
+    # Written in place into one array: this runs at every training step.
+    encoded = np.empty(OBS_SIZE, dtype=np.float32)
+    _write_slot_features(encoded[:_SLOT_END], catalog, slots, pair_state, _reader(obs)("conditions"))
+    encoded[_SLOT_END:_PAIR_END] = pair_state.ravel()
+    _write_global_features(encoded[_PAIR_END:], task, obs)
+    np.clip(encoded, 0.0, 1.0, out=encoded)
     return encoded
+
+
+@lru_cache(maxsize=1 << MAX_SLOTS)
+def _pairs_among(present: int) -> bytes:
+    """The query part of the mask (one byte per pair) when the slots whose bits are set in
+    ``present`` hold a drug: a regimen changes slots a few times an episode, so this is cached."""
+    return bytes(int(bool(present >> i & 1 and present >> j & 1)) for i, j in PAIRS)
 
 
 def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bool, remaining_queries: int,
@@ -196,31 +243,31 @@ def encode_mask(catalog: Catalog, slots: Sequence[SlotState | None], *, done: bo
     """The action mask (module docstring); ``queried`` holds the queried drug pairs as
     ``pair_key``s. A substitution is possible when a same-class drug is not in the regimen:
     exactly when the environment's own search finds a candidate."""
-    mask = np.zeros(N_ACTIONS, dtype=np.int8)
+    # Written into a bytearray and wrapped once: this runs at every training step, and numpy's
+    # per-element writes cost more than the whole mask's logic.
+    mask = bytearray(N_ACTIONS)
     mask[FINISH_ACTION] = 1
     if done:
-        return mask
+        return np.frombuffer(mask, dtype=np.int8)
     slot_of = {state[0]: s for s, state in enumerate(slots[:MAX_SLOTS]) if state is not None}  # the regimen
     if remaining_queries > 0:
         # Every pair of present slots, less the pairs whose drugs were queried (a handful, where
         # the pairs are up to 105).
-        here = np.zeros(MAX_SLOTS, dtype=bool)
-        here[list(slot_of.values())] = True
-        pairs = here[_FIRST] & here[_SECOND]
+        mask[:N_QUERY] = _pairs_among(sum(1 << s for s in slot_of.values()))
         for a, b in queried:
             i, j = slot_of.get(a), slot_of.get(b)
             if i is not None and j is not None:
-                pairs[PAIR_INDEX[(min(i, j), max(i, j))]] = False
-        mask[:N_QUERY] = pairs
+                mask[PAIR_INDEX[(min(i, j), max(i, j))]] = 0
     if remaining_interventions > 0:
+        # A class has a free drug when it has more drugs than the regimen holds of it.
+        in_regimen = Counter(catalog.drugs[d].atc_class for d in slot_of)
         for drug_id, s in slot_of.items():
             _drug, dose, _reduced, monitored = slots[s]  # type: ignore[misc]  # present: not None
-            base = N_QUERY + s * len(INTERVENTION_TYPES)
-            mask[base + 0] = 1  # stop
-            mask[base + 1] = int(dose > catalog.drugs[drug_id].min_dose_mg)
-            mask[base + 2] = int(any(c not in slot_of for c in catalog.same_class(drug_id)))
-            mask[base + 3] = int(not monitored)
-    return mask
+            drug = catalog.drugs[drug_id]
+            k = N_QUERY + s * len(INTERVENTION_TYPES)
+            mask[k:k + 4] = (1, dose > drug.min_dose_mg, len(catalog.same_class(drug_id)) + 1 > in_regimen[drug.atc_class],
+                             not monitored)  # stop, dose_reduce, substitute, add_monitoring
+    return np.frombuffer(mask, dtype=np.int8)
 
 
 class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
@@ -264,7 +311,7 @@ class PolypharmacyGymEnv(gym.Env[np.ndarray, np.int64]):
 
     # ── encoding (the functions above, on the environment's state) ────────
     def _slots(self) -> list[SlotState | None]:
-        return [self.env.slot_state(s) for s in range(len(self.env.medication_slots()))]
+        return self.env.slot_states()
 
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         # The slots are read once for the vector and the mask.

@@ -25,12 +25,15 @@ class Med(NamedTuple):
 class PatientStart:
     """What reset needs for a patient, computed once per catalog: starting entries and risk."""
 
-    __slots__ = ("meds", "entries", "baseline_risk", "severe_drugs", "conditions")
+    __slots__ = ("meds", "entries", "baseline_risk", "severe_drugs", "conditions", "entry_cache")
 
     def __init__(self, catalog: Catalog, patient: Patient):
         self.conditions = frozenset(patient.conditions)
+        # The entries this patient's episodes have shown, by (drug state, needed for): an
+        # intervention changes one drug, and the others' entries (frozen) are reused.
+        self.entry_cache: dict[tuple[Med, tuple[str, ...]], MedicationEntry] = {}
         self.meds = meds = tuple(Med(d, catalog.drugs[d].default_dose_mg) for d in patient.medication_ids)
-        self.entries = medication_entries(catalog, meds, patient.conditions)
+        self.entries = medication_entries(catalog, meds, patient.conditions, self.entry_cache)
         self.baseline_risk = regimen_risk(catalog, list(meds), self.conditions, len(meds))
         severe: set[str] = set()
         ids = patient.medication_ids
@@ -54,12 +57,23 @@ def patient_start(catalog: Catalog, patient: Patient) -> PatientStart:
 
 
 def medication_entries(
-    catalog: Catalog, meds: tuple[Med | None, ...], conditions: tuple[str, ...]
+    catalog: Catalog, meds: tuple[Med | None, ...], conditions: tuple[str, ...],
+    cache: dict[tuple[Med, tuple[str, ...]], MedicationEntry] | None = None,
 ) -> tuple[MedicationEntry, ...]:
-    """The entries shown for a regimen (stopped slots left out), each with what it is needed for."""
+    """The entries shown for a regimen (stopped slots left out), each with what it is needed for.
+    ``cache`` (one patient's: the entries depend on the conditions) keeps entries already built."""
     present = [m for m in meds if m is not None]
     needs = regimen_needs((catalog.drugs[m.drug_id] for m in present), conditions)
-    return tuple(medication_entry(catalog, m, conditions, needs[m.drug_id]) for m in present)
+    if cache is None:
+        return tuple(medication_entry(catalog, m, conditions, needs[m.drug_id]) for m in present)
+    entries = []
+    for m in present:
+        key = (m, needs[m.drug_id])
+        entry = cache.get(key)
+        if entry is None:
+            entry = cache[key] = medication_entry(catalog, m, conditions, needs[m.drug_id])
+        entries.append(entry)
+    return tuple(entries)
 
 
 def medication_entry(

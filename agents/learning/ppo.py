@@ -34,7 +34,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from agents.learning import resume
 from agents.learning.encoding import LEARNER_EXTRAS, drug_vocabulary, learner_extras
-from agents.learning.policy import ARCHITECTURES, ActorCritic, PolicyConfig, save_checkpoint
+from agents.learning.policy import ARCHITECTURES, ActorCritic, Policy, PolicyConfig, save_checkpoint
 from envcore.catalog import Catalog
 from envcore.gym_env import FINISH_ACTION, N_ACTIONS, N_QUERY, OBS_SIZE, PolypharmacyGymEnv
 from envcore.scenarios import TASKS
@@ -340,7 +340,7 @@ def _collect_rollout(model: ActorCritic, venv: TrainingVectorEnv, gen: torch.Gen
         mask_t = torch.from_numpy(venv.masks.copy())
         with torch.no_grad():
             dist, value = model.distribution(obs_t, mask_t)
-            action = torch.multinomial(dist.probs, 1, generator=gen).squeeze(-1)
+            action = dist.sample(gen)
             logp = dist.log_prob(action)
         buf.obs[t], buf.masks[t], buf.actions[t], buf.logp[t], buf.values[t] = obs_t, mask_t, action, logp, value
         rewards, dones, fin = venv.step(action.numpy())
@@ -390,15 +390,13 @@ def _optimise(model: ActorCritic, optim: torch.optim.Optimizer, gen: torch.Gener
             idx = perm[s:s + minibatch_size]
             logits, value, predicted = model.forward_all(b_obs[idx], b_mask[idx])
             aux = torch.zeros(()) if predicted is None else _reward_loss(predicted, b_act[idx], b_rew[idx])
-            dist = torch.distributions.Categorical(logits=logits)
+            dist = Policy(logits)
             logp = dist.log_prob(b_act[idx])
             ratio = torch.exp(logp - b_logp[idx])
             mb_adv = b_adv[idx]
             mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
             pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
-            # Entropy over valid actions only (masked logits give p≈0 · log p≈-1e9 → 0).
-            probs = dist.probs
-            entropy = -(probs * torch.where(b_mask[idx], dist.logits, torch.zeros_like(dist.logits))).sum(-1).mean()
+            entropy = dist.entropy(b_mask[idx]).mean()
             v_loss = 0.5 * ((value - b_ret[idx]) ** 2).mean()
             loss = pg_loss - config.ent_coef * entropy + config.vf_coef * v_loss + config.aux_coef * aux
             optim.zero_grad()
