@@ -122,3 +122,41 @@ def test_same_seed_and_actions_give_identical_observations(catalog_name, task, s
     one, actions, _ = play(PolypharmacyEnv(catalog), catalog, sequence, seed=seed, task=task)
     two, _, _ = play(PolypharmacyEnv(catalog), catalog, actions, seed=seed, task=task)
     assert one == two
+
+
+def _risk_by_the_formula(catalog, meds, conditions, initial_count):
+    # DESIGN §3.4 as written, every pair of the regimen visited (regimen_risk skips those
+    # without a rule, which add 0.0): the two must agree to the bit.
+    from envcore.catalog import pair_key
+    from envcore.risk import MITIGATION_FACTOR, drug_risk_terms
+
+    total = sum(drug_risk_terms(catalog, m, conditions) for m in meds)
+    pairs = []
+    for i, a in enumerate(meds):
+        for b in meds[i + 1:]:
+            rule = catalog.rules.get(pair_key(a.drug_id, b.drug_id))
+            weight = 0.0 if rule is None else rule.base_risk_score
+            if rule is not None and rule.recommendation == "dose_adjust" and (a.dose_reduced or b.dose_reduced):
+                weight *= MITIGATION_FACTOR
+            elif rule is not None and rule.recommendation == "monitor_closely" and (a.monitored or b.monitored):
+                weight *= MITIGATION_FACTOR
+            pairs.append(weight)
+    total += sum(pairs)
+    return min(max(total / max(initial_count, 1), 0.0), 1.0)
+
+
+@common
+@given(st.sampled_from(sorted(CATALOGS)), st.data())
+def test_regimen_risk_equals_the_formula_over_every_pair(catalog_name, data):
+    from envcore.regimen import Med
+    from envcore.risk import regimen_risk
+
+    catalog = CATALOGS[catalog_name]
+    drugs = sorted(catalog.drugs)
+    # Drugs that interact often enough to matter: half the regimen from the rules' drugs.
+    ruled = sorted({d for key in catalog.rules for d in key})
+    ids = data.draw(st.lists(st.sampled_from(ruled) | st.sampled_from(drugs), min_size=0, max_size=15))
+    meds = [Med(d, catalog.drugs[d].default_dose_mg, data.draw(st.booleans()), data.draw(st.booleans())) for d in ids]
+    conditions = frozenset(data.draw(st.lists(st.sampled_from(["HF", "AF", "CKD", "dementia", "falls", "CAD"]), max_size=3)))
+    initial = data.draw(st.integers(1, 15))
+    assert regimen_risk(catalog, meds, conditions, initial) == _risk_by_the_formula(catalog, meds, conditions, initial)
