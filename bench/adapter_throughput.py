@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 N_ENVS = 16
@@ -46,7 +47,7 @@ def child(tree: str, vector_steps: int, task: str, catalog_name: str) -> float:
     catalog = Catalog.load(catalog_name)
     vector = SyncVectorEnv([lambda: PolypharmacyGymEnv(catalog, task) for _ in range(N_ENVS)], copy=False,
                            autoreset_mode=AutoresetMode.SAME_STEP)
-    _obs, info = vector.reset(seed=0)
+    info: dict[str, Any] = vector.reset(seed=0)[1]  # SyncVectorEnv leaves its return types open
     rng = np.random.default_rng(0)
     masks = info["action_mask"]
     stepping = 0.0
@@ -58,7 +59,7 @@ def child(tree: str, vector_steps: int, task: str, catalog_name: str) -> float:
                 valid = valid[valid != FINISH_ACTION]
             actions.append(rng.choice(valid))
         start = time.process_time()
-        _obs, _rewards, _terminated, _truncated, info = vector.step(np.array(actions))
+        info = vector.step(np.array(actions))[4]
         stepping += time.process_time() - start
         masks = info["action_mask"]
     return stepping / (vector_steps * N_ENVS) * 1e6
