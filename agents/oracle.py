@@ -116,12 +116,12 @@ def _state_key(env: PolypharmacyEnv, queried: bool, severe: frozenset[str]) -> t
     discovering query is made, and the grader's accumulators
     (interventions made, helpful ones, drug changes, critical drugs stopped, whether a drug of a
     starting severe pair, ``severe``, was treated)."""
-    obs, patient = env.observation, env.patient
-    assert obs is not None and patient is not None
+    obs = env.observation
+    assert obs is not None
     drugs = env.catalog.drugs
     records = obs.interventions
     return (
-        tuple(env.slot_state(i) for i in range(len(patient.medication_ids))),
+        tuple(env.slot_states()),
         env.stopped_needed(),
         env.remaining_intervention_budget,
         queried,

@@ -214,14 +214,6 @@ class Catalog:
         return {k: tuple(v) for k, v in out.items()}
 
     @cached_property
-    def rules_by_drug(self) -> Mapping[str, tuple[DDIRule, ...]]:
-        out: dict[str, list[DDIRule]] = {}
-        for rule in self.rules.values():
-            out.setdefault(rule.drug_id_1, []).append(rule)
-            out.setdefault(rule.drug_id_2, []).append(rule)
-        return {k: tuple(v) for k, v in out.items()}
-
-    @cached_property
     def interactions(self) -> Mapping[str, Mapping[str, DDIRule]]:
         """drug id → {the other drug of each of its rules → the rule}: the risk sums over a
         regimen's pairs at every intervention, and this finds a pair's rule without building its key."""

@@ -232,14 +232,9 @@ class PolypharmacyEnv:
         None where a drug was stopped. Slot numbers stay stable through an episode."""
         return [m.drug_id if m is not None else None for m in self._live().meds]
 
-    def slot_state(self, slot: int) -> tuple[str, float, bool, bool] | None:
-        """(drug_id, dose_mg, dose_reduced, monitored) of a slot, or None if empty."""
-        med = self._live().meds[slot]
-        return None if med is None else (med.drug_id, med.dose_mg, med.dose_reduced, med.monitored)
-
     def slot_states(self) -> list[tuple[str, float, bool, bool] | None]:
-        """``slot_state`` of every slot, in one call (the adapter reads them at every step)."""
-        # A Med is that tuple already: (drug_id, dose_mg, dose_reduced, monitored).
+        """(drug_id, dose_mg, dose_reduced, monitored) of every slot, None where it is empty."""
+        # A Med is that tuple already: the adapter reads them at every step, without a copy each.
         return list(self._live().meds)
 
     def stopped_needed(self) -> tuple[str, ...]:

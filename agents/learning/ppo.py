@@ -175,10 +175,10 @@ class TrainingVectorEnv:
     episode ran. Each env's Generator comes from a SeedSequence of the training seed."""
 
     def __init__(self, catalog: Catalog | str, tasks: tuple[str, ...], n_envs: int, seed: int,
-                 drug_ids: tuple[str, ...] = ()) -> None:
+                 drug_index: dict[str, int] | None = None) -> None:
         catalog = catalog if isinstance(catalog, Catalog) else Catalog.load(catalog)
-        # A pairwise learner's observation carries the learner's extras after the vector.
-        self.drug_index = {d: i for i, d in enumerate(drug_ids)} if drug_ids else None
+        # A pairwise learner (``PolicyConfig.drug_index``) reads the learner's extras after the vector.
+        self.drug_index = drug_index
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_envs)]
         self.vector = SyncVectorEnv([partial(TrainingGymEnv, catalog, tasks, rng) for rng in rngs],
                                     copy=False, autoreset_mode=AutoresetMode.SAME_STEP)
@@ -444,7 +444,7 @@ def _train(config: TrainConfig, callback: ProgressCallback | None, log: Callable
     tasks = config.tasks()
     model = ActorCritic(policy_config(config, catalog))
     optim = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-5)
-    venv = TrainingVectorEnv(catalog, tasks, config.n_envs, config.seed, model.config.drug_ids)
+    venv = TrainingVectorEnv(catalog, tasks, config.n_envs, config.seed, model.config.drug_index())
     batch = config.n_envs * config.n_steps
     # REINFORCE (TrainConfig.algorithm): Monte-Carlo advantages, one full-batch step per rollout.
     reinforce = config.algorithm == "reinforce"

@@ -23,8 +23,7 @@ def cur(curated: Catalog) -> PolypharmacyEnv:
 
 def plain_risk(env: PolypharmacyEnv) -> float:
     """The regimen's risk computed from the drugs still taken, as if no drug were needed."""
-    states = [env.slot_state(i) for i in range(len(env.medication_slots()))]
-    meds = [Med(*state) for state in states if state is not None]
+    meds = [Med(*state) for state in env.slot_states() if state is not None]
     patient = env.patient
     assert patient is not None
     return regimen_risk(env.catalog, meds, frozenset(patient.conditions), len(patient.medication_ids))
